@@ -1,0 +1,3 @@
+//! The statekit conformance kit.
+
+pub mod linearizability;
