@@ -13,9 +13,7 @@ pub(crate) struct Bitset {
 impl Bitset {
     /// An empty set able to hold `0..capacity`.
     pub(crate) fn new(capacity: usize) -> Self {
-        Bitset {
-            words: vec![0; capacity.div_ceil(64)].into_boxed_slice(),
-        }
+        Bitset { words: vec![0; capacity.div_ceil(64)].into_boxed_slice() }
     }
 
     /// Adds `index`. Indices at or beyond the capacity are ignored: callers
@@ -36,9 +34,7 @@ impl Bitset {
     /// Whether `index` is in the set.
     #[cfg(test)]
     pub(crate) fn contains(&self, index: usize) -> bool {
-        self.words
-            .get(index / 64)
-            .is_some_and(|word| word & (1 << (index % 64)) != 0)
+        self.words.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
     }
 }
 

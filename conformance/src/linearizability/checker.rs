@@ -33,11 +33,7 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions {
-            time_limit: Some(Duration::from_secs(60)),
-            step_limit: None,
-            partitioned: true,
-        }
+        CheckOptions { time_limit: Some(Duration::from_secs(60)), step_limit: None, partitioned: true }
     }
 }
 
@@ -96,11 +92,7 @@ impl fmt::Display for Inconclusive {
 /// Partitions are searched in the order their first operation appears in
 /// the history; the first one found not linearizable is explained (see
 /// [`Explanation`]) and the rest are not searched.
-pub fn check<M: Model>(
-    model: &M,
-    history: &History<M::Input, M::Output>,
-    options: &CheckOptions,
-) -> CheckResult {
+pub fn check<M: Model>(model: &M, history: &History<M::Input, M::Output>, options: &CheckOptions) -> CheckResult {
     let mut budget = Budget::new(options.time_limit, options.step_limit);
     for (partition, indices) in partitions(model, history, options.partitioned) {
         let timeline = Timeline::new(history, &indices);
@@ -131,11 +123,7 @@ fn partitions<M: Model>(
     let mut groups: Vec<(Option<String>, Vec<usize>)> = Vec::new();
     let mut group_of_name: HashMap<Option<String>, usize> = HashMap::new();
     for (index, operation) in history.operations().iter().enumerate() {
-        let name = if partitioned {
-            model.partition(&operation.input)
-        } else {
-            None
-        };
+        let name = if partitioned { model.partition(&operation.input) } else { None };
         let group = *group_of_name.entry(name.clone()).or_insert_with(|| {
             groups.push((name, Vec::new()));
             groups.len() - 1

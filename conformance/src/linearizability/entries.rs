@@ -45,10 +45,7 @@ impl Entries {
             let entry = i + 1;
             match event.kind {
                 EventKind::Call => {
-                    entries[entry] = Entry::Call {
-                        op: event.op,
-                        ret: None,
-                    };
+                    entries[entry] = Entry::Call { op: event.op, ret: None };
                     if let Some(slot) = call_of_op.get_mut(event.op) {
                         *slot = entry;
                     }
@@ -64,11 +61,7 @@ impl Entries {
         }
         let next = (0..len).map(|i| (i + 1) % len).collect();
         let prev = (0..len).map(|i| (i + len - 1) % len).collect();
-        Entries {
-            entries,
-            next,
-            prev,
-        }
+        Entries { entries, next, prev }
     }
 
     /// The first entry still in the list.
@@ -149,12 +142,7 @@ mod tests {
     #[test]
     fn lifting_removes_call_and_return_and_unlifting_restores_them() {
         use EventKind::{Call, Return};
-        let events = [
-            event(0, Call),
-            event(1, Call),
-            event(0, Return),
-            event(1, Return),
-        ];
+        let events = [event(0, Call), event(1, Call), event(0, Return), event(1, Return)];
         let mut entries = Entries::new(&events);
         entries.lift(1);
         assert_eq!(walk(&entries), vec![2, 4]);

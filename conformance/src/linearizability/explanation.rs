@@ -66,13 +66,7 @@ pub(crate) fn explain<M: Model>(
     let prefix = events.get(..prefix_len).unwrap_or(events);
     let culprit = prefix.last().map_or(0, |event| event.op);
     let operations = describe_prefix(model, timeline, prefix);
-    Explanation {
-        partition,
-        partition_len: timeline.operations().len(),
-        operations,
-        culprit,
-        shortest,
-    }
+    Explanation { partition, partition_len: timeline.operations().len(), operations, culprit, shortest }
 }
 
 /// The length, in events, of the shortest prefix of the timeline's events
@@ -110,10 +104,7 @@ fn shortest_failing_prefix<M: Model>(
 
 /// The event count of the prefix ending at the `count`-th return.
 fn end_of(ends: &[usize], count: usize, events: &[Event]) -> usize {
-    count
-        .checked_sub(1)
-        .and_then(|index| ends.get(index).copied())
-        .unwrap_or(events.len())
+    count.checked_sub(1).and_then(|index| ends.get(index).copied()).unwrap_or(events.len())
 }
 
 /// The operations called within `prefix`, as the prefix sees them.
@@ -122,16 +113,10 @@ fn describe_prefix<M: Model>(
     timeline: &Timeline<'_, M::Input, M::Output>,
     prefix: &[Event],
 ) -> Vec<ExplainedOperation> {
-    let called = prefix
-        .iter()
-        .filter(|event| event.kind == EventKind::Call)
-        .count();
+    let called = prefix.iter().filter(|event| event.kind == EventKind::Call).count();
     let mut returned = vec![None; called];
     for event in prefix.iter().filter(|event| event.kind == EventKind::Return) {
-        let at = timeline
-            .operations()
-            .get(event.op)
-            .and_then(|op| op.return_at());
+        let at = timeline.operations().get(event.op).and_then(|op| op.return_at());
         if let Some(slot) = returned.get_mut(event.op) {
             *slot = at;
         }
@@ -178,15 +163,10 @@ impl fmt::Display for Explanation {
                  shortening it; pending = not returned yet)"
             )?;
         }
-        writeln!(
-            f,
-            "      op  client              call            return  operation"
-        )?;
+        writeln!(f, "      op  client              call            return  operation")?;
         for (index, operation) in self.operations.iter().enumerate() {
             let marker = if index == self.culprit { "->" } else { "  " };
-            let returned = operation
-                .returned
-                .map_or_else(|| "pending".to_owned(), |at| at.to_string());
+            let returned = operation.returned.map_or_else(|| "pending".to_owned(), |at| at.to_string());
             writeln!(
                 f,
                 "  {marker}{:>4}  {:>6}  {:>16}  {:>16}  {}",

@@ -43,27 +43,14 @@ pub struct Operation<I, O> {
 impl<I, O> Operation<I, O> {
     /// An operation whose client received `output` at instant `returned`.
     pub fn returned(client: u64, input: I, output: O, call: u64, returned: u64) -> Self {
-        let outcome = Outcome::Returned {
-            output,
-            at: returned,
-        };
-        Operation {
-            client,
-            input,
-            call,
-            outcome,
-        }
+        let outcome = Outcome::Returned { output, at: returned };
+        Operation { client, input, call, outcome }
     }
 
     /// An operation whose outcome its client never learnt.
     pub fn indeterminate(client: u64, input: I, call: u64) -> Self {
         let outcome = Outcome::Indeterminate;
-        Operation {
-            client,
-            input,
-            call,
-            outcome,
-        }
+        Operation { client, input, call, outcome }
     }
 
     /// The observed output, or `None` if the outcome is indeterminate.
@@ -95,9 +82,7 @@ pub struct History<I, O> {
 
 impl<I, O> Default for History<I, O> {
     fn default() -> Self {
-        History {
-            operations: Vec::new(),
-        }
+        History { operations: Vec::new() }
     }
 }
 
@@ -116,11 +101,7 @@ impl<I, O> History<I, O> {
     pub fn push(&mut self, operation: Operation<I, O>) -> Result<(), InvalidOperation> {
         if let Some(returned) = operation.return_at() {
             if returned < operation.call {
-                return Err(InvalidOperation {
-                    client: operation.client,
-                    call: operation.call,
-                    returned,
-                });
+                return Err(InvalidOperation { client: operation.client, call: operation.call, returned });
             }
         }
         self.operations.push(operation);
@@ -156,11 +137,7 @@ pub struct InvalidOperation {
 
 impl fmt::Display for InvalidOperation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "operation of client {} returns at {} before its call at {}",
-            self.client, self.returned, self.call
-        )
+        write!(f, "operation of client {} returns at {} before its call at {}", self.client, self.returned, self.call)
     }
 }
 

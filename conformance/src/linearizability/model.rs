@@ -41,12 +41,7 @@ pub trait Model {
     /// Returns the successor state if `output` is a possible result of
     /// applying `input` in `state`, and `None` if it is not (the operation
     /// cannot take effect at this point of a linearization).
-    fn step(
-        &self,
-        state: &Self::State,
-        input: &Self::Input,
-        output: &Self::Output,
-    ) -> Option<Self::State>;
+    fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> Option<Self::State>;
 
     /// Applies `input` in `state` when its outcome was never observed (the
     /// client timed out, or the history ended first).

@@ -58,9 +58,7 @@ impl Register {
         match *input {
             RegisterInput::Read => (value, RegisterOutput::Read(value)),
             RegisterInput::Write(new) => (Some(new), RegisterOutput::Write),
-            RegisterInput::Cas { expected, new } if value == Some(expected) => {
-                (Some(new), RegisterOutput::Cas(true))
-            }
+            RegisterInput::Cas { expected, new } if value == Some(expected) => (Some(new), RegisterOutput::Cas(true)),
             RegisterInput::Cas { .. } => (value, RegisterOutput::Cas(false)),
         }
     }
@@ -75,12 +73,7 @@ impl Model for Register {
         None
     }
 
-    fn step(
-        &self,
-        state: &Option<i64>,
-        input: &RegisterInput,
-        output: &RegisterOutput,
-    ) -> Option<Option<i64>> {
+    fn step(&self, state: &Option<i64>, input: &RegisterInput, output: &RegisterOutput) -> Option<Option<i64>> {
         let (next, expected) = Self::apply(*state, input);
         (expected == *output).then_some(next)
     }

@@ -103,14 +103,11 @@ struct Search<'a, M: Model> {
     choices: Vec<Choice<M::State>>,
     /// Every (linearized set, state) node reached so far.
     seen: HashMap<Bitset, Vec<M::State>>,
+    entries_len: usize,
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(
-        model: &'a M,
-        operations: &'a [&'a Operation<M::Input, M::Output>],
-        events: &[Event],
-    ) -> Self {
+    fn new(model: &'a M, operations: &'a [&'a Operation<M::Input, M::Output>], events: &[Event]) -> Self {
         let entries = Entries::new(events);
         let mut unlinearized = 0;
         let mut cursor = entries.first();
@@ -129,22 +126,21 @@ impl<'a, M: Model> Search<'a, M> {
             unlinearized,
             choices: Vec::new(),
             seen: HashMap::new(),
+            entries_len: events.len(),
         }
     }
 
     fn run(mut self, budget: &mut Budget) -> Verdict {
         let mut cursor = self.entries.first();
-        while self.unlinearized > 0 {
+        let mut steps = 0u64; let started = std::time::Instant::now();
+        let r = loop { if self.unlinearized == 0 { break Verdict::Linearizable; }
+            steps += 1;
             if !budget.spend() {
-                return Verdict::OutOfBudget;
+                break Verdict::OutOfBudget;
             }
             let call = cursor.and_then(|entry| {
                 let (op, determinate) = self.entries.call(entry)?;
-                Some(Call {
-                    entry,
-                    op,
-                    determinate,
-                })
+                Some(Call { entry, op, determinate })
             });
             cursor = match call {
                 Some(call) => self.try_call(call),
@@ -152,11 +148,12 @@ impl<'a, M: Model> Search<'a, M> {
                 // the list: this branch is dead.
                 None => match self.backtrack() {
                     Some(cursor) => cursor,
-                    None => return Verdict::NotLinearizable,
+                    None => break Verdict::NotLinearizable,
                 },
             };
-        }
-        Verdict::Linearizable
+        };
+        if std::env::var_os("LINSTATS").is_some() { eprintln!("search: {} events {steps} steps {} memo bitsets {} states {:?} -> {r:?}", self.entries_len, self.seen.len(), self.seen.values().map(|v| v.len()).sum::<usize>(), started.elapsed()); }
+        r
     }
 
     /// Tries to linearize `call` next. Returns where the walk continues: the
@@ -171,11 +168,7 @@ impl<'a, M: Model> Search<'a, M> {
                 // The common dead end; skip the bookkeeping of `choose`.
                 None => return self.entries.after(call.entry),
             },
-            None => Successors::Many(
-                self.model
-                    .step_unknown(&self.state, &operation.input)
-                    .into_iter(),
-            ),
+            None => Successors::Many(self.model.step_unknown(&self.state, &operation.input).into_iter()),
         };
         self.choose(call, successors)
     }
@@ -197,11 +190,7 @@ impl<'a, M: Model> Search<'a, M> {
                 if call.determinate {
                     self.unlinearized -= 1;
                 }
-                self.choices.push(Choice {
-                    call,
-                    previous,
-                    untried,
-                });
+                self.choices.push(Choice { call, previous, untried });
                 return self.entries.first();
             }
         }
@@ -219,8 +208,7 @@ impl<'a, M: Model> Search<'a, M> {
                 true
             }
             None => {
-                self.seen
-                    .insert(self.linearized.clone(), vec![state.clone()]);
+                self.seen.insert(self.linearized.clone(), vec![state.clone()]);
                 true
             }
         }
@@ -230,11 +218,7 @@ impl<'a, M: Model> Search<'a, M> {
     /// Returns where the walk continues, or `None` if there is nothing left
     /// to undo (the search space is exhausted).
     fn backtrack(&mut self) -> Option<Option<usize>> {
-        let Choice {
-            call,
-            previous,
-            untried,
-        } = self.choices.pop()?;
+        let Choice { call, previous, untried } = self.choices.pop()?;
         self.entries.unlift(call.entry);
         if call.determinate {
             self.unlinearized += 1;

@@ -41,18 +41,12 @@ impl<'h, I, O> Timeline<'h, I, O> {
     /// Out-of-range indices are skipped.
     pub(crate) fn new(history: &'h History<I, O>, indices: &[usize]) -> Self {
         let all = history.operations();
-        let mut numbered: Vec<(usize, &'h Operation<I, O>)> = indices
-            .iter()
-            .filter_map(|&index| all.get(index).map(|op| (index, op)))
-            .collect();
+        let mut numbered: Vec<(usize, &'h Operation<I, O>)> =
+            indices.iter().filter_map(|&index| all.get(index).map(|op| (index, op))).collect();
         numbered.sort_by_key(|(index, op)| (op.call, *index));
         let events = sorted_events(numbered.iter().map(|(_, op)| *op));
         let (history_indices, operations) = numbered.into_iter().unzip();
-        Timeline {
-            operations,
-            history_indices,
-            events,
-        }
+        Timeline { operations, history_indices, events }
     }
 
     /// The operations, in call order.
@@ -73,9 +67,7 @@ impl<'h, I, O> Timeline<'h, I, O> {
 
 /// The calls and returns of `operations` (already numbered in call order),
 /// sorted by instant, calls before returns at equal instants, then by number.
-fn sorted_events<'h, I: 'h, O: 'h>(
-    operations: impl Iterator<Item = &'h Operation<I, O>>,
-) -> Vec<Event> {
+fn sorted_events<'h, I: 'h, O: 'h>(operations: impl Iterator<Item = &'h Operation<I, O>>) -> Vec<Event> {
     let mut timed = Vec::new();
     for (op, operation) in operations.enumerate() {
         timed.push((operation.call, EventKind::Call, op));
@@ -84,8 +76,5 @@ fn sorted_events<'h, I: 'h, O: 'h>(
         }
     }
     timed.sort_unstable();
-    timed
-        .into_iter()
-        .map(|(_, kind, op)| Event { op, kind })
-        .collect()
+    timed.into_iter().map(|(_, kind, op)| Event { op, kind }).collect()
 }

@@ -1,0 +1,133 @@
+//! Running the kit from a test binary: the `suite!` macro and what it calls.
+
+use std::any::Any;
+use std::fmt::Display;
+use std::future::Future;
+
+use state_api::Backend;
+
+use crate::kit::Property;
+use crate::report::Verdict;
+use crate::scale::Scale;
+
+/// A backend under test, plus whatever must live as long as the test (a
+/// disposable server, a temporary directory).
+pub struct Subject {
+    /// The backend.
+    pub backend: Backend,
+    keep_alive: Vec<Box<dyn Any + Send>>,
+}
+
+impl Subject {
+    /// Keeps `guard` alive until the test ends.
+    pub fn keep_alive(mut self, guard: impl Any + Send) -> Subject {
+        self.keep_alive.push(Box::new(guard));
+        self
+    }
+}
+
+impl From<Backend> for Subject {
+    fn from(backend: Backend) -> Subject {
+        Subject { backend, keep_alive: Vec::new() }
+    }
+}
+
+/// What a `suite!` factory may return: a [`Backend`], a [`Subject`], or a
+/// `Result` of either whose error explains why no backend could be made
+/// (for example, which server binary to install).
+pub trait IntoSubject {
+    /// Converts, or explains the failure.
+    fn into_subject(self) -> Result<Subject, String>;
+}
+
+impl IntoSubject for Backend {
+    fn into_subject(self) -> Result<Subject, String> {
+        Ok(self.into())
+    }
+}
+
+impl IntoSubject for Subject {
+    fn into_subject(self) -> Result<Subject, String> {
+        Ok(self)
+    }
+}
+
+impl<T: IntoSubject, E: Display> IntoSubject for Result<T, E> {
+    fn into_subject(self) -> Result<Subject, String> {
+        self.map_err(|e| e.to_string()).and_then(IntoSubject::into_subject)
+    }
+}
+
+/// Runs one property as a test: builds a multi-threaded runtime, calls the
+/// factory, runs the property at the scale from `STATEKIT_SCALE`, and
+/// panics with the counterexample if it fails — this is test code, where a
+/// panic is how failure is reported. A factory error fails the test too:
+/// a missing server is a failure, never a silent skip.
+#[allow(clippy::panic)]
+pub fn run_test<F, S>(property: Property, factory: impl FnOnce() -> F)
+where
+    F: Future<Output = S>,
+    S: IntoSubject,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => panic!("cannot start a tokio runtime: {e}"),
+    };
+    let scale = Scale::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let report = runtime.block_on(async {
+        let subject = factory().await.into_subject().unwrap_or_else(|e| panic!("cannot create the backend: {e}"));
+        let report = property.run(&subject.backend, scale).await;
+        drop(subject);
+        report
+    });
+    match report.verdict {
+        Verdict::Passed => {}
+        Verdict::Skipped { reason } => eprintln!("{}: not applicable: {reason}", property.name()),
+        Verdict::Failed { counterexample } => panic!("property {} failed:\n{counterexample}", property.name()),
+    }
+}
+
+/// Expands to one `#[test]` per property of the kit, in a module named
+/// `$name`, each running against a backend made by `$factory` — an
+/// expression that evaluates to a future (typically an `async` block)
+/// resolving to a [`Backend`], a [`Subject`], or a `Result` of either.
+///
+/// ```ignore
+/// conformance::suite!(memory, async { state_api::Backend::memory() });
+/// ```
+#[macro_export]
+macro_rules! suite {
+    ($name:ident, $factory:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::__suite_tests!(
+                $factory;
+                sequential_model => SequentialModel,
+                linearizability => Linearizability,
+                one_winner => OneWinner,
+                no_lost_update => NoLostUpdate,
+                mutual_exclusion => MutualExclusion,
+                fencing_tokens => FencingTokens,
+                lease_expiry => LeaseExpiry,
+                ttl => Ttl,
+                scan => Scan,
+                edge_inputs => EdgeInputs,
+                capabilities => Capabilities
+            );
+        }
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __suite_tests {
+    ($factory:expr; $($test:ident => $property:ident),*) => {
+        $(
+            #[test]
+            fn $test() {
+                $crate::harness::run_test($crate::Property::$property, || $factory);
+            }
+        )*
+    };
+}

@@ -1,0 +1,146 @@
+//! Jepsen's etcd test logs: one register with read, write and cas.
+//!
+//! Only lines of this shape matter; all others are ignored:
+//!
+//! ```text
+//! INFO  jepsen.util - 3	:invoke	:read	nil
+//! INFO  jepsen.util - 3	:ok	:read	4
+//! INFO  jepsen.util - 1	:invoke	:cas	[3 0]
+//! INFO  jepsen.util - 1	:fail	:cas	[3 0]
+//! INFO  jepsen.util - 2	:info	:write	:timed-out
+//! ```
+//!
+//! The fields after `jepsen.util - ` are separated by tabs: process, event
+//! type, operation, value. Besides the general Jepsen rules (see
+//! `jepsen.rs`): a `:fail` cas is a cas that ran and did not swap, an
+//! observed result; a `:fail` with value `:timed-out` (the README's
+//! `:fail :read :timed-out`) has an unknown outcome; any other `:fail`
+//! did not take effect.
+
+use std::io::BufRead;
+
+use super::FormatError;
+use super::jepsen::{Completion, EventType, Pairing};
+use crate::linearizability::history::History;
+use crate::linearizability::register::{RegisterInput, RegisterOutput};
+
+/// What precedes the fields of an event line.
+const EVENT_MARKER: &str = "jepsen.util - ";
+
+/// The value Jepsen logs for an operation that timed out.
+const TIMED_OUT: &str = ":timed-out";
+
+/// Reads a Jepsen etcd log into a [`Register`](crate::linearizability::Register) history.
+///
+/// Instants are event positions (the first event is at 1). An operation
+/// completed by `:info`, by a timed-out `:fail`, or not at all before the
+/// log ends is indeterminate.
+///
+/// # Errors
+///
+/// [`FormatError::Io`] if reading fails; [`FormatError::Syntax`] for an
+/// event line with an unknown operation or malformed value, or events that
+/// do not pair up (a process invoking twice, or completing what it never
+/// invoked, or completing a different operation).
+pub fn read_etcd_log(reader: impl BufRead) -> Result<History<RegisterInput, RegisterOutput>, FormatError> {
+    let mut pairing = Pairing::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line?;
+        let Some(event) = EtcdEvent::parse(&line) else {
+            continue;
+        };
+        let syntax = |message: String| FormatError::syntax(line_number, message);
+        match event.kind {
+            EventType::Invoke => {
+                let input = parse_input(event.f, event.value).map_err(syntax)?;
+                pairing.invoke(event.process, input, line_number)?;
+            }
+            kind => {
+                pairing.complete(event.process, line_number, |input| interpret(kind, event.f, event.value, input))?
+            }
+        }
+    }
+    pairing.finish()
+}
+
+/// The fields of one event line.
+struct EtcdEvent<'a> {
+    process: u64,
+    kind: EventType,
+    f: &'a str,
+    value: &'a str,
+}
+
+impl<'a> EtcdEvent<'a> {
+    /// The event on `line`, or `None` if it is not an event line.
+    fn parse(line: &'a str) -> Option<Self> {
+        let (_, fields) = line.split_once(EVENT_MARKER)?;
+        let mut fields = fields.split('\t').map(str::trim);
+        let process = fields.next()?.parse().ok()?;
+        let kind = EventType::from_keyword(fields.next()?.strip_prefix(':')?)?;
+        let f = fields.next()?;
+        let value = fields.next().unwrap_or("");
+        Some(EtcdEvent { process, kind, f, value })
+    }
+}
+
+/// The input an `:invoke` of `f` with `value` stands for.
+fn parse_input(f: &str, value: &str) -> Result<RegisterInput, String> {
+    match f {
+        ":read" => Ok(RegisterInput::Read),
+        ":write" => Ok(RegisterInput::Write(parse_integer(value)?)),
+        ":cas" => {
+            let (expected, new) = parse_pair(value)?;
+            Ok(RegisterInput::Cas { expected, new })
+        }
+        other => Err(format!("unknown operation {other:?}")),
+    }
+}
+
+/// What a completion of type `kind` for `f` with `value` means for the
+/// operation that invoked `input`.
+fn interpret(
+    kind: EventType,
+    f: &str,
+    value: &str,
+    input: &RegisterInput,
+) -> Result<Completion<RegisterOutput>, String> {
+    let invoked = match input {
+        RegisterInput::Read => ":read",
+        RegisterInput::Write(_) => ":write",
+        RegisterInput::Cas { .. } => ":cas",
+    };
+    if f != invoked {
+        return Err(format!("completes {f} but the process invoked {invoked}"));
+    }
+    Ok(match (kind, input) {
+        (EventType::Info | EventType::Invoke, _) => Completion::Indeterminate,
+        (EventType::Fail, _) if value == TIMED_OUT => Completion::Indeterminate,
+        (EventType::Fail, RegisterInput::Cas { .. }) => Completion::Returned(RegisterOutput::Cas(false)),
+        (EventType::Fail, _) => Completion::NotApplied,
+        (EventType::Ok, RegisterInput::Read) => Completion::Returned(RegisterOutput::Read(parse_read(value)?)),
+        (EventType::Ok, RegisterInput::Write(_)) => Completion::Returned(RegisterOutput::Write),
+        (EventType::Ok, RegisterInput::Cas { .. }) => Completion::Returned(RegisterOutput::Cas(true)),
+    })
+}
+
+/// A read's value: `nil` (never written) or an integer.
+fn parse_read(value: &str) -> Result<Option<i64>, String> {
+    if value == "nil" { Ok(None) } else { parse_integer(value).map(Some) }
+}
+
+fn parse_integer(value: &str) -> Result<i64, String> {
+    value.parse().map_err(|_| format!("expected an integer, found {value:?}"))
+}
+
+/// A cas argument: `[expected new]`.
+fn parse_pair(value: &str) -> Result<(i64, i64), String> {
+    let malformed = || format!("expected [expected new], found {value:?}");
+    let inner = value.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).ok_or_else(malformed)?;
+    let mut numbers = inner.split_whitespace();
+    match (numbers.next(), numbers.next(), numbers.next()) {
+        (Some(expected), Some(new), None) => Ok((parse_integer(expected)?, parse_integer(new)?)),
+        _ => Err(malformed()),
+    }
+}

@@ -1,0 +1,65 @@
+//! A linearizability checker for concurrent histories, generic over the
+//! object's sequential specification.
+//!
+//! A history is linearizable when its operations can be put in one order
+//! that respects real time (an operation that returned before another was
+//! called comes first) and in which every operation's output is what the
+//! [`Model`] says it would be. Operations whose outcome was never observed
+//! (timeouts, or still in flight when recording stopped) may take effect at
+//! any point after their call, or not at all.
+//!
+//! [`check`] implements the Wing–Gong depth-first search with Lowe's
+//! memoization, the algorithm of Knossos and Porcupine. When the model
+//! splits histories into independent partitions (for example one per key),
+//! each partition is searched on its own. A failed check comes with an
+//! [`Explanation`]: the failing partition's shortest prefix that cannot be
+//! linearized.
+//!
+//! Two models ship with the checker, [`Register`] (Jepsen's etcd register)
+//! and [`KeyValue`] (a string map with get, put and append); histories can
+//! be read from Jepsen logs and written to and read from a JSON-lines format
+//! (see [`formats`]).
+//!
+//! # Example
+//!
+//! ```
+//! use conformance::linearizability::{
+//!     CheckOptions, History, Operation, Register, RegisterInput, RegisterOutput, check,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut history = History::new();
+//! // Client 0 writes 1 between t=0 and t=10; client 1 then reads nothing.
+//! history.push(Operation::returned(0, RegisterInput::Write(1), RegisterOutput::Write, 0, 10))?;
+//! history.push(Operation::returned(1, RegisterInput::Read, RegisterOutput::Read(None), 20, 30))?;
+//!
+//! let result = check(&Register, &history, &CheckOptions::default());
+//! assert!(!result.is_linearizable());
+//! println!("{result}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod bitset;
+mod budget;
+mod checker;
+mod entries;
+mod explanation;
+pub mod formats;
+mod history;
+mod key_value;
+mod model;
+mod register;
+mod search;
+mod timeline;
+
+#[cfg(test)]
+mod tests;
+
+pub use budget::Limit;
+pub use checker::{CheckOptions, CheckResult, Inconclusive, check};
+pub use explanation::{ExplainedOperation, Explanation};
+pub use history::{History, InvalidOperation, Operation, Outcome};
+pub use key_value::{KeyValue, KvInput, KvOutput};
+pub use model::Model;
+pub use register::{Register, RegisterInput, RegisterOutput};

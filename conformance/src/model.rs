@@ -1,0 +1,357 @@
+//! The contract as a pure, deterministic model with explicit time.
+//!
+//! This is the executable form of `state_api::contract`: every property of
+//! the kit compares a backend with it, and the linearizability checker uses
+//! its per-key step function. Time is a number of milliseconds on the
+//! model's own clock, passed to every operation, so the model never sleeps
+//! and never reads a clock.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use state_api::{Condition, DeleteCondition, StateError, Version};
+
+/// A key as plain strings, so operations can be saved in histories.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KeyName {
+    /// The space.
+    pub space: String,
+    /// The id.
+    pub id: String,
+}
+
+impl KeyName {
+    /// A key name.
+    pub fn new(space: impl Into<String>, id: impl Into<String>) -> KeyName {
+        KeyName { space: space.into(), id: id.into() }
+    }
+
+    /// The validated key.
+    ///
+    /// # Errors
+    /// `InvalidKey` as [`state_api::Key::new`].
+    pub fn key(&self) -> Result<state_api::Key, StateError> {
+        state_api::Key::new(&self.space, &self.id)
+    }
+}
+
+/// One operation of the contract on a store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Op {
+    /// `get`.
+    Get {
+        /// The key.
+        key: KeyName,
+    },
+    /// `put` with a condition and TTL (milliseconds).
+    Put {
+        /// The key.
+        key: KeyName,
+        /// The value.
+        value: Bytes,
+        /// The condition.
+        condition: Condition,
+        /// TTL in milliseconds; `None` never expires.
+        ttl_ms: Option<u64>,
+    },
+    /// `delete`.
+    Delete {
+        /// The key.
+        key: KeyName,
+        /// The condition.
+        condition: DeleteCondition,
+    },
+    /// `increment`.
+    Increment {
+        /// The key.
+        key: KeyName,
+        /// The delta.
+        delta: i64,
+        /// TTL in milliseconds if the counter is created.
+        ttl_ms: Option<u64>,
+    },
+    /// A whole scan: every page, concatenated.
+    Scan {
+        /// The space.
+        space: String,
+        /// The prefix.
+        prefix: String,
+        /// The page size used.
+        limit: usize,
+    },
+}
+
+impl Op {
+    /// The single key the operation touches, if it touches exactly one.
+    pub fn key(&self) -> Option<&KeyName> {
+        match self {
+            Op::Get { key } | Op::Put { key, .. } | Op::Delete { key, .. } | Op::Increment { key, .. } => Some(key),
+            Op::Scan { .. } => None,
+        }
+    }
+}
+
+/// What an operation returned, in a form that can be compared and saved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// `get`: the live entry, if any.
+    Got(Option<Observed>),
+    /// `put` wrote this version.
+    Written(u64),
+    /// `put` was rejected; the current entry, if any.
+    Rejected(Option<Observed>),
+    /// `delete`: whether a live entry was removed.
+    Deleted(bool),
+    /// `increment`: value and version after.
+    Counted {
+        /// The counter's value.
+        value: i64,
+        /// The entry's version.
+        version: u64,
+    },
+    /// A whole scan's items in order: id and entry.
+    Scanned(Vec<(String, Observed)>),
+    /// A typed error.
+    Failed(ErrorKind),
+}
+
+/// An entry as observed: value, version and remaining TTL in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Observed {
+    /// The value.
+    pub value: Bytes,
+    /// The version.
+    pub version: u64,
+    /// Remaining TTL in milliseconds; `None` never expires.
+    pub ttl_ms: Option<u64>,
+}
+
+impl From<state_api::Entry> for Observed {
+    fn from(entry: state_api::Entry) -> Observed {
+        Observed {
+            value: entry.value,
+            version: entry.version.0,
+            ttl_ms: entry.ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// The kind of a [`StateError`], which is what the contract fixes (the
+/// messages are free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// `InvalidKey`.
+    InvalidKey,
+    /// `InvalidArgument`.
+    InvalidArgument,
+    /// `ValueTooLarge`.
+    ValueTooLarge,
+    /// `TypeMismatch`.
+    TypeMismatch,
+    /// `Overflow`.
+    Overflow,
+    /// `LockLost`.
+    LockLost,
+    /// `Unsupported`.
+    Unsupported,
+    /// `Timeout`, `Unavailable` or a retryable `Backend` error: the
+    /// operation may or may not have taken effect.
+    Indeterminate,
+    /// A non-retryable `Backend` error.
+    Backend,
+}
+
+impl ErrorKind {
+    /// Classifies an error.
+    pub fn of(error: &StateError) -> ErrorKind {
+        match error {
+            StateError::InvalidKey(_) => ErrorKind::InvalidKey,
+            StateError::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            StateError::ValueTooLarge { .. } => ErrorKind::ValueTooLarge,
+            StateError::TypeMismatch { .. } => ErrorKind::TypeMismatch,
+            StateError::Overflow { .. } => ErrorKind::Overflow,
+            StateError::LockLost { .. } => ErrorKind::LockLost,
+            StateError::Unsupported { .. } => ErrorKind::Unsupported,
+            e if e.is_retryable() => ErrorKind::Indeterminate,
+            _ => ErrorKind::Backend,
+        }
+    }
+}
+
+/// The stored state of one key in the model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Stored {
+    /// The value.
+    pub value: Bytes,
+    /// The version.
+    pub version: u64,
+    /// Deadline on the model clock, in milliseconds.
+    pub expires_at: Option<u64>,
+}
+
+impl Stored {
+    fn is_live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|at| now < at)
+    }
+
+    fn observe(&self, now: u64) -> Observed {
+        Observed {
+            value: self.value.clone(),
+            version: self.version,
+            ttl_ms: self.expires_at.map(|at| at.saturating_sub(now)),
+        }
+    }
+}
+
+/// The contract's single-key step: applies `op` at time `now` to the live
+/// entry `current` (`None` if absent or expired) and returns the entry
+/// after it and the outcome. This function *is* the per-key semantics; both
+/// the sequential model and the linearizability model call it.
+///
+/// Scans are not single-key and return `Failed(Unsupported)` here.
+pub fn step(current: Option<&Stored>, op: &Op, now: u64) -> (Option<Stored>, Outcome) {
+    let current = current.filter(|s| s.is_live(now));
+    let unchanged = || current.cloned();
+    match op {
+        Op::Get { .. } => (unchanged(), Outcome::Got(current.map(|s| s.observe(now)))),
+        Op::Put { value, condition, ttl_ms, .. } => {
+            let holds = match condition {
+                Condition::Always => true,
+                Condition::IfAbsent => current.is_none(),
+                Condition::IfVersion(Version(v)) => current.is_some_and(|s| s.version == *v),
+            };
+            if !holds {
+                return (unchanged(), Outcome::Rejected(current.map(|s| s.observe(now))));
+            }
+            let version = current.map_or(1, |s| s.version + 1);
+            let stored = Stored { value: value.clone(), version, expires_at: ttl_ms.map(|t| now + t) };
+            (Some(stored), Outcome::Written(version))
+        }
+        Op::Delete { condition, .. } => {
+            let holds = match (condition, current) {
+                (_, None) => false,
+                (DeleteCondition::Always, Some(_)) => true,
+                (DeleteCondition::IfVersion(Version(v)), Some(s)) => s.version == *v,
+            };
+            if holds { (None, Outcome::Deleted(true)) } else { (unchanged(), Outcome::Deleted(false)) }
+        }
+        Op::Increment { delta, ttl_ms, .. } => {
+            let (base, version, expires_at) = match current {
+                None => (0, 1, ttl_ms.map(|t| now + t)),
+                Some(s) => match state_api::counter::parse(&s.value) {
+                    Some(n) => (n, s.version + 1, s.expires_at),
+                    None => return (unchanged(), Outcome::Failed(ErrorKind::TypeMismatch)),
+                },
+            };
+            match base.checked_add(*delta) {
+                None => (unchanged(), Outcome::Failed(ErrorKind::Overflow)),
+                Some(value) => {
+                    let stored = Stored { value: Bytes::from(value.to_string()), version, expires_at };
+                    (Some(stored), Outcome::Counted { value, version })
+                }
+            }
+        }
+        Op::Scan { .. } => (unchanged(), Outcome::Failed(ErrorKind::Unsupported)),
+    }
+}
+
+/// The whole store as a model: a map of keys to stored entries.
+#[derive(Debug, Clone, Default)]
+pub struct StoreModel {
+    entries: BTreeMap<KeyName, Stored>,
+}
+
+impl StoreModel {
+    /// An empty store.
+    pub fn new() -> StoreModel {
+        StoreModel::default()
+    }
+
+    /// Applies `op` at model time `now` (milliseconds) and returns what the
+    /// contract says it returns.
+    pub fn apply(&mut self, op: &Op, now: u64) -> Outcome {
+        if let Op::Scan { space, prefix, .. } = op {
+            let items = self
+                .entries
+                .range(KeyName::new(space.clone(), prefix.clone())..)
+                .take_while(|(k, _)| k.space == *space && k.id.starts_with(prefix.as_str()))
+                .filter(|(_, s)| s.is_live(now))
+                .map(|(k, s)| (k.id.clone(), s.observe(now)))
+                .collect();
+            return Outcome::Scanned(items);
+        }
+        let Some(key) = op.key() else { return Outcome::Failed(ErrorKind::Unsupported) };
+        let (after, outcome) = step(self.entries.get(key), op, now);
+        match after {
+            Some(stored) => self.entries.insert(key.clone(), stored),
+            None => self.entries.remove(key),
+        };
+        outcome
+    }
+}
+
+/// Whether an observed outcome matches the model's, with remaining TTLs
+/// allowed to differ by `ttl_tolerance_ms` (clocks move between the model's
+/// instant and the backend's) and everything else exact.
+pub fn matches(expected: &Outcome, observed: &Outcome, ttl_tolerance_ms: u64) -> bool {
+    let entry = |e: &Observed, o: &Observed| {
+        e.value == o.value
+            && e.version == o.version
+            && match (e.ttl_ms, o.ttl_ms) {
+                (None, None) => true,
+                (Some(e), Some(o)) => e.abs_diff(o) <= ttl_tolerance_ms,
+                _ => false,
+            }
+    };
+    let maybe = |e: &Option<Observed>, o: &Option<Observed>| match (e, o) {
+        (None, None) => true,
+        (Some(e), Some(o)) => entry(e, o),
+        _ => false,
+    };
+    match (expected, observed) {
+        (Outcome::Got(e), Outcome::Got(o)) | (Outcome::Rejected(e), Outcome::Rejected(o)) => maybe(e, o),
+        (Outcome::Scanned(e), Outcome::Scanned(o)) => {
+            e.len() == o.len() && e.iter().zip(o).all(|((ei, ee), (oi, oe))| ei == oi && entry(ee, oe))
+        }
+        (e, o) => e == o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(condition: Condition, ttl_ms: Option<u64>) -> Op {
+        Op::Put { key: KeyName::new("s", "k"), value: Bytes::from_static(b"v"), condition, ttl_ms }
+    }
+
+    #[test]
+    fn an_expired_entry_is_absent_for_if_absent_and_restarts_versions() {
+        let mut m = StoreModel::new();
+        assert_eq!(m.apply(&put(Condition::Always, Some(10)), 0), Outcome::Written(1));
+        assert!(matches!(m.apply(&put(Condition::IfAbsent, None), 9), Outcome::Rejected(Some(_))));
+        assert_eq!(m.apply(&put(Condition::IfAbsent, None), 10), Outcome::Written(1));
+    }
+
+    #[test]
+    fn increments_keep_the_creation_deadline() {
+        let mut m = StoreModel::new();
+        let inc = |ttl| Op::Increment { key: KeyName::new("s", "c"), delta: 1, ttl_ms: ttl };
+        m.apply(&inc(Some(100)), 0);
+        m.apply(&inc(Some(1000)), 50);
+        let got = m.apply(&Op::Get { key: KeyName::new("s", "c") }, 60);
+        assert!(matches!(got, Outcome::Got(Some(Observed { ttl_ms: Some(40), version: 2, .. }))), "{got:?}");
+        assert_eq!(m.apply(&Op::Get { key: KeyName::new("s", "c") }, 100), Outcome::Got(None));
+    }
+
+    #[test]
+    fn ttl_tolerance_applies_only_to_ttls() {
+        let e = Outcome::Got(Some(Observed { value: Bytes::from_static(b"a"), version: 1, ttl_ms: Some(1000) }));
+        let close = Outcome::Got(Some(Observed { value: Bytes::from_static(b"a"), version: 1, ttl_ms: Some(990) }));
+        let other = Outcome::Got(Some(Observed { value: Bytes::from_static(b"b"), version: 1, ttl_ms: Some(1000) }));
+        assert!(matches(&e, &close, 20));
+        assert!(!matches(&e, &close, 5));
+        assert!(!matches(&e, &other, 1000));
+    }
+}

@@ -1,0 +1,12 @@
+//! The properties of the kit, one module per theme. Each is a plain async
+//! function over a [`Context`](crate::Context) returning the number of
+//! cases run or a counterexample.
+
+pub mod capabilities;
+pub mod edge;
+pub mod linearizable;
+pub mod locks;
+pub mod races;
+pub mod scan;
+pub mod sequential;
+pub mod ttl;

@@ -1,0 +1,55 @@
+//! The kit proves it can fail: each deliberately broken store is caught by
+//! the property meant to catch it.
+
+#![allow(missing_docs, clippy::panic)]
+
+use conformance::{Mutation, Scale, Verdict};
+
+fn assert_caught(mutation: Mutation) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let property = mutation.caught_by();
+    let report = runtime.block_on(property.run(&mutation.backend(), Scale::DEFAULT));
+    match report.verdict {
+        Verdict::Failed { counterexample } => {
+            eprintln!("{mutation:?} caught by {}:\n{counterexample}", property.name());
+        }
+        other => panic!("{mutation:?} was not caught by {}: {other:?}", property.name()),
+    }
+}
+
+macro_rules! mutant_tests {
+    ($($test:ident => $mutation:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                assert_caught(Mutation::$mutation);
+            }
+        )*
+
+        #[test]
+        fn every_mutation_has_a_test() {
+            let tested = [$(Mutation::$mutation),*];
+            for mutation in Mutation::ALL {
+                assert!(tested.contains(&mutation), "{mutation:?} has no test");
+            }
+        }
+    };
+}
+
+mutant_tests! {
+    non_atomic_check_and_set_is_caught => NonAtomicCheckAndSet,
+    cas_ignoring_the_version_is_caught => CasIgnoresVersion,
+    cas_not_bumping_the_version_is_caught => CasKeepsVersion,
+    ttl_rounded_to_seconds_is_caught => TtlRoundedToSeconds,
+    stale_reads_are_caught => StaleRead,
+    expired_entries_still_present_are_caught => ExpiredStillPresent,
+    ttl_not_cleared_is_caught => TtlNotCleared,
+    scan_dropping_its_last_page_is_caught => ScanDropsLastPage,
+    scan_repeating_an_entry_is_caught => ScanRepeatsEntry,
+    colliding_key_encoding_is_caught => CollidingKeyEncoding,
+    increment_losing_updates_is_caught => IncrementLosesUpdates,
+    release_without_owner_check_is_caught => ReleaseWithoutOwnerCheck,
+    fencing_token_reused_on_takeover_is_caught => TokenReusedOnTakeover,
+    missing_mutual_exclusion_is_caught => NoMutualExclusion,
+    undeclared_scan_that_answers_is_caught => UndeclaredScan,
+}
