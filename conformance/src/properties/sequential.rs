@@ -70,7 +70,7 @@ fn place(op: &Op, case_space: &dyn Fn(&str) -> String) -> Op {
 
 /// Runs property 1.
 pub async fn run(cx: &Context) -> PropertyOutcome {
-    let cases = u32::try_from(cx.scale.of(48)).unwrap_or(u32::MAX);
+    let cases = u32::try_from(cx.scale.of(100)).unwrap_or(u32::MAX);
     let scan_supported = cx.capabilities.features.scan;
     let tolerance_ms = u64::try_from(cx.clock_tolerance().as_millis()).unwrap_or(u64::MAX);
     let handle = tokio::runtime::Handle::current();

@@ -1,0 +1,108 @@
+//! # statekit
+//!
+//! What applications depend on: one state-storage contract
+//! ([`StateStore`], [`LockService`]) over Redis, PostgreSQL, DynamoDB or an
+//! in-process store, chosen in a TOML file rather than in code. Application
+//! code calls [`connect`] and never names a backend; each backend is a cargo
+//! feature (`redis`, `postgres`, `dynamodb`, `all`), and the in-memory
+//! backend is always compiled in and is the default.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), statekit::Error> {
+//! use std::time::Duration;
+//! use statekit::{Config, Key, StateStore};
+//!
+//! // No file: the embedded in-memory backend.
+//! let config = Config::load_or_default(None)?;
+//! let backend = statekit::connect(&config).await?;
+//! let key = Key::new("dedup", "message-81")?;
+//! assert!(backend.store.check_and_set(&key, "seen".into(), Some(Duration::from_secs(3600))).await?);
+//! assert!(!backend.store.check_and_set(&key, "seen".into(), None).await?);
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+
+pub use config::{BackendKind, Config, ConfigError, StateConfig};
+pub use state_api::{
+    Backend, Bytes, Condition, Counter, DeleteCondition, Entry, FencingToken, Key, Lease, LockGuard, LockService,
+    PutOutcome, StateError, StateStore, StateStoreExt, Version,
+};
+
+/// Why [`connect`] or [`migrate`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The backend failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Connects to the configured backend and returns its store and lock
+/// service as trait objects.
+///
+/// # Errors
+/// [`ConfigError::NotCompiled`] for a backend whose feature is off,
+/// [`ConfigError::Missing`] for a required field, and the backend's
+/// [`StateError`] (typically `Unavailable`) when it cannot be reached.
+pub async fn connect(config: &Config) -> Result<Backend, Error> {
+    let state = &config.state;
+    match state.backend {
+        BackendKind::Memory => Ok(memory(state)),
+        BackendKind::Redis => backends::redis(state).await,
+        BackendKind::Postgres => backends::postgres(state).await,
+        BackendKind::Dynamodb => Err(ConfigError::NotCompiled { backend: "dynamodb" }.into()),
+    }
+}
+
+/// Creates or upgrades what the backend needs (PostgreSQL schema, DynamoDB
+/// table); idempotent. Returns a sentence saying what it did.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn migrate(config: &Config) -> Result<String, Error> {
+    let state = &config.state;
+    match state.backend {
+        BackendKind::Memory => Ok("memory: nothing to migrate".to_owned()),
+        BackendKind::Redis => {
+            backends::redis(state).await?;
+            Ok("redis: nothing to migrate (scripts load on first use)".to_owned())
+        }
+        BackendKind::Postgres => backends::migrate_postgres(state).await,
+        BackendKind::Dynamodb => Err(ConfigError::NotCompiled { backend: "dynamodb" }.into()),
+    }
+}
+
+fn memory(state: &StateConfig) -> Backend {
+    let mut builder = state_api::MemoryStore::builder();
+    if let Some(max) = state.max_value_len {
+        builder = builder.max_value_len(max);
+    }
+    let store = builder.build();
+    Backend::new(std::sync::Arc::new(store.clone()), std::sync::Arc::new(store))
+}
+
+/// One function per backend, compiled to a "not compiled in" error when its
+/// feature is off.
+mod backends {
+    #[allow(unused_imports)]
+    use crate::{Backend, ConfigError, Error, StateConfig};
+
+    #[cfg(not(feature = "redis"))]
+    pub async fn redis(_: &StateConfig) -> Result<Backend, Error> {
+        Err(ConfigError::NotCompiled { backend: "redis" }.into())
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    pub async fn postgres(_: &StateConfig) -> Result<Backend, Error> {
+        Err(ConfigError::NotCompiled { backend: "postgres" }.into())
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    pub async fn migrate_postgres(_: &StateConfig) -> Result<String, Error> {
+        Err(ConfigError::NotCompiled { backend: "postgres" }.into())
+    }
+}

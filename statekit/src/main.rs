@@ -1,0 +1,290 @@
+//! The `statekit` command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use conformance::{Property, Scale};
+use statekit::{Backend, Config, DeleteCondition, Key};
+
+/// statekit: one state-storage contract over Redis, PostgreSQL, DynamoDB
+/// and memory, and the conformance kit that proves each backend.
+#[derive(Debug, Parser)]
+#[command(name = "statekit", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the conformance kit against the configured backend (the embedded
+    /// in-memory backend when no config is given). Exits 1 on any failure.
+    Check {
+        /// Config file (TOML); none means the in-memory backend.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// small, default, large, or a factor (also STATEKIT_SCALE).
+        #[arg(long)]
+        scale: Option<Scale>,
+        /// Run only these properties (repeatable).
+        #[arg(short, long = "property")]
+        properties: Vec<String>,
+    },
+    /// Create or upgrade what the backend needs (idempotent).
+    Migrate {
+        /// Config file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Print the value at SPACE/ID.
+    Get(KeyArgs),
+    /// Write VALUE at SPACE/ID.
+    Set {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The value (UTF-8).
+        value: String,
+        /// Time to live in milliseconds.
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+        /// Write only if absent.
+        #[arg(long)]
+        if_absent: bool,
+    },
+    /// Delete SPACE/ID.
+    Del(KeyArgs),
+    /// Add DELTA to the counter at SPACE/ID.
+    Incr {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// The delta.
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        delta: i64,
+        /// Time to live in milliseconds, if the counter is created.
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+    },
+    /// List the entries of SPACE whose id starts with PREFIX.
+    Scan {
+        /// Config file (TOML).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The space.
+        space: String,
+        /// The id prefix.
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Acquire NAME, print its fencing token, hold it for --hold-ms, release.
+    Lock {
+        /// Config file (TOML).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The lock name.
+        name: String,
+        /// Lease TTL in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        ttl_ms: u64,
+        /// How long to wait for the lock, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        /// How long to hold it, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+    },
+    /// Check a recorded history for linearizability.
+    Lincheck {
+        /// jepsen (etcd register log), kv (EDN), or jsonl (statekit format).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// The history file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct KeyArgs {
+    /// Config file (TOML).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// The space.
+    space: String,
+    /// The id.
+    id: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(message) => fail(message),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+async fn backend(config: Option<&PathBuf>) -> Result<Backend, String> {
+    let config = Config::load_or_default(config.map(PathBuf::as_path)).map_err(|e| e.to_string())?;
+    statekit::connect(&config).await.map_err(|e| e.to_string())
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Check { config, json, scale, properties } => check(config, json, scale, properties).await,
+        Command::Migrate { config } => {
+            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            println!("{}", statekit::migrate(&config).await.map_err(|e| e.to_string())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Get(k) => {
+            let store = backend(k.config.as_ref()).await?.store;
+            match store.get(&key(&k)?).await.map_err(|e| e.to_string())? {
+                Some(entry) => {
+                    let ttl = entry.ttl.map_or("none".to_owned(), |t| format!("{}ms", t.as_millis()));
+                    println!("{} (version {}, ttl {ttl})", String::from_utf8_lossy(&entry.value), entry.version.0);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("(absent)");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Set { key: k, value, ttl_ms, if_absent } => {
+            let store = backend(k.config.as_ref()).await?.store;
+            let condition = if if_absent { statekit::Condition::IfAbsent } else { statekit::Condition::Always };
+            let ttl = ttl_ms.map(Duration::from_millis);
+            match store.put(&key(&k)?, value.into(), condition, ttl).await.map_err(|e| e.to_string())? {
+                statekit::PutOutcome::Written(v) => {
+                    println!("written (version {})", v.0);
+                    Ok(ExitCode::SUCCESS)
+                }
+                statekit::PutOutcome::Rejected(_) => {
+                    println!("not written: the key exists");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Del(k) => {
+            let store = backend(k.config.as_ref()).await?.store;
+            let removed = store.delete(&key(&k)?, DeleteCondition::Always).await.map_err(|e| e.to_string())?;
+            println!("{}", if removed { "deleted" } else { "(absent)" });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Incr { key: k, delta, ttl_ms } => {
+            let store = backend(k.config.as_ref()).await?.store;
+            let ttl = ttl_ms.map(Duration::from_millis);
+            let counter = store.increment(&key(&k)?, delta, ttl).await.map_err(|e| e.to_string())?;
+            println!("{} (version {})", counter.value, counter.version.0);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan { config, space, prefix, limit } => scan(config, &space, &prefix, limit).await,
+        Command::Lock { config, name, ttl_ms, timeout_ms, hold_ms } => {
+            let locks = backend(config.as_ref()).await?.locks;
+            let ttl = Duration::from_millis(ttl_ms);
+            let lease = locks.acquire(&name, ttl, Duration::from_millis(timeout_ms)).await.map_err(|e| e.to_string())?;
+            println!("acquired {name} with fencing token {}", lease.token());
+            tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+            locks.release(&lease).await.map_err(|e| e.to_string())?;
+            println!("released");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lincheck { format, file } => lincheck(&format, &file),
+    }
+}
+
+fn key(k: &KeyArgs) -> Result<Key, String> {
+    Key::new(&k.space, &k.id).map_err(|e| e.to_string())
+}
+
+async fn scan(config: Option<PathBuf>, space: &str, prefix: &str, limit: usize) -> Result<ExitCode, String> {
+    let store = backend(config.as_ref()).await?.store;
+    let mut cursor = None;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page = store.scan(space, prefix, cursor.as_ref(), limit).await.map_err(|e| e.to_string())?;
+        for item in page.items {
+            let _ = writeln!(out, "{}\t{}", item.id, String::from_utf8_lossy(&item.entry.value));
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+async fn check(
+    config: Option<PathBuf>,
+    json: bool,
+    scale: Option<Scale>,
+    names: Vec<String>,
+) -> Result<ExitCode, String> {
+    let scale = match scale {
+        Some(scale) => scale,
+        None => Scale::from_env()?,
+    };
+    let selected: Vec<Property> = if names.is_empty() {
+        Property::ALL.to_vec()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                Property::from_name(n).ok_or_else(|| {
+                    let known: Vec<&str> = Property::ALL.iter().map(Property::name).collect();
+                    format!("unknown property {n:?}; known: {}", known.join(", "))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let backend = backend(config.as_ref()).await?;
+    let bar = progress_bar(selected.len() as u64, json);
+    let cx = conformance::Context::new(backend.clone(), scale);
+    let mut reports = Vec::new();
+    for property in &selected {
+        bar.set_message(property.name());
+        reports.push(property.run_in(&cx).await);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let report =
+        conformance::RunReport { backend: cx.capabilities.backend.to_owned(), scale: scale.to_string(), properties: reports };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
+    if hidden {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn lincheck(format: &str, file: &std::path::Path) -> Result<ExitCode, String> {
+    let _ = (format, file);
+    Err("lincheck: not yet wired".to_owned())
+}
