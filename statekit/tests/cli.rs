@@ -1,0 +1,90 @@
+//! End-to-end: the built `statekit` binary, as a user runs it.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn statekit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_statekit"))
+        .args(args)
+        .env_remove("STATEKIT_BACKEND")
+        .env_remove("STATEKIT_URL")
+        .output()
+        .expect("the statekit binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn config_file(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("statekit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn check_without_arguments_passes_on_the_embedded_backend() {
+    let out = statekit(&["check", "--scale", "small"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("backend `memory`") && report.contains("11 passed, 0 failed"), "{report}");
+}
+
+#[test]
+fn check_reports_json_with_one_entry_per_property() {
+    let out = statekit(&["check", "--scale", "small", "--json", "-p", "one_winner", "-p", "scan"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = report["properties"].as_array().unwrap().iter().map(|p| p["property"].as_str().unwrap()).collect();
+    assert_eq!(names, ["one_winner", "scan"]);
+    assert!(report["properties"].as_array().unwrap().iter().all(|p| p["verdict"] == "passed"));
+}
+
+#[test]
+fn an_unknown_key_is_named_with_the_file() {
+    let path = config_file("unknown.toml", "[state]\nbackend = \"memory\"\nurll = \"redis://x\"\n");
+    let out = statekit(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("urll") && text(&out).contains("unknown.toml"), "{}", text(&out));
+}
+
+#[test]
+fn a_wrong_type_is_named() {
+    let path = config_file("wrong-type.toml", "[state]\nbackend = \"memory\"\npool_size = \"lots\"\n");
+    let out = statekit(&["check", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("pool_size"), "{}", text(&out));
+}
+
+#[test]
+fn a_backend_that_is_not_compiled_in_names_the_feature() {
+    let path = config_file("dynamo.toml", "[state]\nbackend = \"dynamodb\"\nurl = \"http://127.0.0.1:1\"\n");
+    let out = statekit(&["check", "-c", path.to_str().unwrap()]);
+    if cfg!(feature = "dynamodb") {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("cargo feature `dynamodb`"), "{}", text(&out));
+}
+
+#[test]
+fn get_set_incr_scan_and_lock_work_by_hand() {
+    // Each command is its own process, so only the lock and in-process
+    // results can be checked on the memory backend.
+    let out = statekit(&["set", "s", "k", "v"]);
+    assert!(out.status.success() && text(&out).contains("version 1"), "{}", text(&out));
+    let out = statekit(&["incr", "s", "n", "--", "-5"]);
+    assert!(out.status.success() && text(&out).starts_with("-5"), "{}", text(&out));
+    let out = statekit(&["get", "s", "absent"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = statekit(&["lock", "job"]);
+    assert!(out.status.success() && text(&out).contains("fencing token 1"), "{}", text(&out));
+    let long_id = "x".repeat(513);
+    let out = statekit(&["set", "s", &long_id, "v"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("513 bytes long"), "{}", text(&out));
+}
