@@ -49,6 +49,7 @@
 
 pub mod exec;
 pub mod harness;
+pub mod history_file;
 pub mod history_model;
 pub mod kit;
 pub mod linearizability;
@@ -57,6 +58,7 @@ pub mod mutants;
 pub mod properties;
 pub mod report;
 pub mod scale;
+pub mod servers;
 
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};

@@ -311,10 +311,10 @@ impl LockService for Mutant {
             _ => lease.clone(),
         };
         let released = self.inner.release(&target).await;
-        if released.is_ok() {
-            if let Some(entry) = self.memory.lock().leases.get_mut(lease.name()) {
-                entry.1 = true;
-            }
+        if released.is_ok()
+            && let Some(entry) = self.memory.lock().leases.get_mut(lease.name())
+        {
+            entry.1 = true;
         }
         match released {
             Err(StateError::LockLost { .. }) if self.is(Mutation::NoMutualExclusion) => Ok(()),

@@ -1,7 +1,7 @@
 //! The kit proves it can fail: each deliberately broken store is caught by
 //! the property meant to catch it.
 
-#![allow(missing_docs, clippy::panic)]
+#![allow(missing_docs, clippy::panic, clippy::unwrap_used)]
 
 use conformance::{Mutation, Scale, Verdict};
 

@@ -285,6 +285,13 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
 }
 
 fn lincheck(format: &str, file: &std::path::Path) -> Result<ExitCode, String> {
-    let _ = (format, file);
-    Err("lincheck: not yet wired".to_owned())
+    use conformance::linearizability::{CheckOptions, CheckResult};
+    let format = format.parse()?;
+    let result = conformance::history_file::check_file(format, file, &CheckOptions::default())?;
+    println!("{result}");
+    Ok(match result {
+        CheckResult::Linearizable => ExitCode::SUCCESS,
+        CheckResult::NotLinearizable(_) => ExitCode::from(1),
+        CheckResult::Unknown(_) => ExitCode::from(3),
+    })
 }

@@ -39,7 +39,8 @@ fn check_reports_json_with_one_entry_per_property() {
     let out = statekit(&["check", "--scale", "small", "--json", "-p", "one_winner", "-p", "scan"]);
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = report["properties"].as_array().unwrap().iter().map(|p| p["property"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        report["properties"].as_array().unwrap().iter().map(|p| p["property"].as_str().unwrap()).collect();
     assert_eq!(names, ["one_winner", "scan"]);
     assert!(report["properties"].as_array().unwrap().iter().all(|p| p["verdict"] == "passed"));
 }
@@ -64,9 +65,6 @@ fn a_wrong_type_is_named() {
 fn a_backend_that_is_not_compiled_in_names_the_feature() {
     let path = config_file("dynamo.toml", "[state]\nbackend = \"dynamodb\"\nurl = \"http://127.0.0.1:1\"\n");
     let out = statekit(&["check", "-c", path.to_str().unwrap()]);
-    if cfg!(feature = "dynamodb") {
-        return;
-    }
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("cargo feature `dynamodb`"), "{}", text(&out));
 }
@@ -87,4 +85,15 @@ fn get_set_incr_scan_and_lock_work_by_hand() {
     let out = statekit(&["set", "s", &long_id, "v"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("513 bytes long"), "{}", text(&out));
+}
+
+#[test]
+fn lincheck_gives_the_published_verdicts() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/histories/jepsen-etcd");
+    let ok = statekit(&["lincheck", "--format", "jepsen", &format!("{dir}/etcd_002.log")]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).starts_with("linearizable"));
+    let bad = statekit(&["lincheck", "--format", "jepsen", &format!("{dir}/etcd_000.log")]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).starts_with("not linearizable"));
 }

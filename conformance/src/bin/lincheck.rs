@@ -8,37 +8,29 @@
 //! `unknown` when the time limit ran out. Exit status: 0 linearizable,
 //! 1 not linearizable, 2 usage, I/O or parse error, 3 unknown.
 
-use std::fs::File;
-use std::io::BufReader;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use conformance::linearizability::formats::{FormatError, JsonlReader, check_jsonl_with, read_etcd_log, read_kv_edn};
-use conformance::linearizability::{CheckOptions, CheckResult, KeyValue, Register, check};
+use conformance::history_file::{HistoryFormat, check_file};
+use conformance::linearizability::{CheckOptions, CheckResult};
 
 const USAGE: &str = "usage: lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE";
-
-/// The history file formats `--format` accepts.
-#[derive(Debug, Clone, Copy)]
-enum Format {
-    /// Jepsen etcd logs, register model.
-    Jepsen,
-    /// EDN key/value events, key/value model.
-    Kv,
-    /// statekit JSON lines, model named in the header.
-    Jsonl,
-}
 
 /// The parsed command line.
 #[derive(Debug)]
 struct Args {
-    format: Format,
+    format: HistoryFormat,
     options: CheckOptions,
     file: PathBuf,
 }
 
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|word| word == "-h" || word == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(message) => {
@@ -48,17 +40,27 @@ fn main() -> ExitCode {
     };
     match run(&args) {
         Ok(result) => {
-            println!("{result}");
-            ExitCode::from(match result {
+            let status = match result {
                 CheckResult::Linearizable => 0,
                 CheckResult::NotLinearizable(_) => 1,
                 CheckResult::Unknown(_) => 3,
-            })
+            };
+            print_result(&result).unwrap_or_else(|error| eprintln!("lincheck: cannot print the result: {error}"));
+            ExitCode::from(status)
         }
         Err(message) => {
-            eprintln!("lincheck: {}: {message}", args.file.display());
+            eprintln!("lincheck: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints the verdict to stdout. A reader that stops early (`| head`) is
+/// not an error: the exit status still carries the verdict.
+fn print_result(result: &CheckResult) -> io::Result<()> {
+    match writeln!(io::stdout().lock(), "{result}") {
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -70,7 +72,6 @@ fn parse_args(mut words: impl Iterator<Item = String>) -> Result<Args, String> {
             "--format" => format = Some(parse_format(words.next())?),
             "--time-limit" => options.time_limit = Some(parse_seconds(words.next())?),
             "--unpartitioned" => options.partitioned = false,
-            "-h" | "--help" => return Err("help requested".to_owned()),
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if file.is_some() => return Err("more than one FILE given".to_owned()),
             _ => file = Some(PathBuf::from(word)),
@@ -79,14 +80,8 @@ fn parse_args(mut words: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(Args { format: format.ok_or("--format is required")?, options, file: file.ok_or("FILE is required")? })
 }
 
-fn parse_format(word: Option<String>) -> Result<Format, String> {
-    match word.as_deref() {
-        Some("jepsen") => Ok(Format::Jepsen),
-        Some("kv") => Ok(Format::Kv),
-        Some("jsonl") => Ok(Format::Jsonl),
-        Some(other) => Err(format!("unknown format {other:?}")),
-        None => Err("--format needs a value".to_owned()),
-    }
+fn parse_format(word: Option<String>) -> Result<HistoryFormat, String> {
+    word.ok_or_else(|| "--format needs a value".to_owned())?.parse()
 }
 
 fn parse_seconds(word: Option<String>) -> Result<Duration, String> {
@@ -99,27 +94,5 @@ fn parse_seconds(word: Option<String>) -> Result<Duration, String> {
 
 /// Reads and checks the history; errors are messages for the user.
 fn run(args: &Args) -> Result<CheckResult, String> {
-    let file = File::open(&args.file).map_err(|error| error.to_string())?;
-    let reader = BufReader::new(file);
-    let options = &args.options;
-    let result = match args.format {
-        Format::Jepsen => read_etcd_log(reader).map(|history| check(&Register, &history, options)),
-        Format::Kv => read_kv_edn(reader).map(|history| check(&KeyValue, &history, options)),
-        Format::Jsonl => check_jsonl(reader, options),
-    };
-    result.map_err(|error| error.to_string())
-}
-
-/// Checks a JSON-lines history against the model its header names.
-fn check_jsonl(reader: BufReader<File>, options: &CheckOptions) -> Result<CheckResult, FormatError> {
-    let jsonl = JsonlReader::new(reader)?;
-    // One arm per model: a new model is one more line here.
-    match jsonl.model() {
-        Register::NAME => check_jsonl_with(&Register, jsonl, options),
-        KeyValue::NAME => check_jsonl_with(&KeyValue, jsonl, options),
-        other => Err(FormatError::Syntax {
-            line: 1,
-            message: format!("unsupported model {other:?} (supported: {:?}, {:?})", Register::NAME, KeyValue::NAME),
-        }),
-    }
+    check_file(args.format, &args.file, &args.options)
 }

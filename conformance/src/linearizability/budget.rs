@@ -47,34 +47,30 @@ impl Budget {
         }
     }
 
-    /// Spends one search step; returns `false` once a limit is exceeded
-    /// (and from then on).
-    pub(crate) fn spend(&mut self) -> bool {
-        if self.exhausted.is_some() {
-            return false;
+    /// Spends one search step.
+    ///
+    /// # Errors
+    ///
+    /// The limit that is exceeded, from the first step over it on.
+    pub(crate) fn spend(&mut self) -> Result<(), Limit> {
+        if let Some(limit) = self.exhausted {
+            return Err(limit);
         }
         if let Some((left, limit)) = &mut self.steps {
             if *left == 0 {
-                self.exhausted = Some(Limit::Steps(*limit));
-                return false;
+                return Err(*self.exhausted.insert(Limit::Steps(*limit)));
             }
             *left -= 1;
         }
         self.until_clock_read -= 1;
         if self.until_clock_read == 0 {
             self.until_clock_read = STEPS_PER_CLOCK_READ;
-            if let Some((deadline, limit)) = self.deadline {
-                if Instant::now() >= deadline {
-                    self.exhausted = Some(Limit::Time(limit));
-                    return false;
-                }
+            if let Some((deadline, limit)) = self.deadline
+                && Instant::now() >= deadline
+            {
+                return Err(*self.exhausted.insert(Limit::Time(limit)));
             }
         }
-        true
-    }
-
-    /// The limit that was exceeded, if any.
-    pub(crate) fn exhausted(&self) -> Option<Limit> {
-        self.exhausted
+        Ok(())
     }
 }

@@ -98,16 +98,11 @@ pub fn check<M: Model>(model: &M, history: &History<M::Input, M::Output>, option
         let timeline = Timeline::new(history, &indices);
         match search(model, timeline.operations(), timeline.events(), &mut budget) {
             Verdict::Linearizable => {}
-            Verdict::NotLinearizable => {
-                let explanation = explain(model, &timeline, partition, &mut budget);
+            Verdict::NotLinearizable { cleared } => {
+                let explanation = explain(model, &timeline, partition, cleared, &mut budget);
                 return CheckResult::NotLinearizable(explanation);
             }
-            Verdict::OutOfBudget => {
-                // `search` only gives up when a limit was hit, so the
-                // fallback is never used; it keeps this code panic-free.
-                let limit = budget.exhausted().unwrap_or(Limit::Steps(0));
-                return CheckResult::Unknown(Inconclusive { partition, limit });
-            }
+            Verdict::OutOfBudget(limit) => return CheckResult::Unknown(Inconclusive { partition, limit }),
         }
     }
     CheckResult::Linearizable

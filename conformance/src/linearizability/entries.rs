@@ -20,8 +20,9 @@ enum Entry {
     /// The call of operation `op`, whose return is entry `ret` (if the
     /// operation returned within the events the list was built from).
     Call { op: usize, ret: Option<usize> },
-    /// The return of an operation.
-    Return,
+    /// The return of an operation, the `ordinal`-th return (from 1) among
+    /// the events the list was built from.
+    Return { ordinal: usize },
 }
 
 /// The list of entries still to be linearized, in time order.
@@ -41,6 +42,7 @@ impl Entries {
         // operation's call went so its return can be attached to it.
         let ops = events.iter().map(|event| event.op + 1).max().unwrap_or(0);
         let mut call_of_op = vec![SENTINEL; ops];
+        let mut returns = 0;
         for (i, event) in events.iter().enumerate() {
             let entry = i + 1;
             match event.kind {
@@ -51,7 +53,8 @@ impl Entries {
                     }
                 }
                 EventKind::Return => {
-                    entries[entry] = Entry::Return;
+                    returns += 1;
+                    entries[entry] = Entry::Return { ordinal: returns };
                     let call = call_of_op.get(event.op).copied().unwrap_or(SENTINEL);
                     if let Some(Entry::Call { ret, .. }) = entries.get_mut(call) {
                         *ret = Some(entry);
@@ -79,6 +82,15 @@ impl Entries {
     pub(crate) fn call(&self, entry: usize) -> Option<(usize, bool)> {
         match self.entries.get(entry) {
             Some(Entry::Call { op, ret }) => Some((*op, ret.is_some())),
+            _ => None,
+        }
+    }
+
+    /// If `entry` is a return, how many returns precede it, itself included,
+    /// in the events the list was built from.
+    pub(crate) fn return_ordinal(&self, entry: usize) -> Option<usize> {
+        match self.entries.get(entry) {
+            Some(Entry::Return { ordinal }) => Some(*ordinal),
             _ => None,
         }
     }
@@ -144,6 +156,7 @@ mod tests {
         use EventKind::{Call, Return};
         let events = [event(0, Call), event(1, Call), event(0, Return), event(1, Return)];
         let mut entries = Entries::new(&events);
+        assert_eq!(entries.return_ordinal(4), Some(2));
         entries.lift(1);
         assert_eq!(walk(&entries), vec![2, 4]);
         entries.lift(2);
@@ -158,5 +171,6 @@ mod tests {
         let events = [event(0, EventKind::Call)];
         let entries = Entries::new(&events);
         assert_eq!(entries.call(1), Some((0, false)));
+        assert_eq!(entries.return_ordinal(1), None);
     }
 }

@@ -5,10 +5,16 @@
 //! called so far, where those that had not returned yet count as pending
 //! (indeterminate). Every prefix of a linearizable history is linearizable,
 //! so the prefixes that cannot be linearized are exactly those from some
-//! instant on, and a binary search over the partition's return events finds
-//! the first such instant. That instant is always a return: a call only adds
-//! a pending operation, which a linearization may leave out. The operation
-//! returning there is the one whose output nothing can explain.
+//! instant on. That instant is always a return: a call only adds a pending
+//! operation, which a linearization may leave out. The operation returning
+//! there is the one whose output nothing can explain.
+//!
+//! Failing searches are the expensive ones (they must exhaust the search
+//! space), so the search for that return avoids them: the failed check of
+//! the whole partition already tells how many leading returns some partial
+//! linearization covered, so the prefix up to there is known to pass, and
+//! the first failing prefix is usually the very next one. The search gallops
+//! forward from there and bisects once it has overshot.
 
 use std::fmt;
 
@@ -39,6 +45,7 @@ pub struct Explanation {
 
 /// One operation of an [`Explanation`]'s prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExplainedOperation {
     /// Its index in the checked [`History`](super::History)'s operations.
     pub history_index: usize,
@@ -53,58 +60,87 @@ pub struct ExplainedOperation {
     pub returned: Option<u64>,
 }
 
-/// Explains why the partition `timeline` (already known not to be
-/// linearizable) is not, spending from `budget`.
+/// Explains why the partition `timeline` is not linearizable, given that
+/// its failed search covered the first `cleared` returns; spends from
+/// `budget`.
 pub(crate) fn explain<M: Model>(
     model: &M,
     timeline: &Timeline<'_, M::Input, M::Output>,
     partition: Option<String>,
+    cleared: usize,
     budget: &mut Budget,
 ) -> Explanation {
     let events = timeline.events();
-    let (prefix_len, shortest) = shortest_failing_prefix(model, timeline, budget);
-    let prefix = events.get(..prefix_len).unwrap_or(events);
+    let prefixes = Prefixes::new(events);
+    let (returns, shortest) = prefixes.shortest_failing(model, timeline, cleared, budget);
+    let prefix = prefixes.up_to(returns);
     let culprit = prefix.last().map_or(0, |event| event.op);
     let operations = describe_prefix(model, timeline, prefix);
     Explanation { partition, partition_len: timeline.operations().len(), operations, culprit, shortest }
 }
 
-/// The length, in events, of the shortest prefix of the timeline's events
-/// that cannot be linearized, and whether it is known to be the shortest.
-fn shortest_failing_prefix<M: Model>(
-    model: &M,
-    timeline: &Timeline<'_, M::Input, M::Output>,
-    budget: &mut Budget,
-) -> (usize, bool) {
-    let events = timeline.events();
-    // Candidate prefixes end just after a return.
-    let ends: Vec<usize> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, event)| event.kind == EventKind::Return)
-        .map(|(position, _)| position + 1)
-        .collect();
-    // Invariant: the prefix ending at `ends[good - 1]` (or the empty prefix
-    // when `good` is 0) can be linearized; the one ending at `ends[bad - 1]`
-    // cannot. The whole timeline is known to fail, and it is equivalent to
-    // the prefix ending at its last return (later calls are all pending).
-    let (mut good, mut bad) = (0, ends.len());
-    while bad - good > 1 {
-        let middle = good + (bad - good) / 2;
-        let end = ends.get(middle - 1).copied().unwrap_or(events.len());
-        let prefix = events.get(..end).unwrap_or(events);
-        match search(model, timeline.operations(), prefix, budget) {
-            Verdict::Linearizable => good = middle,
-            Verdict::NotLinearizable => bad = middle,
-            Verdict::OutOfBudget => return (end_of(&ends, bad, events), false),
-        }
-    }
-    (end_of(&ends, bad, events), true)
+/// The prefixes of a partition's events that end just after a return.
+struct Prefixes<'e> {
+    events: &'e [Event],
+    /// `ends[k - 1]` is the length of the prefix ending at the `k`-th return.
+    ends: Vec<usize>,
 }
 
-/// The event count of the prefix ending at the `count`-th return.
-fn end_of(ends: &[usize], count: usize, events: &[Event]) -> usize {
-    count.checked_sub(1).and_then(|index| ends.get(index).copied()).unwrap_or(events.len())
+impl<'e> Prefixes<'e> {
+    fn new(events: &'e [Event]) -> Self {
+        let ends = events
+            .iter()
+            .enumerate()
+            .filter(|(_, event)| event.kind == EventKind::Return)
+            .map(|(position, _)| position + 1)
+            .collect();
+        Prefixes { events, ends }
+    }
+
+    /// The events up to and including the `returns`-th return (all events
+    /// if there are fewer returns).
+    fn up_to(&self, returns: usize) -> &'e [Event] {
+        let end = returns.checked_sub(1).and_then(|index| self.ends.get(index).copied()).unwrap_or(self.events.len());
+        self.events.get(..end).unwrap_or(self.events)
+    }
+
+    /// The number of returns in the shortest failing prefix, and whether it
+    /// is known to be the shortest (it is not if the budget ran out).
+    ///
+    /// Known on entry: the prefix up to return `cleared` passes, and the
+    /// whole partition fails, as does the prefix up to its last return (the
+    /// operations called after it are all pending).
+    fn shortest_failing<M: Model>(
+        &self,
+        model: &M,
+        timeline: &Timeline<'_, M::Input, M::Output>,
+        cleared: usize,
+        budget: &mut Budget,
+    ) -> (usize, bool) {
+        // Invariant: prefix `good` passes, prefix `bad` fails.
+        let (mut good, mut bad) = (cleared, self.ends.len());
+        let mut stride = Some(1);
+        while bad > good + 1 {
+            // Gallop (strides 1, 2, 4, ...) until a prefix fails, then bisect.
+            let probe = match stride {
+                Some(stride) => (good + stride).min(bad - 1),
+                None => good + (bad - good) / 2,
+            };
+            match search(model, timeline.operations(), self.up_to(probe), budget) {
+                Verdict::Linearizable => {
+                    good = probe;
+                    stride = stride.map(|stride| stride * 2);
+                }
+                Verdict::NotLinearizable { cleared } => {
+                    bad = probe;
+                    good = good.max(cleared);
+                    stride = None;
+                }
+                Verdict::OutOfBudget(_) => return (bad, false),
+            }
+        }
+        (bad, true)
+    }
 }
 
 /// The operations called within `prefix`, as the prefix sees them.

@@ -99,10 +99,10 @@ impl<I, O> History<I, O> {
     /// [`InvalidOperation`] if it returned before it was called; the history
     /// is left unchanged.
     pub fn push(&mut self, operation: Operation<I, O>) -> Result<(), InvalidOperation> {
-        if let Some(returned) = operation.return_at() {
-            if returned < operation.call {
-                return Err(InvalidOperation { client: operation.client, call: operation.call, returned });
-            }
+        if let Some(returned) = operation.return_at()
+            && returned < operation.call
+        {
+            return Err(InvalidOperation { client: operation.client, call: operation.call, returned });
         }
         self.operations.push(operation);
         Ok(())

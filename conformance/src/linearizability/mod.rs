@@ -46,11 +46,13 @@ mod checker;
 mod entries;
 mod explanation;
 pub mod formats;
+mod hashing;
 mod history;
 mod key_value;
 mod model;
 mod register;
 mod search;
+mod state_table;
 mod timeline;
 
 #[cfg(test)]
@@ -60,6 +62,6 @@ pub use budget::Limit;
 pub use checker::{CheckOptions, CheckResult, Inconclusive, check};
 pub use explanation::{ExplainedOperation, Explanation};
 pub use history::{History, InvalidOperation, Operation, Outcome};
-pub use key_value::{KeyValue, KvInput, KvOutput};
+pub use key_value::{KeyValue, KvInput, KvOutput, KvState};
 pub use model::Model;
 pub use register::{Register, RegisterInput, RegisterOutput};

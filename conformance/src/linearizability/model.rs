@@ -47,7 +47,8 @@ pub trait Model {
     /// client timed out, or the history ended first).
     ///
     /// Returns every state the operation may leave behind if it took effect
-    /// here; a deterministic model returns exactly one. The checker
+    /// here: at least every state [`step`](Model::step) returns for some
+    /// output. A deterministic model returns exactly one. The checker
     /// separately considers that the operation never took effect, so the
     /// unchanged `state` need not be listed.
     fn step_unknown(&self, state: &Self::State, input: &Self::Input) -> Vec<Self::State>;

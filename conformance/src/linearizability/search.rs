@@ -10,7 +10,8 @@
 //!
 //! Lowe's memo table makes this practical: two search nodes with the same set
 //! of linearized operations and the same model state have the same future, so
-//! a node already seen is never explored again.
+//! a node already seen is never explored again. States are interned (see
+//! `state_table.rs`), so a node is a bitset and an integer.
 //!
 //! Indeterminate operations have no return entry, so nothing ever forces
 //! them to be linearized: the search may linearize one at any point after its
@@ -18,24 +19,30 @@
 //! operation is linearized.
 
 use std::collections::HashMap;
-use std::mem;
 
 use super::bitset::Bitset;
-use super::budget::Budget;
+use super::budget::{Budget, Limit};
 use super::entries::Entries;
+use super::hashing::FxBuildHasher;
 use super::history::Operation;
 use super::model::Model;
-use super::timeline::Event;
+use super::state_table::{StateId, StateTable};
+use super::timeline::{Event, EventKind};
 
 /// What a search found out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
     /// A linearization exists.
     Linearizable,
-    /// No linearization exists.
-    NotLinearizable,
-    /// The budget ran out first.
-    OutOfBudget,
+    /// No linearization exists. Still, some partial linearization covered
+    /// every operation among the first `cleared` returns (and so the events
+    /// up to the `cleared`-th return, on their own, can be linearized).
+    NotLinearizable {
+        /// How many leading returns some partial linearization covered.
+        cleared: usize,
+    },
+    /// This limit of the budget ran out first.
+    OutOfBudget(Limit),
 }
 
 /// Searches for a linearization of the operations called within `events`.
@@ -87,7 +94,7 @@ struct Call {
 /// state `previous`; `untried` are the other successors it could lead to.
 struct Choice<S> {
     call: Call,
-    previous: S,
+    previous: StateId,
     untried: Successors<S>,
 }
 
@@ -96,47 +103,42 @@ struct Search<'a, M: Model> {
     model: &'a M,
     operations: &'a [&'a Operation<M::Input, M::Output>],
     entries: Entries,
-    state: M::State,
+    states: StateTable<M::State>,
+    state: StateId,
     linearized: Bitset,
     /// Determinate operations not yet linearized; the search succeeds at 0.
     unlinearized: usize,
     choices: Vec<Choice<M::State>>,
     /// Every (linearized set, state) node reached so far.
-    seen: HashMap<Bitset, Vec<M::State>>,
-    entries_len: usize,
+    seen: HashMap<Bitset, Vec<StateId>, FxBuildHasher>,
+    /// The most leading returns any dead end had linearized.
+    cleared: usize,
 }
 
 impl<'a, M: Model> Search<'a, M> {
     fn new(model: &'a M, operations: &'a [&'a Operation<M::Input, M::Output>], events: &[Event]) -> Self {
         let entries = Entries::new(events);
-        let mut unlinearized = 0;
-        let mut cursor = entries.first();
-        while let Some(entry) = cursor {
-            if let Some((_, true)) = entries.call(entry) {
-                unlinearized += 1;
-            }
-            cursor = entries.after(entry);
-        }
+        // Exactly the determinate operations return within `events`.
+        let unlinearized = events.iter().filter(|event| event.kind == EventKind::Return).count();
         Search {
             model,
             operations,
             entries,
-            state: model.init(),
+            states: StateTable::new(model.init()),
+            state: 0,
             linearized: Bitset::new(operations.len()),
             unlinearized,
             choices: Vec::new(),
-            seen: HashMap::new(),
-            entries_len: events.len(),
+            seen: HashMap::default(),
+            cleared: 0,
         }
     }
 
     fn run(mut self, budget: &mut Budget) -> Verdict {
         let mut cursor = self.entries.first();
-        let mut steps = 0u64; let started = std::time::Instant::now();
-        let r = loop { if self.unlinearized == 0 { break Verdict::Linearizable; }
-            steps += 1;
-            if !budget.spend() {
-                break Verdict::OutOfBudget;
+        while self.unlinearized > 0 {
+            if let Err(limit) = budget.spend() {
+                return Verdict::OutOfBudget(limit);
             }
             let call = cursor.and_then(|entry| {
                 let (op, determinate) = self.entries.call(entry)?;
@@ -144,31 +146,43 @@ impl<'a, M: Model> Search<'a, M> {
             });
             cursor = match call {
                 Some(call) => self.try_call(call),
-                // A return of an operation not linearized yet, or the end of
-                // the list: this branch is dead.
-                None => match self.backtrack() {
-                    Some(cursor) => cursor,
-                    None => break Verdict::NotLinearizable,
-                },
+                None => {
+                    self.note_dead_end(cursor);
+                    match self.backtrack() {
+                        Some(cursor) => cursor,
+                        None => {
+                            let cleared = self.cleared;
+                            return Verdict::NotLinearizable { cleared };
+                        }
+                    }
+                }
             };
-        };
-        if std::env::var_os("LINSTATS").is_some() { eprintln!("search: {} events {steps} steps {} memo bitsets {} states {:?} -> {r:?}", self.entries_len, self.seen.len(), self.seen.values().map(|v| v.len()).sum::<usize>(), started.elapsed()); }
-        r
+        }
+        Verdict::Linearizable
+    }
+
+    /// The walk reached `cursor`, the return of an operation not linearized
+    /// yet (or the end of the list): this branch is dead. The walk stops at
+    /// the first return it meets, so every earlier return is linearized.
+    fn note_dead_end(&mut self, cursor: Option<usize>) {
+        if let Some(ordinal) = cursor.and_then(|entry| self.entries.return_ordinal(entry)) {
+            self.cleared = self.cleared.max(ordinal.saturating_sub(1));
+        }
     }
 
     /// Tries to linearize `call` next. Returns where the walk continues: the
     /// front of the list on success, the next entry otherwise.
     fn try_call(&mut self, call: Call) -> Option<usize> {
-        let Some(operation) = self.operations.get(call.op) else {
+        let (Some(operation), Some(state)) = (self.operations.get(call.op), self.states.get(self.state)) else {
             return self.entries.after(call.entry);
         };
         let successors = match operation.output().filter(|_| call.determinate) {
-            Some(output) => match self.model.step(&self.state, &operation.input, output) {
+            Some(output) => match self.model.step(state, &operation.input, output) {
                 Some(next) => Successors::One(Some(next)),
                 // The common dead end; skip the bookkeeping of `choose`.
                 None => return self.entries.after(call.entry),
             },
-            None => Successors::Many(self.model.step_unknown(&self.state, &operation.input).into_iter()),
+            None => Successors::Many(self.model.step_unknown(state, &operation.input).into_iter()),
         };
         self.choose(call, successors)
     }
@@ -178,14 +192,15 @@ impl<'a, M: Model> Search<'a, M> {
     fn choose(&mut self, call: Call, mut untried: Successors<M::State>) -> Option<usize> {
         self.linearized.insert(call.op);
         while let Some(next) = untried.next() {
+            let next = self.states.intern(next);
             // Linearizing an indeterminate operation without changing the
             // state only narrows the future compared with leaving it out,
             // which the search explores anyway.
             if !call.determinate && next == self.state {
                 continue;
             }
-            if self.first_visit(&next) {
-                let previous = mem::replace(&mut self.state, next);
+            if self.first_visit(next) {
+                let previous = std::mem::replace(&mut self.state, next);
                 self.entries.lift(call.entry);
                 if call.determinate {
                     self.unlinearized -= 1;
@@ -200,15 +215,15 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Records the node (current linearized set, `state`); returns whether it
     /// is new.
-    fn first_visit(&mut self, state: &M::State) -> bool {
+    fn first_visit(&mut self, state: StateId) -> bool {
         match self.seen.get_mut(&self.linearized) {
-            Some(states) if states.contains(state) => false,
+            Some(states) if states.contains(&state) => false,
             Some(states) => {
-                states.push(state.clone());
+                states.push(state);
                 true
             }
             None => {
-                self.seen.insert(self.linearized.clone(), vec![state.clone()]);
+                self.seen.insert(self.linearized.clone(), vec![state]);
                 true
             }
         }

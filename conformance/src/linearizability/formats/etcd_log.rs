@@ -3,14 +3,15 @@
 //! Only lines of this shape matter; all others are ignored:
 //!
 //! ```text
-//! INFO  jepsen.util - 3	:invoke	:read	nil
-//! INFO  jepsen.util - 3	:ok	:read	4
-//! INFO  jepsen.util - 1	:invoke	:cas	[3 0]
-//! INFO  jepsen.util - 1	:fail	:cas	[3 0]
-//! INFO  jepsen.util - 2	:info	:write	:timed-out
+//! INFO  jepsen.util - 3  :invoke  :read  nil
+//! INFO  jepsen.util - 3  :ok  :read  4
+//! INFO  jepsen.util - 1  :invoke  :cas  [3 0]
+//! INFO  jepsen.util - 1  :fail  :cas  [3 0]
+//! INFO  jepsen.util - 2  :info  :write  :timed-out
 //! ```
 //!
-//! The fields after `jepsen.util - ` are separated by tabs: process, event
+//! The fields after `jepsen.util - ` are separated by tabs (shown as spaces
+//! above): process, event
 //! type, operation, value. Besides the general Jepsen rules (see
 //! `jepsen.rs`): a `:fail` cas is a cas that ran and did not swap, an
 //! observed result; a `:fail` with value `:timed-out` (the README's
@@ -142,5 +143,45 @@ fn parse_pair(value: &str) -> Result<(i64, i64), String> {
     match (numbers.next(), numbers.next(), numbers.next()) {
         (Some(expected), Some(new), None) => Ok((parse_integer(expected)?, parse_integer(new)?)),
         _ => Err(malformed()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_etcd_log;
+    use crate::linearizability::{Operation, RegisterInput, RegisterOutput};
+
+    #[test]
+    fn pairs_events_and_reads_timeouts_failures_and_unfinished_operations() {
+        let log = "\
+INFO  jepsen.core - some other line
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 1\t:invoke\t:cas\t[3 0]
+INFO  jepsen.util - 0\t:fail\t:read\t:timed-out
+INFO  jepsen.util - 1\t:fail\t:cas\t[3 0]
+INFO  jepsen.util - 2\t:invoke\t:write\t4
+INFO  jepsen.util - 2\t:info\t:write\t:timed-out
+INFO  jepsen.util - 7\t:invoke\t:read\tnil
+INFO  jepsen.util - 7\t:ok\t:read\t4
+INFO  jepsen.util - 8\t:invoke\t:write\t1
+";
+        let history = read_etcd_log(log.as_bytes()).unwrap();
+        let cas = RegisterInput::Cas { expected: 3, new: 0 };
+        assert_eq!(
+            history.operations(),
+            [
+                Operation::indeterminate(0, RegisterInput::Read, 1),
+                Operation::returned(1, cas, RegisterOutput::Cas(false), 2, 4),
+                Operation::indeterminate(2, RegisterInput::Write(4), 5),
+                Operation::returned(7, RegisterInput::Read, RegisterOutput::Read(Some(4)), 7, 8),
+                Operation::indeterminate(8, RegisterInput::Write(1), 9),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_completion_without_an_invocation_is_an_error() {
+        let log = "INFO  jepsen.util - 3\t:ok\t:read\tnil\n";
+        assert!(read_etcd_log(log.as_bytes()).is_err());
     }
 }

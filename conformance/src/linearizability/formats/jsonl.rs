@@ -87,8 +87,8 @@ fn required_nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Optio
 ///
 /// # Errors
 ///
-/// [`FormatError::Io`] if writing fails, [`FormatError::Json`] (line 0) if
-/// an input or output cannot be serialized.
+/// [`FormatError::Io`] if writing fails, [`FormatError::Serialize`] if an
+/// input or output cannot be serialized.
 pub fn write_jsonl<I: Serialize, O: Serialize>(
     mut writer: impl Write,
     model: &str,
@@ -116,7 +116,7 @@ fn write_line(writer: &mut impl Write, value: &impl Serialize) -> Result<(), For
         // give them back their I/O kind.
         match source.io_error_kind() {
             Some(kind) => FormatError::Io(io::Error::new(kind, source)),
-            None => FormatError::Json { line: 0, source },
+            None => FormatError::Serialize(source),
         }
     })?;
     writer.write_all(b"\n")?;
@@ -225,4 +225,70 @@ where
 {
     let history = reader.read_history::<M::Input, M::Output>()?;
     Ok(check(model, &history, options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FormatError, JsonlReader, write_jsonl};
+    use crate::linearizability::{History, Operation, Register, RegisterInput, RegisterOutput};
+
+    fn sample() -> History<RegisterInput, RegisterOutput> {
+        let mut history = History::new();
+        let operations = [
+            Operation::returned(0, RegisterInput::Write(3), RegisterOutput::Write, 100, 250),
+            Operation::returned(1, RegisterInput::Read, RegisterOutput::Read(None), 120, 130),
+            Operation::returned(2, RegisterInput::Cas { expected: 3, new: 4 }, RegisterOutput::Cas(false), 140, 300),
+            Operation::indeterminate(3, RegisterInput::Write(4), 150),
+        ];
+        for operation in operations {
+            history.push(operation).unwrap();
+        }
+        history
+    }
+
+    fn read(text: &str) -> Result<History<RegisterInput, RegisterOutput>, FormatError> {
+        JsonlReader::new(text.as_bytes())?.read_history()
+    }
+
+    #[test]
+    fn a_history_survives_a_round_trip_including_null_outputs_and_indeterminate_operations() {
+        let history = sample();
+        let mut bytes = Vec::new();
+        write_jsonl(&mut bytes, Register::NAME, &history).unwrap();
+        let reader = JsonlReader::new(bytes.as_slice()).unwrap();
+        assert_eq!(reader.model(), "register");
+        assert_eq!(reader.read_history::<RegisterInput, RegisterOutput>().unwrap(), history);
+    }
+
+    #[test]
+    fn the_documented_example_lines_parse() {
+        let text = r#"{"format":"statekit-history","version":1,"model":"register"}
+{"client":0,"input":{"write":3},"output":"write","call":100,"return":250}
+{"client":1,"input":"read","output":{"read":3},"call":120,"return":300}
+{"client":2,"input":{"write":4},"output":null,"call":130,"return":null}
+"#;
+        let history = read(text).unwrap();
+        assert_eq!(history.len(), 3);
+        assert_eq!(history.operations()[2], Operation::indeterminate(2, RegisterInput::Write(4), 130));
+    }
+
+    #[test]
+    fn a_missing_return_field_is_an_error_not_an_indeterminate_operation() {
+        let text = "{\"format\":\"statekit-history\",\"version\":1,\"model\":\"register\"}\n\
+                    {\"client\":0,\"input\":\"read\",\"output\":{\"read\":null},\"call\":1}\n";
+        assert!(matches!(read(text), Err(FormatError::Json { line: 2, .. })));
+    }
+
+    #[test]
+    fn an_indeterminate_operation_with_an_output_is_rejected() {
+        let text = "{\"format\":\"statekit-history\",\"version\":1,\"model\":\"register\"}\n\
+                    {\"client\":0,\"input\":\"read\",\"output\":{\"read\":1},\"call\":1,\"return\":null}\n";
+        assert!(matches!(read(text), Err(FormatError::Syntax { line: 2, .. })));
+    }
+
+    #[test]
+    fn another_format_or_version_is_rejected() {
+        let text = "{\"format\":\"statekit-history\",\"version\":2,\"model\":\"register\"}\n";
+        assert!(matches!(JsonlReader::new(text.as_bytes()), Err(FormatError::Syntax { line: 1, .. })));
+    }
 }

@@ -144,3 +144,41 @@ fn operation_keyword(input: &KvInput) -> &'static str {
         KvInput::Append { .. } => "append",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::read_kv_edn;
+    use crate::linearizability::{KvInput, KvOutput, Operation};
+
+    #[test]
+    fn pairs_events_and_reads_nil_gets_timeouts_and_unfinished_operations() {
+        let events = r#"{:process 0, :type :invoke, :f :append, :key "4", :value "x 0 1 y"}
+{:process 1, :type :invoke, :f :get, :key "4", :value nil}
+{:process 0, :type :ok, :f :append, :key "4", :value "x 0 1 y"}
+{:process 1, :type :ok, :f :get, :key "4", :value nil}
+{:process 2, :type :invoke, :f :put, :key "5", :value "v"}
+{:process 2, :type :info, :f :put, :key "5", :value :timed-out}
+{:process 3, :type :invoke, :f :get, :key "5", :value nil}
+"#;
+        let history = read_kv_edn(events.as_bytes()).unwrap();
+        let append = KvInput::Append { key: "4".into(), value: "x 0 1 y".into() };
+        let get = |key: &str| KvInput::Get { key: key.into() };
+        assert_eq!(
+            history.operations(),
+            [
+                Operation::returned(0, append, KvOutput::Append, 1, 3),
+                Operation::returned(1, get("4"), KvOutput::Get(String::new()), 2, 4),
+                Operation::indeterminate(2, KvInput::Put { key: "5".into(), value: "v".into() }, 5),
+                Operation::indeterminate(3, get("5"), 7),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_completion_for_another_key_is_an_error() {
+        let events = r#"{:process 0, :type :invoke, :f :get, :key "1", :value nil}
+{:process 0, :type :ok, :f :get, :key "2", :value ""}
+"#;
+        assert!(read_kv_edn(events.as_bytes()).is_err());
+    }
+}

@@ -40,6 +40,8 @@ pub enum FormatError {
         /// The JSON error.
         source: serde_json::Error,
     },
+    /// An input or output could not be serialized to JSON.
+    Serialize(serde_json::Error),
     /// An operation is impossible (it returns before its call).
     Operation {
         /// The 1-based line number where the operation ends.
@@ -61,7 +63,15 @@ impl fmt::Display for FormatError {
         match self {
             FormatError::Io(source) => write!(f, "I/O error: {source}"),
             FormatError::Syntax { line, message } => write!(f, "line {line}: {message}"),
-            FormatError::Json { line, source } => write!(f, "line {line}: {source}"),
+            FormatError::Json { line, source } => {
+                // Each line is parsed on its own, so serde's own position is
+                // always "line 1"; report the column only.
+                let position = format!(" at line {} column {}", source.line(), source.column());
+                let message = source.to_string();
+                let message = message.strip_suffix(&position).unwrap_or(&message);
+                write!(f, "line {line}, column {}: {message}", source.column())
+            }
+            FormatError::Serialize(source) => write!(f, "cannot serialize an operation: {source}"),
             FormatError::Operation { line, source } => write!(f, "line {line}: {source}"),
         }
     }
@@ -73,6 +83,7 @@ impl Error for FormatError {
             FormatError::Io(source) => Some(source),
             FormatError::Syntax { .. } => None,
             FormatError::Json { source, .. } => Some(source),
+            FormatError::Serialize(source) => Some(source),
             FormatError::Operation { source, .. } => Some(source),
         }
     }

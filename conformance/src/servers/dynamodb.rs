@@ -1,0 +1,1 @@
+//! A disposable DynamoDB Local (to be written).

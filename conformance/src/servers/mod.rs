@@ -1,0 +1,204 @@
+//! Disposable servers for backend tests.
+//!
+//! A backend test first uses an endpoint from the environment
+//! (`STATEKIT_REDIS_URL`, `STATEKIT_POSTGRES_URL`, `STATEKIT_DYNAMODB_URL`);
+//! otherwise it starts a private server from local binaries on a free
+//! loopback port, in a temporary directory, and stops it when the returned
+//! [`Server`] is dropped. A watchdog process also stops it if the test
+//! process dies without dropping it. A missing binary is an error that says
+//! what to install — never a silent skip.
+
+pub mod dynamodb;
+pub mod postgres;
+pub mod redis;
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server the tests talk to: either one named by the environment, or a
+/// private process that lives as long as this value.
+#[derive(Debug)]
+pub struct Server {
+    url: String,
+    process: Option<Process>,
+}
+
+impl Server {
+    /// A server someone else runs.
+    pub fn external(url: impl Into<String>) -> Server {
+        Server { url: url.into(), process: None }
+    }
+
+    /// A private server process.
+    pub fn private(url: impl Into<String>, process: Process) -> Server {
+        Server { url: url.into(), process: Some(process) }
+    }
+
+    /// The URL to connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this server was started by the test (so it may be stopped
+    /// and restarted).
+    pub fn is_private(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// The private process, for tests that stop and restart it.
+    pub fn process_mut(&mut self) -> Option<&mut Process> {
+        self.process.as_mut()
+    }
+}
+
+/// A child process with its working directory, killed and cleaned up on
+/// drop.
+#[derive(Debug)]
+pub struct Process {
+    name: &'static str,
+    child: Child,
+    watchdog: Option<Child>,
+    dir: PathBuf,
+    port: u16,
+    restart: Command,
+}
+
+impl Process {
+    /// Spawns `command` (quiet, in `dir`) and a watchdog that kills it if
+    /// this test process exits without dropping the returned value.
+    ///
+    /// # Errors
+    /// A message naming the program if it cannot be started.
+    pub fn spawn(name: &'static str, command: Command, dir: PathBuf, port: u16) -> Result<Process, String> {
+        let mut restart = Command::new(command.get_program());
+        restart.args(command.get_args()).current_dir(&dir).stdin(Stdio::null()).stdout(Stdio::null());
+        restart.stderr(Stdio::null());
+        for (key, value) in command.get_envs() {
+            if let Some(value) = value {
+                restart.env(key, value);
+            }
+        }
+        let mut process = Process { name, child: spawn_quiet(&mut restart, name)?, watchdog: None, dir, port, restart };
+        process.watchdog = watchdog(process.child.id());
+        Ok(process)
+    }
+
+    /// The loopback port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's working directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops the server abruptly (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+
+    /// Starts the server again with the same command, port and directory,
+    /// and waits until it accepts connections.
+    ///
+    /// # Errors
+    /// A message if it cannot be started or does not listen in time.
+    pub fn restart(&mut self, timeout: Duration) -> Result<(), String> {
+        self.kill();
+        self.child = spawn_quiet(&mut self.restart, self.name)?;
+        self.watchdog = watchdog(self.child.id());
+        wait_for_port(self.port, timeout).map_err(|e| format!("{} did not come back: {e}", self.name))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn_quiet(command: &mut Command, name: &str) -> Result<Child, String> {
+    command.spawn().map_err(|e| format!("cannot start {name} ({:?}): {e}", command.get_program()))
+}
+
+/// A shell loop that kills `child` once this process is gone, so a crashed
+/// or aborted test run leaves no server behind.
+fn watchdog(child: u32) -> Option<Child> {
+    let parent = std::process::id();
+    let script = format!("while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -9 {child} 2>/dev/null");
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+///
+/// # Errors
+/// A message if no port can be bound.
+pub fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("cannot bind a loopback port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Waits until something accepts TCP connections on `127.0.0.1:port`.
+///
+/// # Errors
+/// A message after `timeout`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let address = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err(format!("nothing listened on 127.0.0.1:{port} within {timeout:?}"))
+}
+
+/// A fresh private directory under the system temp dir.
+///
+/// # Errors
+/// A message if it cannot be created.
+pub fn temp_dir(label: &str) -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("statekit-{label}-{}-{:08x}", std::process::id(), fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Finds an executable on `PATH`, then in `extra` directories (a trailing
+/// `*` in an extra entry matches any subdirectory name, newest last).
+pub fn find_binary(name: &str, extra: &[&str]) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut candidates = on_path;
+    for pattern in extra {
+        candidates.extend(expand(pattern).into_iter().rev().map(|d| d.join(name)));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// Expands one `*` path component into the sorted matching directories.
+fn expand(pattern: &str) -> Vec<PathBuf> {
+    let Some((head, tail)) = pattern.split_once('*') else { return vec![PathBuf::from(pattern)] };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(head)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join(tail.trim_start_matches('/'))).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
