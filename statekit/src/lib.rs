@@ -22,6 +22,7 @@
 //! ```
 
 pub mod config;
+pub mod load;
 
 pub use config::{BackendKind, Config, ConfigError, StateConfig};
 pub use state_api::{

@@ -101,6 +101,25 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         hold_ms: u64,
     },
+    /// Load report: workloads at a sweep of concurrency levels, per backend.
+    Bench {
+        /// Config files, one per backend to compare (none: in-memory).
+        #[arg(short, long = "config")]
+        configs: Vec<PathBuf>,
+        /// Concurrency levels.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64,256")]
+        concurrency: Vec<usize>,
+        /// Measured milliseconds per cell.
+        #[arg(long, default_value_t = 3000)]
+        duration_ms: u64,
+        /// Workloads (repeatable; default all): dedup, hot-key-cas,
+        /// read-heavy, counter, lock-handoff.
+        #[arg(short, long = "workload")]
+        workloads: Vec<statekit::load::Workload>,
+        /// Directory to write bench.md, bench.json and bench.svg into.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a recorded history for linearizability.
     Lincheck {
         /// jepsen (etcd register log), kv (EDN), or jsonl (statekit format).
@@ -198,7 +217,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         Command::Lock { config, name, ttl_ms, timeout_ms, hold_ms } => {
             let locks = backend(config.as_ref()).await?.locks;
             let ttl = Duration::from_millis(ttl_ms);
-            let lease = locks.acquire(&name, ttl, Duration::from_millis(timeout_ms)).await.map_err(|e| e.to_string())?;
+            let lease =
+                locks.acquire(&name, ttl, Duration::from_millis(timeout_ms)).await.map_err(|e| e.to_string())?;
             println!("acquired {name} with fencing token {}", lease.token());
             tokio::time::sleep(Duration::from_millis(hold_ms)).await;
             locks.release(&lease).await.map_err(|e| e.to_string())?;
@@ -206,6 +226,14 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lincheck { format, file } => lincheck(&format, &file),
+        Command::Bench { configs, concurrency, duration_ms, workloads, out } => {
+            let sweep = statekit::load::Sweep {
+                workloads: if workloads.is_empty() { statekit::load::Workload::ALL.to_vec() } else { workloads },
+                concurrency,
+                duration: Duration::from_millis(duration_ms),
+            };
+            bench(configs, sweep, out).await
+        }
     }
 }
 
@@ -262,8 +290,11 @@ async fn check(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let report =
-        conformance::RunReport { backend: cx.capabilities.backend.to_owned(), scale: scale.to_string(), properties: reports };
+    let report = conformance::RunReport {
+        backend: cx.capabilities.backend.to_owned(),
+        scale: scale.to_string(),
+        properties: reports,
+    };
     if json {
         println!("{}", report.to_json());
     } else {
@@ -294,4 +325,44 @@ fn lincheck(format: &str, file: &std::path::Path) -> Result<ExitCode, String> {
         CheckResult::NotLinearizable(_) => ExitCode::from(1),
         CheckResult::Unknown(_) => ExitCode::from(3),
     })
+}
+
+async fn bench(configs: Vec<PathBuf>, sweep: statekit::load::Sweep, out: Option<PathBuf>) -> Result<ExitCode, String> {
+    let configs: Vec<Option<PathBuf>> =
+        if configs.is_empty() { vec![None] } else { configs.into_iter().map(Some).collect() };
+    let mut backends = Vec::new();
+    for config in &configs {
+        backends.push(backend(config.as_ref()).await?);
+    }
+    let total = (backends.len() * sweep.workloads.len() * sweep.concurrency.len()) as u64;
+    let bar = progress_bar(total, false);
+    let mut cells = Vec::new();
+    for backend in &backends {
+        for workload in &sweep.workloads {
+            for concurrency in &sweep.concurrency {
+                bar.set_message(format!("{} {workload} x{concurrency}", backend.capabilities().backend));
+                cells.push(statekit::load::run_cell(backend, *workload, *concurrency, sweep.duration).await?);
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let report = statekit::load::BenchReport {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        seconds_per_cell: sweep.duration.as_secs_f64(),
+        cells,
+    };
+    println!("{}", report.markdown());
+    if let Some(dir) = out {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (name, body) in [
+            ("bench.md", report.markdown()),
+            ("bench.json", report.json()),
+            ("bench.svg", statekit::load::svg_chart(&report)),
+        ] {
+            std::fs::write(dir.join(name), body).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+        }
+        println!("wrote bench.md, bench.json and bench.svg to {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
