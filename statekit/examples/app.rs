@@ -36,7 +36,8 @@ async fn run_job(locks: &dyn LockService, store: &dyn StateStore) -> Result<Opti
     Ok(Some(lease.token().0))
 }
 
-async fn app(backend: Backend) -> Result<(), Box<dyn std::error::Error>> {
+/// The application itself: the same code whatever the backend.
+pub async fn app(backend: Backend) -> Result<(), Box<dyn std::error::Error>> {
     let store = backend.store.as_ref();
     let run = format!("{:x}", std::process::id());
 

@@ -84,7 +84,7 @@ pub struct StateConfig {
     pub connect_timeout_ms: Option<u64>,
     /// Per-command (statement, request) timeout in milliseconds.
     pub command_timeout_ms: Option<u64>,
-    /// Largest value in bytes (memory).
+    /// Largest value in bytes (memory, redis; postgres and dynamodb have fixed limits).
     pub max_value_len: Option<usize>,
 }
 

@@ -92,6 +92,25 @@ mod backends {
     #[allow(unused_imports)]
     use crate::{Backend, ConfigError, Error, StateConfig};
 
+    #[cfg(feature = "redis")]
+    pub async fn redis(state: &StateConfig) -> Result<Backend, Error> {
+        let url = state.url.clone().ok_or(ConfigError::Missing {
+            backend: "redis",
+            field: "url",
+            variable: "STATEKIT_URL",
+        })?;
+        let mut config = state_redis::RedisConfig::new(url)
+            .with_connect_timeout(state.connect_timeout())
+            .with_command_timeout(state.command_timeout());
+        if let Some(prefix) = &state.prefix {
+            config = config.with_key_prefix(prefix.clone());
+        }
+        if let Some(max) = state.max_value_len {
+            config = config.with_max_value_len(max);
+        }
+        Ok(state_redis::backend(config).await?)
+    }
+
     #[cfg(not(feature = "redis"))]
     pub async fn redis(_: &StateConfig) -> Result<Backend, Error> {
         Err(ConfigError::NotCompiled { backend: "redis" }.into())

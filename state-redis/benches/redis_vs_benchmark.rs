@@ -1,0 +1,269 @@
+//! The cost of the abstraction, as a ratio: `RedisStore` operations at 64
+//! concurrent tasks against `redis-benchmark -c 64` running the same
+//! scripts (by SHA1, `EVALSHA`) on the same server in the same run.
+//!
+//! ```sh
+//! cargo bench -p state-redis --bench redis_vs_benchmark
+//! ```
+//!
+//! Each statekit figure is ~3 s of 64 tasks sharing one store (one
+//! multiplexed connection); each redis-benchmark figure is `-c 64` clients
+//! (one connection each, one request in flight per connection). Where
+//! redis-benchmark cannot replay the exact arguments (it cannot carry a
+//! version or an owner id from one request to the next) the row says which
+//! equivalent it runs. `BENCH_SECONDS` changes the duration.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use conformance::servers::find_binary;
+use conformance::servers::redis::redis;
+use redis::Script;
+use state_api::{Key, LockService, PutOutcome, StateStore, Version};
+use state_redis::{RedisConfig, RedisStore};
+
+const TASKS: usize = 64;
+const PREFIX: &str = "bench";
+
+/// Per-operation results of one statekit run.
+struct Measured {
+    ops_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Runs `op(task, iteration)` from `TASKS` tasks for `duration`.
+async fn measure<F, Fut>(duration: Duration, op: F) -> Measured
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let until = started + duration;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let op = Arc::clone(&op);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    op(task, n).await;
+                    latencies.push(t.elapsed());
+                    n += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    let at = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied();
+    Measured {
+        ops_per_sec: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50).unwrap_or_default(),
+        p99: at(0.99).unwrap_or_default(),
+    }
+}
+
+/// Runs `redis-benchmark -c 64 -q` with `args` and returns its requests/s.
+fn redis_benchmark(binary: &std::path::Path, port: u16, requests: u64, args: &[&str]) -> f64 {
+    let output = Command::new(binary)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", &TASKS.to_string(), "-n", &requests.to_string()])
+        .args(["-r", "100000000", "-q"])
+        .args(args)
+        .output()
+        .expect("redis-benchmark runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "<command>: 123456.79 requests per second, p50=0.215 msec"; progress
+    // lines end in carriage returns.
+    let line = text.rsplit(['\r', '\n']).find(|l| l.contains("requests per second")).unwrap_or_else(|| {
+        panic!("redis-benchmark printed no rate: {text} {}", String::from_utf8_lossy(&output.stderr))
+    });
+    let rate = line.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).expect("a rate");
+    rate.parse().expect("a number")
+}
+
+fn sha(source: &str) -> String {
+    Script::new(source).get_hash().to_owned()
+}
+
+/// A script as the store sends it: the writers carry `index.lua` in front
+/// (see `src/scripts.rs`). `main` checks the server knows each hash.
+macro_rules! with_index {
+    ($file:literal) => {
+        concat!(include_str!("../src/scripts/index.lua"), "\n", include_str!($file))
+    };
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let duration = Duration::from_secs(seconds);
+    let server = redis().unwrap_or_else(|e| panic!("{e}"));
+    let port: u16 = server.url().rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("port");
+    let benchmark = find_binary("redis-benchmark", &["/usr/bin", "/usr/local/bin"])
+        .expect("redis-benchmark is missing: install the Debian package redis-tools");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = runtime.block_on(RedisStore::connect(RedisConfig::new(server.url()).with_key_prefix(PREFIX))).unwrap();
+
+    let get_sha = sha(include_str!("../src/scripts/get.lua"));
+    let put_sha = sha(with_index!("../src/scripts/put.lua"));
+    let acquire_sha = sha(include_str!("../src/scripts/lock_acquire.lua"));
+    let release_sha = sha(include_str!("../src/scripts/lock_release.lua"));
+    // The store loaded its scripts at connect: the hashes must be known.
+    runtime.block_on(async {
+        let mut raw = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        for hash in [&get_sha, &put_sha, &acquire_sha, &release_sha] {
+            let known: Vec<bool> = redis::cmd("SCRIPT").arg("EXISTS").arg(hash).query_async(&mut raw).await.unwrap();
+            assert_eq!(known, [true], "script {hash} is not the one the store sends");
+        }
+    });
+    // Requests per redis-benchmark run: about `seconds` at ~100k/s.
+    let requests = 100_000 * seconds;
+    let mut rows: Vec<(&str, Measured, f64, &str)> = Vec::new();
+
+    // get: 64 keys, one per task.
+    runtime.block_on(async {
+        for task in 0..TASKS {
+            store
+                .set(&Key::new("get", &format!("k{task}")).unwrap(), Bytes::from_static(b"value"), None)
+                .await
+                .unwrap();
+        }
+    });
+    let s = store.clone();
+    let ours = runtime.block_on(measure(duration, move |task, _| {
+        let s = s.clone();
+        async move {
+            let key = Key::new("get", &format!("k{task}")).unwrap();
+            assert!(s.get(&key).await.unwrap().is_some());
+        }
+    }));
+    let theirs = redis_benchmark(&benchmark, port, requests, &["EVALSHA", &get_sha, "1", "bench:{get}:e:k1"]);
+    rows.push(("get", ours, theirs, "EVALSHA get.lua on one key"));
+
+    // check_and_set on fresh keys: every call creates a key.
+    let s = store.clone();
+    let ours = runtime.block_on(measure(duration, move |task, n| {
+        let s = s.clone();
+        async move {
+            let key = Key::new("cas", &format!("t{task}-{n}")).unwrap();
+            assert!(s.check_and_set(&key, Bytes::from_static(b"value"), None).await.unwrap());
+        }
+    }));
+    let put_fresh = [
+        "EVALSHA",
+        &put_sha,
+        "3",
+        "bench:{rb}:e:__rand_int__",
+        "bench:{rb}:i",
+        "bench:{rb}:x",
+        "absent",
+        "",
+        "value",
+        "",
+        "__rand_int__",
+    ];
+    let theirs = redis_benchmark(&benchmark, port, requests, &put_fresh);
+    rows.push(("check_and_set", ours, theirs, "EVALSHA put.lua absent, random keys"));
+
+    // compare_and_swap: each task swaps its own key at the version it holds.
+    let versions: Arc<Vec<AtomicU64>> = Arc::new((0..TASKS).map(|_| AtomicU64::new(0)).collect());
+    runtime.block_on(async {
+        for (task, slot) in versions.iter().enumerate() {
+            let version = store.set(&Key::new("swap", &format!("k{task}")).unwrap(), Bytes::new(), None).await.unwrap();
+            slot.store(version.0, Ordering::Relaxed);
+        }
+    });
+    let (s, v) = (store.clone(), Arc::clone(&versions));
+    let ours = runtime.block_on(measure(duration, move |task, _| {
+        let (s, v) = (s.clone(), Arc::clone(&v));
+        async move {
+            let key = Key::new("swap", &format!("k{task}")).unwrap();
+            let expected = Version(v[task].load(Ordering::Relaxed));
+            match s.compare_and_swap(&key, expected, Bytes::from_static(b"value"), None).await.unwrap() {
+                PutOutcome::Written(version) => v[task].store(version.0, Ordering::Relaxed),
+                PutOutcome::Rejected(_) => panic!("task {task} lost its own key"),
+            }
+        }
+    }));
+    // An existing key overwritten: the write path of a successful swap.
+    let put_always = [
+        "EVALSHA",
+        &put_sha,
+        "3",
+        "bench:{rb}:e:swap",
+        "bench:{rb}:i",
+        "bench:{rb}:x",
+        "always",
+        "",
+        "value",
+        "",
+        "swap",
+    ];
+    let theirs = redis_benchmark(&benchmark, port, requests, &put_always);
+    rows.push(("compare_and_swap", ours, theirs, "EVALSHA put.lua always, one existing key"));
+
+    // Lock acquire + release, one lock per task (uncontended).
+    let s = store.clone();
+    let ours = runtime.block_on(measure(duration, move |task, _| {
+        let s = s.clone();
+        async move {
+            let name = format!("lock-{task}");
+            let lease = s.try_acquire(&name, Duration::from_secs(10)).await.unwrap().expect("free");
+            s.release(&lease).await.unwrap();
+        }
+    }));
+    let acquire = [
+        "EVALSHA",
+        &acquire_sha,
+        "2",
+        "bench:lock:{__rand_int__}:token",
+        "bench:lock:{__rand_int__}:lease",
+        "owner",
+        "10000",
+    ];
+    let release = ["EVALSHA", &release_sha, "1", "bench:lock:{__rand_int__}:lease", "owner", "bench:released"];
+    let acquired = redis_benchmark(&benchmark, port, requests, &acquire);
+    let released = redis_benchmark(&benchmark, port, requests, &release);
+    // One pair costs one of each: the pair rate is the harmonic combination.
+    let theirs = 1.0 / (1.0 / acquired + 1.0 / released);
+    rows.push(("lock acquire+release", ours, theirs, "EVALSHA lock_acquire.lua then lock_release.lua"));
+
+    // For scale: the plainest commands.
+    let plain_get = redis_benchmark(&benchmark, port, requests, &["GET", "bench:plain"]);
+    let plain_set = redis_benchmark(&benchmark, port, requests, &["SET", "bench:plain", "value"]);
+
+    println!();
+    println!(
+        "statekit RedisStore vs redis-benchmark, {TASKS} concurrent tasks / clients, same server, {seconds} s per row"
+    );
+    println!(
+        "{:<22} {:>14} {:>9} {:>9} {:>18} {:>7}  redis-benchmark runs",
+        "operation", "statekit ops/s", "p50", "p99", "redis-benchmark/s", "ratio"
+    );
+    for (name, ours, theirs, what) in &rows {
+        println!(
+            "{:<22} {:>14.0} {:>9} {:>9} {:>18.0} {:>6.2}x  {what}",
+            name,
+            ours.ops_per_sec,
+            format!("{:.2}ms", ours.p50.as_secs_f64() * 1e3),
+            format!("{:.2}ms", ours.p99.as_secs_f64() * 1e3),
+            theirs,
+            ours.ops_per_sec / theirs,
+        );
+    }
+    println!("(reference: plain GET {plain_get:.0}/s, plain SET {plain_set:.0}/s with redis-benchmark -c {TASKS})");
+    drop(store);
+    drop(server);
+}

@@ -1,0 +1,226 @@
+//! The typed, validated configuration of a [`RedisStore`](crate::RedisStore).
+
+use std::fmt;
+use std::time::Duration;
+
+use state_api::{StateError, redact_url};
+
+/// How to reach Redis and where to keep state there.
+///
+/// ```
+/// use std::time::Duration;
+/// use state_redis::RedisConfig;
+///
+/// let config = RedisConfig::new("redis://:hunter2@127.0.0.1:6379/0")
+///     .with_key_prefix("myapp")
+///     .with_command_timeout(Duration::from_millis(500));
+/// assert!(config.validate().is_ok());
+/// // The password never reaches Debug output (nor errors, nor logs).
+/// assert!(!format!("{config:?}").contains("hunter2"));
+/// ```
+#[derive(Clone)]
+pub struct RedisConfig {
+    url: String,
+    key_prefix: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    max_value_len: usize,
+}
+
+impl RedisConfig {
+    /// The default key prefix.
+    pub const DEFAULT_KEY_PREFIX: &'static str = "statekit";
+    /// The default connect timeout: 5 s.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default command timeout: 5 s.
+    pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default largest value: 16 MiB. Redis accepts up to 512 MB per
+    /// string, but every value crosses the network and the Lua stack whole;
+    /// 16 MiB keeps one request from stalling the single-threaded server.
+    pub const DEFAULT_MAX_VALUE_LEN: usize = 16 * 1024 * 1024;
+    /// The largest `max_value_len` accepted: Redis's default
+    /// `proto-max-bulk-len`, 512 MiB.
+    pub const MAX_VALUE_LEN_LIMIT: usize = 512 * 1024 * 1024;
+    /// The longest key prefix accepted, in bytes.
+    pub const MAX_KEY_PREFIX_LEN: usize = 64;
+
+    /// A configuration for `url` with the defaults. `url` is a Redis URL:
+    /// `redis://[[user]:password@]host[:port][/db]`, `rediss://...` for
+    /// TLS, or `unix:///path/to/socket`. Nothing is checked until
+    /// [`validate`](Self::validate) or `connect`.
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
+            max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
+        }
+    }
+
+    /// Sets the prefix of every key this store writes (default
+    /// `statekit`), so several applications can share one database. It
+    /// must be 1 to 64 bytes without braces (`{`, `}`: they would break
+    /// the cluster hash tags) or control characters.
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> RedisConfig {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets how long `connect` (and each reconnection attempt) may take
+    /// before failing with [`StateError::Timeout`].
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> RedisConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets how long one operation may wait for Redis, reconnection
+    /// included, before failing with [`StateError::Timeout`].
+    pub fn with_command_timeout(mut self, timeout: Duration) -> RedisConfig {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest value `put` accepts (default 16 MiB, at most
+    /// 512 MiB, at least the contract's 1 KiB floor).
+    pub fn with_max_value_len(mut self, bytes: usize) -> RedisConfig {
+        self.max_value_len = bytes;
+        self
+    }
+
+    /// The URL, password included: pass it to a client, never to a log.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// The key prefix.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The command timeout.
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// The largest value accepted.
+    pub fn max_value_len(&self) -> usize {
+        self.max_value_len
+    }
+
+    /// Checks every field without connecting.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidArgument`] naming the field (`url`,
+    /// `key_prefix`, `connect_timeout`, `command_timeout`,
+    /// `max_value_len`); the message never contains the URL's password.
+    pub fn validate(&self) -> Result<(), StateError> {
+        self.client_info()?;
+        let prefix = &self.key_prefix;
+        if prefix.is_empty() || prefix.len() > Self::MAX_KEY_PREFIX_LEN {
+            return Err(StateError::invalid_argument(
+                "key_prefix",
+                format!("must be 1 to {} bytes long, got {}", Self::MAX_KEY_PREFIX_LEN, prefix.len()),
+            ));
+        }
+        if prefix.chars().any(|c| c == '{' || c == '}' || c.is_control()) {
+            return Err(StateError::invalid_argument(
+                "key_prefix",
+                "must not contain braces (they would break cluster hash tags) or control characters",
+            ));
+        }
+        for (name, timeout) in [("connect_timeout", self.connect_timeout), ("command_timeout", self.command_timeout)] {
+            if timeout.is_zero() {
+                return Err(StateError::invalid_argument(name, "must be positive"));
+            }
+        }
+        if !(1024..=Self::MAX_VALUE_LEN_LIMIT).contains(&self.max_value_len) {
+            return Err(StateError::invalid_argument(
+                "max_value_len",
+                format!("must be between 1 KiB and {} bytes, got {}", Self::MAX_VALUE_LEN_LIMIT, self.max_value_len),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The URL parsed by the Redis client.
+    pub(crate) fn client_info(&self) -> Result<redis::ConnectionInfo, StateError> {
+        use redis::IntoConnectionInfo;
+        // The parser's messages do not quote the URL, but its source error
+        // is dropped all the same: nothing from the URL may reach an error.
+        self.url.as_str().into_connection_info().map_err(|e| {
+            StateError::invalid_argument(
+                "url",
+                format!("{} is not a Redis URL ({})", self.redacted_url(), e.detail().unwrap_or(e.category())),
+            )
+        })
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("max_value_len", &self.max_value_len)
+            .finish()
+    }
+}
+
+impl fmt::Display for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (prefix {:?})", self.redacted_url(), self.key_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = RedisConfig::new("redis://127.0.0.1:6379");
+        assert!(config.validate().is_ok());
+        assert_eq!(config.key_prefix(), "statekit");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let named = |config: RedisConfig| match config.validate() {
+            Err(StateError::InvalidArgument { name, .. }) => name,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        };
+        let base = || RedisConfig::new("redis://127.0.0.1:6379");
+        assert_eq!(named(RedisConfig::new("http://:pw@host")), "url");
+        assert_eq!(named(base().with_key_prefix("")), "key_prefix");
+        assert_eq!(named(base().with_key_prefix("a{b")), "key_prefix");
+        assert_eq!(named(base().with_key_prefix("a\nb")), "key_prefix");
+        assert_eq!(named(base().with_connect_timeout(Duration::ZERO)), "connect_timeout");
+        assert_eq!(named(base().with_command_timeout(Duration::ZERO)), "command_timeout");
+        assert_eq!(named(base().with_max_value_len(10)), "max_value_len");
+    }
+
+    #[test]
+    fn the_password_never_shows() {
+        let config = RedisConfig::new("redis://user:hunter2@db.internal:6379/2");
+        for text in [format!("{config:?}"), config.to_string(), config.redacted_url()] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("db.internal"), "{text}");
+        }
+        let bad = RedisConfig::new("redis://user:hunter2@db.internal:notaport").validate();
+        let text = format!("{bad:?} {}", bad.as_ref().map(|_| String::new()).unwrap_or_else(ToString::to_string));
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

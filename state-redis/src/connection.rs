@@ -1,0 +1,107 @@
+//! The one connection every operation of a store shares.
+//!
+//! A [`ConnectionManager`] wraps a multiplexed connection: concurrent
+//! operations write their commands onto one socket without waiting for each
+//! other's replies (pipelining), and when the connection breaks it is
+//! replaced in the background. Every call here is bounded by the command
+//! timeout, reconnection included, so no operation hangs while the server
+//! is away: it fails with a typed, retryable error instead.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, ConnectionAddr, Script, ScriptInvocation, Value};
+use state_api::StateError;
+
+use crate::config::RedisConfig;
+use crate::error::{from_redis, timed_out};
+
+/// Commands a caller may queue ahead of the socket before waiting.
+const PIPELINE_BUFFER: usize = 4096;
+
+/// Reconnection attempts per outage detection, a few milliseconds apart at
+/// first: a server restarting on the same address is found quickly, and a
+/// dead one fails the pending calls fast instead of at the timeout.
+const RECONNECT_ATTEMPTS: usize = 2;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(10);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// A shared, self-healing connection with the store's timeouts.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    manager: ConnectionManager,
+    command_timeout: Duration,
+}
+
+impl Connection {
+    /// Connects, failing within the connect timeout.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad URL; `Unavailable` when the server
+    /// refuses or drops the connection; `Timeout` when it does not answer
+    /// in time; `Backend` for a refusal such as bad credentials.
+    pub(crate) async fn open(config: &RedisConfig) -> Result<(Client, Connection), StateError> {
+        let info = config.client_info()?;
+        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            install_tls_provider();
+        }
+        let client = Client::open(info).map_err(|e| from_redis("connect", config.connect_timeout(), e))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout()))
+            .set_response_timeout(Some(config.command_timeout()))
+            .set_number_of_retries(RECONNECT_ATTEMPTS)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY)
+            .set_pipeline_buffer_size(PIPELINE_BUFFER);
+        let connecting = ConnectionManager::new_with_config(client.clone(), manager_config);
+        let manager = match tokio::time::timeout(config.connect_timeout(), connecting).await {
+            Ok(Ok(manager)) => manager,
+            Ok(Err(e)) => return Err(from_redis("connect", config.connect_timeout(), e)),
+            Err(_) => return Err(timed_out("connect", config.connect_timeout())),
+        };
+        Ok((client, Connection { manager, command_timeout: config.command_timeout() }))
+    }
+
+    /// Runs a script (by SHA1, loading it on `NOSCRIPT`) within the command
+    /// timeout.
+    pub(crate) async fn invoke(
+        &self,
+        operation: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<Value, StateError> {
+        let mut connection = self.manager.clone();
+        self.bounded(operation, invocation.invoke_async::<Value>(&mut connection)).await
+    }
+
+    /// Runs one command within the command timeout.
+    pub(crate) async fn query(&self, operation: &'static str, command: &Cmd) -> Result<Value, StateError> {
+        let mut connection = self.manager.clone();
+        self.bounded(operation, command.query_async::<Value>(&mut connection)).await
+    }
+
+    /// Loads a script into the server's cache within the command timeout.
+    pub(crate) async fn load(&self, operation: &'static str, script: &Script) -> Result<(), StateError> {
+        let mut connection = self.manager.clone();
+        self.bounded(operation, script.load_async(&mut connection)).await.map(drop)
+    }
+
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StateError> {
+        match tokio::time::timeout(self.command_timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(from_redis(operation, self.command_timeout, e)),
+            Err(_) => Err(timed_out(operation, self.command_timeout)),
+        }
+    }
+}
+
+/// rustls needs a process-wide crypto provider before its first TLS
+/// connection. Installing one fails harmlessly when the application (or
+/// another library) already did, so this never overrides a choice made
+/// elsewhere.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,180 @@
+//! # state-redis: the statekit contract on Redis
+//!
+//! [`RedisStore`] implements [`StateStore`](state_api::StateStore) and
+//! [`LockService`](state_api::LockService) exactly as
+//! [`state_api::contract`] specifies, over one multiplexed, automatically
+//! reconnecting connection that every concurrent call shares (their
+//! commands are pipelined on one socket). The conformance kit runs against
+//! a real `redis-server` in this crate's tests.
+//!
+//! How the contract maps onto Redis:
+//!
+//! - **Atomicity.** Every operation is one Lua script (the files in
+//!   `src/scripts/`), run by SHA1 and reloaded transparently after
+//!   `SCRIPT FLUSH` or a restart. Redis runs a script alone, so each check
+//!   and its write are one step.
+//! - **Entries.** One hash per key, `{v: value, ver: version}`; values are
+//!   arbitrary bytes passed as script arguments. TTLs are Redis key
+//!   expiries in milliseconds (`PEXPIRE`), on the server's clock: Redis
+//!   never returns an expired key, and a script sees one frozen clock, so an
+//!   expired key is absent in the same step that checks it.
+//! - **Keys.** `{prefix}:{<space>}:e:<id>`, with the space escaped inside a
+//!   cluster hash tag so a space lives in one slot and the encoding is
+//!   injective for any characters.
+//! - **Counters.** Canonical decimal `i64` text, checked with string
+//!   operations and added by the server's 64-bit `HINCRBY`, so the whole
+//!   `i64` range is exact (Lua numbers are doubles and are never used).
+//! - **Scans.** A per-space sorted set of ids (all scores 0), walked with
+//!   `ZRANGEBYLEX` in byte order; a page costs `O(log n + limit)`. Ids of
+//!   expired entries leave the index when a scan meets them, or sooner: a
+//!   second sorted set schedules ids by deadline, and every creation
+//!   unindexes a few that are due, so the index never grows past the live
+//!   entries plus a shrinking backlog.
+//! - **Locks.** A lease key with the owner id that expires with the lease,
+//!   and a token counter that never expires; waiters are woken by a pub/sub
+//!   message published by the release script.
+//!
+//! Limits: values up to 16 MiB by default
+//! ([`RedisConfig::with_max_value_len`]); Redis 6 or later (Valkey too).
+//! Fencing tokens survive everything the server's data survives: on a
+//! server without persistence, a restart forgets them along with the data.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), state_api::StateError> {
+//! use std::time::Duration;
+//! use state_api::{Key, LockService, StateStore};
+//! use state_redis::{RedisConfig, RedisStore};
+//!
+//! let config = RedisConfig::new("redis://127.0.0.1:6379").with_key_prefix("myapp");
+//! let store = RedisStore::connect(config).await?;
+//!
+//! let key = Key::new("dedup", "message-81")?;
+//! if store.check_and_set(&key, "seen".into(), Some(Duration::from_secs(3600))).await? {
+//!     // The first delivery of this message.
+//! }
+//!
+//! let lease = store.acquire("nightly-report", Duration::from_secs(30), Duration::from_secs(5)).await?;
+//! // ... work, passing lease.token() to whatever the lock protects ...
+//! store.release(&lease).await?;
+//! # Ok(()) }
+//! ```
+
+#![doc(html_no_source)]
+
+mod config;
+mod connection;
+mod error;
+mod keys;
+mod lock;
+mod releases;
+mod reply;
+mod scripts;
+mod store;
+
+use std::sync::{Arc, OnceLock};
+
+use state_api::trace::operation_span;
+use state_api::{Backend, StateError};
+use tracing::Instrument;
+
+pub use config::RedisConfig;
+
+use connection::Connection;
+use keys::KeyLayout;
+use releases::ReleaseWatcher;
+use scripts::SCRIPTS;
+
+/// The backend name in errors, spans and capabilities.
+pub const BACKEND: &str = "redis";
+
+/// The Redis store and lock service. Cloning is cheap and shares the
+/// connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: RedisConfig,
+    connection: Connection,
+    client: redis::Client,
+    keys: KeyLayout,
+    /// The pub/sub connection that wakes lock waiters, opened by the first
+    /// `acquire` that has to wait.
+    releases: OnceLock<ReleaseWatcher>,
+}
+
+impl Inner {
+    fn releases(&self) -> &ReleaseWatcher {
+        self.releases.get_or_init(|| {
+            ReleaseWatcher::start(self.client.clone(), self.config.connect_timeout(), self.config.command_timeout())
+        })
+    }
+}
+
+impl RedisStore {
+    /// Validates `config`, connects, and loads the scripts, all within the
+    /// connect timeout.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidArgument`] for a bad configuration;
+    /// [`StateError::Unavailable`] when the server refuses or drops the
+    /// connection and [`StateError::Timeout`] when it does not answer in
+    /// time (both retryable); [`StateError::Backend`] when it refuses us
+    /// (bad credentials, scripting not allowed). No error contains the
+    /// URL's password.
+    pub async fn connect(config: RedisConfig) -> Result<RedisStore, StateError> {
+        async {
+            config.validate()?;
+            let (client, connection) = Connection::open(&config).await?;
+            let keys = KeyLayout::new(config.key_prefix());
+            let store =
+                RedisStore { inner: Arc::new(Inner { config, connection, client, keys, releases: OnceLock::new() }) };
+            store.load_scripts().await?;
+            Ok(store)
+        }
+        .instrument(operation_span(BACKEND, "connect", ""))
+        .await
+    }
+
+    /// Loads every script now, so that a server that refuses scripting
+    /// fails `connect` rather than the first operation. (Operations reload
+    /// them on their own whenever the server has forgotten them.)
+    async fn load_scripts(&self) -> Result<(), StateError> {
+        let scripts = &*SCRIPTS;
+        for script in [
+            &scripts.get,
+            &scripts.put,
+            &scripts.delete,
+            &scripts.increment,
+            &scripts.scan,
+            &scripts.lock_acquire,
+            &scripts.lock_extend,
+            &scripts.lock_release,
+        ] {
+            self.inner.connection.load("connect", script).await?;
+        }
+        Ok(())
+    }
+
+    /// The configuration this store was connected with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+/// Connects a [`RedisStore`] and returns it as a [`Backend`]: the form
+/// `statekit::connect` and the conformance kit use.
+///
+/// # Errors
+/// As [`RedisStore::connect`].
+pub async fn backend(config: RedisConfig) -> Result<Backend, StateError> {
+    let store = RedisStore::connect(config).await?;
+    Ok(Backend::new(Arc::new(store.clone()), Arc::new(store)))
+}

@@ -1,0 +1,53 @@
+//! The Lua scripts every operation runs, kept as real files in `scripts/`.
+//!
+//! Each write is one script because Redis runs a script alone: nothing can
+//! interleave between its reads and writes, which is what makes conditional
+//! puts, counters and lock hand-overs atomic. Scripts are sent by SHA1
+//! (`EVALSHA`); when the server answers `NOSCRIPT` (after `SCRIPT FLUSH`, a
+//! restart, or a fail-over to a server that never saw them) the client
+//! loads the script and retries once, transparently. Keys and values reach
+//! the scripts only as `KEYS`/`ARGV`, never spliced into their text.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The compiled-in scripts, hashed once per process.
+pub(crate) struct Scripts {
+    /// Reads value, version and remaining TTL.
+    pub get: Script,
+    /// The conditional put.
+    pub put: Script,
+    /// The (conditional) delete.
+    pub delete: Script,
+    /// The counter increment.
+    pub increment: Script,
+    /// One page of a prefix scan.
+    pub scan: Script,
+    /// Takes a free lock and issues a fencing token.
+    pub lock_acquire: Script,
+    /// Extends a held lease.
+    pub lock_extend: Script,
+    /// Releases a held lease and wakes waiters.
+    pub lock_release: Script,
+}
+
+/// A script that maintains a space's index, with the shared index
+/// functions (`scripts/index.lua`) prepended: one copy of them, in one file.
+macro_rules! with_index {
+    ($file:literal) => {
+        concat!(include_str!("scripts/index.lua"), "\n", include_str!($file))
+    };
+}
+
+/// Every script of the crate.
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    get: Script::new(include_str!("scripts/get.lua")),
+    put: Script::new(with_index!("scripts/put.lua")),
+    delete: Script::new(with_index!("scripts/delete.lua")),
+    increment: Script::new(with_index!("scripts/increment.lua")),
+    scan: Script::new(with_index!("scripts/scan.lua")),
+    lock_acquire: Script::new(include_str!("scripts/lock_acquire.lua")),
+    lock_extend: Script::new(include_str!("scripts/lock_extend.lua")),
+    lock_release: Script::new(include_str!("scripts/lock_release.lua")),
+});

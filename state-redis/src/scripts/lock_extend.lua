@@ -1,0 +1,15 @@
+-- Extends a lease if, and only if, this owner still holds it.
+--
+-- Checking the owner and moving the deadline in one script means a lease
+-- that expired (the key is gone) or was taken over (another owner id) is
+-- never touched.
+--
+-- KEYS[1]  the lease
+-- ARGV[1]  the owner id
+-- ARGV[2]  the new TTL in milliseconds, from now
+-- Returns  1 when extended, 0 when the lease is no longer held.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1

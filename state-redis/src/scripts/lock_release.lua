@@ -1,0 +1,18 @@
+-- Releases a lease if, and only if, this owner still holds it, and wakes
+-- waiters.
+--
+-- The owner check and the delete are one step, so a stale holder can never
+-- delete the lease of whoever took the lock over. The token counter is left
+-- alone. The notification is published by the same script, so it is sent
+-- exactly when the lock became free.
+--
+-- KEYS[1]  the lease
+-- ARGV[1]  the owner id
+-- ARGV[2]  the channel waiters listen on
+-- Returns  1 when released, 0 when the lease is no longer held.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], 'released')
+return 1
