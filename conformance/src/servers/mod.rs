@@ -95,6 +95,13 @@ impl Process {
         &self.dir
     }
 
+    /// Whether the process is still running. After [`wait_for_port`]
+    /// succeeds this tells a server that bound its port apart from one that
+    /// died while someone else took the port.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Stops the server abruptly (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -54,7 +54,10 @@ pub fn redis() -> Result<Server, String> {
             .arg(&dir);
         let mut process = Process::spawn("redis-server", command, dir, port)?;
         match wait_for_port(port, STARTUP) {
-            Ok(()) => return Ok(Server::private(format!("redis://127.0.0.1:{port}"), process)),
+            Ok(()) if process.is_running() => {
+                return Ok(Server::private(format!("redis://127.0.0.1:{port}"), process));
+            }
+            Ok(()) => last_error = format!("redis-server exited; port {port} was taken by another process"),
             Err(e) => {
                 process.kill();
                 last_error = e;
