@@ -107,7 +107,7 @@ pub trait LockService: Send + Sync + 'static {
     /// [`StateError::Timeout`] when `timeout` passes; the lock is then not
     /// held by this caller.
     async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut backoff = Backoff::new();
         loop {
             if let Some(lease) = self.try_acquire(name, ttl).await? {
@@ -137,6 +137,14 @@ pub trait LockService: Send + Sync + 'static {
 
     /// Whether the lease is still held: same owner, not expired.
     async fn is_held(&self, lease: &Lease) -> Result<bool>;
+}
+
+/// The instant `timeout` from now, saturating far in the future instead of
+/// overflowing, so `acquire(.., Duration::MAX)` means "wait forever" rather
+/// than a panic.
+pub fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// Exponential backoff with full jitter, from 2 ms to 250 ms.

@@ -167,3 +167,10 @@ async fn a_lock_protected_read_modify_write_loses_nothing() {
     }
     assert_eq!(*shared.lock(), 400);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unbounded_timeout_waits_instead_of_panicking() {
+    let l = locks();
+    let lease = l.acquire("forever", SEC, Duration::MAX).await.unwrap();
+    l.release(&lease).await.unwrap();
+}

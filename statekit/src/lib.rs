@@ -116,6 +116,49 @@ mod backends {
         Err(ConfigError::NotCompiled { backend: "redis" }.into())
     }
 
+    #[cfg(feature = "postgres")]
+    fn postgres_config(state: &StateConfig) -> Result<state_postgres::PostgresConfig, Error> {
+        let url = state.url.clone().ok_or(ConfigError::Missing {
+            backend: "postgres",
+            field: "url",
+            variable: "STATEKIT_URL",
+        })?;
+        let mut config = state_postgres::PostgresConfig::new(url)
+            .connect_timeout(state.connect_timeout())
+            .statement_timeout(state.command_timeout());
+        if let Some(schema) = &state.schema {
+            config = config.schema(schema.clone())?;
+        }
+        if let Some(prefix) = &state.prefix {
+            config = config.table_prefix(prefix.clone())?;
+        }
+        if let Some(size) = state.pool_size {
+            config = config.pool_size(size);
+        }
+        if let Some(max) = state.max_value_len {
+            config = config.max_value_len(max);
+        }
+        Ok(config)
+    }
+
+    /// Connects and applies pending migrations, so a configured PostgreSQL
+    /// works without a separate step; `statekit migrate` reports them.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(state: &StateConfig) -> Result<Backend, Error> {
+        Ok(state_postgres::backend(postgres_config(state)?).await?)
+    }
+
+    #[cfg(feature = "postgres")]
+    pub async fn migrate_postgres(state: &StateConfig) -> Result<String, Error> {
+        let store = state_postgres::PostgresStore::connect(postgres_config(state)?).await?;
+        let report = store.migrate().await?;
+        Ok(if report.applied.is_empty() {
+            format!("postgres: schema already at version {}; nothing to do", report.current)
+        } else {
+            format!("postgres: applied migrations {:?}; schema now at version {}", report.applied, report.current)
+        })
+    }
+
     #[cfg(not(feature = "postgres"))]
     pub async fn postgres(_: &StateConfig) -> Result<Backend, Error> {
         Err(ConfigError::NotCompiled { backend: "postgres" }.into())

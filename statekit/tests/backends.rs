@@ -78,3 +78,24 @@ mod redis {
         run_app(&config(&server)).await;
     }
 }
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+
+    fn config(server: &servers::Server) -> String {
+        format!("[state]\nbackend = \"postgres\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
+    }
+
+    #[test]
+    fn migrate_and_check_pass_through_a_config_file() {
+        let server = servers::postgres::postgres().unwrap();
+        migrate_and_check(&config(&server));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_example_app_runs_unchanged() {
+        let server = servers::postgres::postgres().unwrap();
+        run_app(&config(&server)).await;
+    }
+}

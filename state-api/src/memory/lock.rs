@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::{BACKEND, MemoryStore};
 use crate::error::{Result, StateError};
 use crate::key::validate_lock_name;
-use crate::lock::{FencingToken, Lease, LockService, validate_lease_ttl};
+use crate::lock::{FencingToken, Lease, LockService, deadline_after, validate_lease_ttl};
 use crate::trace::operation_span;
 
 /// Every lock name ever acquired, with its holder and fencing counter.
@@ -89,7 +89,7 @@ impl LockService for MemoryStore {
     /// comes first, then tries again.
     async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
         validate_lock_name(name)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let signal = self.inner.locks.release_signal(name);
         loop {
             // Register for the release signal *before* trying, so a release

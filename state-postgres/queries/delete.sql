@@ -1,0 +1,9 @@
+-- delete(space = $1, id = $2, IfVersion($3), or Always when $3 IS NULL)
+--
+-- Returns one row when a row was removed, saying whether it was live: an
+-- expired row is removed too (it was absent anyway) but reported as
+-- `false`, as the contract requires. A concurrent write to the row makes
+-- the DELETE wait and re-check its WHERE on the latest version.
+DELETE FROM {{entries}}
+WHERE space = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+RETURNING (expires_at IS NULL OR expires_at > now()) AS was_live

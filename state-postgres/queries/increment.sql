@@ -1,0 +1,51 @@
+-- increment(space = $1, id = $2, delta = $3, ttl_ms = $4)
+--
+-- Returns (true, value, version) after adding; (false, is_counter) when
+-- the live value is not a canonical decimal i64 (is_counter = false: type
+-- mismatch) or the sum leaves i64 (is_counter = true: overflow) - nothing
+-- is changed then; NO row when the refusing row could not be read here
+-- (the caller retries, as for put_if_absent.sql, whose argument applies
+-- unchanged: the refused row stays locked by this statement).
+--
+-- A counter is the canonical text of an i64: `0`, or an optional `-` and a
+-- non-zero digit followed by at most 18 more digits, within i64's range.
+-- The text is tested on `encode(value, 'escape')`, which leaves digits and
+-- `-` as they are and turns every other byte (non-ASCII, control,
+-- backslash) into an escape the pattern cannot match, so no value - not
+-- even invalid UTF-8 - can make the statement fail. CASE guards every
+-- numeric cast, so only text that passed the pattern is ever cast.
+--
+-- An absent or expired key is (re)created at 0 + delta, version 1, with
+-- the given TTL; a live counter keeps its deadline (a fixed window).
+WITH written AS (
+    INSERT INTO {{entries}} AS e (space, id, value, version, expires_at)
+    VALUES ($1, $2, convert_to($3::bigint::text, 'UTF8'), 1, now() + $4::float8 * interval '1 millisecond')
+    ON CONFLICT (space, id) DO UPDATE
+    SET value = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN excluded.value
+                     ELSE convert_to((encode(e.value, 'escape')::numeric + $3::bigint)::text, 'UTF8') END,
+        version = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN 1 ELSE e.version + 1 END,
+        expires_at = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN excluded.expires_at
+                          ELSE e.expires_at END
+    WHERE (e.expires_at IS NOT NULL AND e.expires_at <= now())
+       OR CASE WHEN length(e.value) > 20 THEN false
+               WHEN encode(e.value, 'escape') !~ '^(0|-?[1-9][0-9]{0,18})$' THEN false
+               ELSE encode(e.value, 'escape')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+                    AND encode(e.value, 'escape')::numeric + $3::bigint
+                        BETWEEN -9223372036854775808 AND 9223372036854775807
+          END
+    RETURNING e.value, e.version
+), found AS (
+    SELECT value
+    FROM {{entries}}
+    WHERE space = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM written)
+    FOR UPDATE
+)
+SELECT true AS written, value, version, NULL::boolean AS is_counter
+FROM written
+UNION ALL
+SELECT false, NULL, NULL,
+       CASE WHEN length(value) > 20 THEN false
+            WHEN encode(value, 'escape') !~ '^(0|-?[1-9][0-9]{0,18})$' THEN false
+            ELSE encode(value, 'escape')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+       END
+FROM found

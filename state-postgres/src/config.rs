@@ -1,0 +1,361 @@
+//! [`PostgresConfig`]: where the server is, which schema and table names to
+//! use, and the pool's limits — validated before anything connects.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use state_api::{StateError, redact_url};
+
+/// Longest schema name or table prefix accepted, in bytes. With the longest
+/// suffix the migrations add (`_entries_expiry`, 15 bytes) a derived name
+/// stays well under PostgreSQL's 63-byte identifier limit, so nothing is
+/// ever silently truncated.
+pub const MAX_IDENTIFIER_LEN: usize = 41;
+
+/// How to reach PostgreSQL and how to lay out the state tables.
+///
+/// Built with [`PostgresConfig::new`] and refined with the builder methods;
+/// the identifier setters validate at once, the rest is checked by
+/// [`validate`](Self::validate), which
+/// [`PostgresStore::connect`](crate::PostgresStore::connect) calls before
+/// any I/O.
+///
+/// `Debug` redacts the password (and any user info) of the URL, so a config
+/// can be logged.
+///
+/// ```
+/// use std::time::Duration;
+/// use state_postgres::PostgresConfig;
+///
+/// let config = PostgresConfig::new("postgres://app:secret@db.internal/app")
+///     .schema("state")?
+///     .table_prefix("orders")?
+///     .pool_size(32)
+///     .statement_timeout(Duration::from_secs(2));
+/// assert!(!format!("{config:?}").contains("secret"));
+/// assert!(PostgresConfig::new("postgres://db").schema("Robert'); DROP TABLE x;--").is_err());
+/// # Ok::<(), state_api::StateError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    url: String,
+    schema: String,
+    table_prefix: String,
+    pool_size: u32,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+    reap_interval: Option<Duration>,
+    reap_batch: u32,
+    max_value_len: usize,
+}
+
+impl PostgresConfig {
+    /// Default schema.
+    pub const DEFAULT_SCHEMA: &'static str = "public";
+    /// Default table prefix: tables are `statekit_entries`, `statekit_locks`
+    /// and `statekit_migrations`.
+    pub const DEFAULT_TABLE_PREFIX: &'static str = "statekit";
+    /// Default number of pooled connections.
+    pub const DEFAULT_POOL_SIZE: u32 = 16;
+    /// Default bound on obtaining a connection (and so on reporting an
+    /// unreachable server).
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default server-side limit on one statement.
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default interval of the background reaper.
+    pub const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(30);
+    /// Default number of rows the reaper deletes per statement.
+    pub const DEFAULT_REAP_BATCH: u32 = 1000;
+    /// Default largest value: 16 MiB.
+    pub const DEFAULT_MAX_VALUE_LEN: usize = 16 * 1024 * 1024;
+    /// Longest timeout or reaper interval accepted: a day. (PostgreSQL's
+    /// `statement_timeout` itself stops at about 24.8 days.)
+    pub const LIMIT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// Largest `max_value_len` accepted: 256 MiB, far below PostgreSQL's
+    /// 1 GiB field limit, so a value that passes the check always fits.
+    pub const LIMIT_MAX_VALUE_LEN: usize = 256 * 1024 * 1024;
+
+    /// A config for the server at `url` (`postgres://user:password@host:port/db`,
+    /// any form `libpq` accepts as a URL) with every default.
+    pub fn new(url: impl Into<String>) -> PostgresConfig {
+        PostgresConfig {
+            url: url.into(),
+            schema: Self::DEFAULT_SCHEMA.to_owned(),
+            table_prefix: Self::DEFAULT_TABLE_PREFIX.to_owned(),
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            statement_timeout: Self::DEFAULT_STATEMENT_TIMEOUT,
+            reap_interval: Some(Self::DEFAULT_REAP_INTERVAL),
+            reap_batch: Self::DEFAULT_REAP_BATCH,
+            max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
+        }
+    }
+
+    /// The schema holding the tables (created by
+    /// [`migrate`](crate::PostgresStore::migrate) if missing).
+    ///
+    /// # Errors
+    /// [`StateError::InvalidArgument`] unless the name matches
+    /// `[a-z_][a-z0-9_]*`, is at most [`MAX_IDENTIFIER_LEN`] bytes and does
+    /// not start with `pg_` (reserved by PostgreSQL).
+    pub fn schema(mut self, schema: impl Into<String>) -> Result<PostgresConfig, StateError> {
+        let schema = schema.into();
+        validate_identifier("schema", &schema)?;
+        if schema.starts_with("pg_") {
+            return Err(StateError::invalid_argument("schema", "names starting with pg_ are reserved by PostgreSQL"));
+        }
+        self.schema = schema;
+        Ok(self)
+    }
+
+    /// The prefix of the table names (`{prefix}_entries`, `{prefix}_locks`,
+    /// `{prefix}_migrations`), so several independent stores can share one
+    /// schema.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidArgument`] unless the prefix matches
+    /// `[a-z_][a-z0-9_]*` and is at most [`MAX_IDENTIFIER_LEN`] bytes.
+    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Result<PostgresConfig, StateError> {
+        let prefix = prefix.into();
+        validate_identifier("table_prefix", &prefix)?;
+        self.table_prefix = prefix;
+        Ok(self)
+    }
+
+    /// Maximum number of pooled connections (at least 1). Lock waiters
+    /// share one more, dedicated connection for release notifications.
+    pub fn pool_size(mut self, size: u32) -> PostgresConfig {
+        self.pool_size = size;
+        self
+    }
+
+    /// How long an operation may wait for a connection, including opening
+    /// one: past it, an unreachable server is reported as
+    /// [`StateError::Unavailable`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> PostgresConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The server-side `statement_timeout` of every connection: a statement
+    /// running longer is cancelled and reported as [`StateError::Timeout`].
+    pub fn statement_timeout(mut self, timeout: Duration) -> PostgresConfig {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// How often the background reaper deletes expired rows; `None` turns
+    /// it off (call [`reap_expired`](crate::PostgresStore::reap_expired)
+    /// yourself, or leave expired rows: they are invisible either way).
+    pub fn reap_interval(mut self, interval: Option<Duration>) -> PostgresConfig {
+        self.reap_interval = interval;
+        self
+    }
+
+    /// How many rows one reaper statement deletes at most, which bounds how
+    /// long it holds row locks (at least 1).
+    pub fn reap_batch(mut self, rows: u32) -> PostgresConfig {
+        self.reap_batch = rows;
+        self
+    }
+
+    /// The largest value `put` accepts, in bytes (at most
+    /// [`LIMIT_MAX_VALUE_LEN`](Self::LIMIT_MAX_VALUE_LEN)).
+    pub fn max_value_len(mut self, bytes: usize) -> PostgresConfig {
+        self.max_value_len = bytes;
+        self
+    }
+
+    /// The URL with its password redacted.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// The configured schema.
+    pub fn get_schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The configured table prefix.
+    pub fn get_table_prefix(&self) -> &str {
+        &self.table_prefix
+    }
+
+    /// The connect timeout.
+    pub fn get_connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The statement timeout.
+    pub fn get_statement_timeout(&self) -> Duration {
+        self.statement_timeout
+    }
+
+    /// The reaper interval, if the reaper is on.
+    pub fn get_reap_interval(&self) -> Option<Duration> {
+        self.reap_interval
+    }
+
+    /// Rows per reaper statement.
+    pub fn get_reap_batch(&self) -> u32 {
+        self.reap_batch
+    }
+
+    /// The pool size.
+    pub fn get_pool_size(&self) -> u32 {
+        self.pool_size
+    }
+
+    /// The largest value accepted.
+    pub fn get_max_value_len(&self) -> usize {
+        self.max_value_len
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidArgument`] naming the first bad setting: an
+    /// unparsable URL (reported redacted), a zero pool size or reap batch, a
+    /// timeout or reaper interval of zero or over
+    /// [`LIMIT_TIMEOUT`](Self::LIMIT_TIMEOUT), a statement timeout under a
+    /// millisecond, or a value limit over
+    /// [`LIMIT_MAX_VALUE_LEN`](Self::LIMIT_MAX_VALUE_LEN).
+    pub fn validate(&self) -> Result<(), StateError> {
+        self.parsed_url()?;
+        validate_identifier("schema", &self.schema)?;
+        validate_identifier("table_prefix", &self.table_prefix)?;
+        if self.pool_size == 0 {
+            return Err(StateError::invalid_argument("pool_size", "must be at least 1"));
+        }
+        if self.connect_timeout.is_zero() || self.connect_timeout > Self::LIMIT_TIMEOUT {
+            return Err(StateError::invalid_argument("connect_timeout", "must be positive and at most a day"));
+        }
+        if self.statement_timeout < Duration::from_millis(1) || self.statement_timeout > Self::LIMIT_TIMEOUT {
+            return Err(StateError::invalid_argument("statement_timeout", "must be between 1 ms and a day"));
+        }
+        if self.reap_interval.is_some_and(|i| i.is_zero() || i > Self::LIMIT_TIMEOUT) {
+            return Err(StateError::invalid_argument(
+                "reap_interval",
+                "must be positive and at most a day; use None to turn it off",
+            ));
+        }
+        if self.reap_batch == 0 {
+            return Err(StateError::invalid_argument("reap_batch", "must be at least 1"));
+        }
+        if self.max_value_len > Self::LIMIT_MAX_VALUE_LEN {
+            return Err(StateError::invalid_argument(
+                "max_value_len",
+                format!("must be at most {} bytes", Self::LIMIT_MAX_VALUE_LEN),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The connection options for every connection of the store: the URL
+    /// plus session settings that the statements' correctness relies on.
+    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions, StateError> {
+        let millis = self.statement_timeout.as_millis().max(1);
+        Ok(self.parsed_url()?.application_name("statekit").options([
+            ("statement_timeout", millis.to_string()),
+            // The atomicity arguments in `queries/*.sql` are made for READ
+            // COMMITTED (re-evaluation of conditions on the latest row
+            // version); pin it so a server-wide default of REPEATABLE READ
+            // or SERIALIZABLE cannot change them.
+            ("default_transaction_isolation", "read committed".to_owned()),
+        ]))
+    }
+
+    fn parsed_url(&self) -> Result<PgConnectOptions, StateError> {
+        // sqlx's parse error may quote the URL; report only the redacted form.
+        PgConnectOptions::from_str(&self.url).map_err(|_| {
+            StateError::invalid_argument("url", format!("{} is not a PostgreSQL connection URL", self.redacted_url()))
+        })
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.redacted_url())
+            .field("schema", &self.schema)
+            .field("table_prefix", &self.table_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("reap_interval", &self.reap_interval)
+            .field("reap_batch", &self.reap_batch)
+            .field("max_value_len", &self.max_value_len)
+            .finish()
+    }
+}
+
+/// Checks a name that is spliced (quoted) into SQL: lower-case ASCII
+/// letters, digits and underscores, not starting with a digit. Quoting
+/// alone would make any text safe, but a narrow alphabet also keeps names
+/// case-stable and free of surprises in `psql`.
+fn validate_identifier(name: &'static str, text: &str) -> Result<(), StateError> {
+    let mut bytes = text.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !first_ok || !rest_ok || text.len() > MAX_IDENTIFIER_LEN {
+        return Err(StateError::invalid_argument(
+            name,
+            format!("{text:?} must match [a-z_][a-z0-9_]* and be at most {MAX_IDENTIFIER_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A validated identifier, double-quoted for SQL.
+pub(crate) fn quoted(identifier: &str) -> String {
+    // Validation admits no `"`, so wrapping is enough; doubling keeps it
+    // correct even if that ever changes.
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_narrow() {
+        for ok in ["public", "_x", "a1_b2", &"a".repeat(MAX_IDENTIFIER_LEN)] {
+            assert!(validate_identifier("schema", ok).is_ok(), "{ok:?}");
+        }
+        let too_long = "a".repeat(MAX_IDENTIFIER_LEN + 1);
+        for bad in ["", "1a", "A", "a-b", "a b", "a\"b", "é", "a;drop", too_long.as_str()] {
+            assert!(validate_identifier("schema", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_schema_names_are_refused() {
+        assert!(PostgresConfig::new("postgres://h/db").schema("pg_catalog").is_err());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_password() {
+        let config = PostgresConfig::new("postgres://app:hunter2@db:5432/state");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let bad = PostgresConfig::new("postgres://app:hunter2@db:notaport/state");
+        let error = bad.validate().map(|_| ()).unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("hunter2"), "{error:?}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let base = PostgresConfig::new("postgres://h/db");
+        assert!(base.clone().validate().is_ok());
+        assert!(base.clone().pool_size(0).validate().is_err());
+        assert!(base.clone().connect_timeout(Duration::ZERO).validate().is_err());
+        assert!(base.clone().statement_timeout(Duration::from_micros(10)).validate().is_err());
+        assert!(base.clone().reap_interval(Some(Duration::ZERO)).validate().is_err());
+        assert!(base.clone().reap_batch(0).validate().is_err());
+        assert!(base.clone().connect_timeout(Duration::MAX).validate().is_err());
+        assert!(base.clone().statement_timeout(Duration::MAX).validate().is_err());
+        assert!(base.clone().reap_interval(Some(Duration::MAX)).validate().is_err());
+        assert!(base.max_value_len(PostgresConfig::LIMIT_MAX_VALUE_LEN + 1).validate().is_err());
+    }
+}

@@ -1,0 +1,430 @@
+//! [`PostgresStore`]: connecting, migrating, and [`StateStore`] on one
+//! table, each operation one statement from `queries/`.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use state_api::entry::{check_value_len, ttl_millis};
+use state_api::key::{validate_prefix, validate_space};
+use state_api::scan::validate_limit;
+use state_api::trace::operation_span;
+use state_api::{
+    Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, ExpiryClock, Key, PutOutcome, Result, ScanItem,
+    ScanPage, StateError, StateStore, Version,
+};
+use tracing::Instrument;
+
+use crate::BACKEND;
+use crate::config::PostgresConfig;
+use crate::error::{map_sqlx, unexpected};
+use crate::keyset::{prefix_successor, resume_after};
+use crate::migrate::{self, MigrationReport};
+use crate::pool::ConnectionPool;
+use crate::reaper::{self, Reaper};
+use crate::sql::{Names, Statements};
+use crate::wakeup::Wakeups;
+
+/// How many times a conditional write or increment re-runs its statement
+/// when the entry that refused it could not be read atomically (see
+/// `queries/put_if_absent.sql`). Each re-run sees a newer snapshot, so one
+/// is almost always enough; the bound only stops a pathological churn.
+const MAX_ATTEMPTS: usize = 64;
+
+/// The PostgreSQL backend: a [`StateStore`] and
+/// [`LockService`](state_api::LockService) over a connection pool.
+///
+/// Cloning is cheap and shares the pool. The background reaper (and the
+/// lock-release listener, when a waiter started it) stop when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: ConnectionPool,
+    pub(crate) sql: Statements,
+    pub(crate) names: Names,
+    pub(crate) config: PostgresConfig,
+    pub(crate) wakeups: Wakeups,
+    reaper: OnceLock<Reaper>,
+}
+
+impl PostgresStore {
+    /// Connects to the server and checks that it is usable (one connection
+    /// is opened and the database encoding must be UTF-8). Does not create
+    /// or change any table: call [`migrate`](Self::migrate) for that.
+    /// Starts the background reaper if the config asks for one.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidArgument`] for a bad config, before any I/O;
+    /// [`StateError::Unavailable`] (retryable) if no connection could be
+    /// made within the connect timeout; [`StateError::Backend`] if the
+    /// server refused (bad credentials, unknown database, not UTF-8).
+    pub async fn connect(config: PostgresConfig) -> Result<PostgresStore> {
+        config.validate()?;
+        let options = config.connect_options()?;
+        let span = operation_span(BACKEND, "connect", "");
+        let statement_timeout = config.get_statement_timeout();
+        let connect_timeout = config.get_connect_timeout();
+        let pool = ConnectionPool::new(options.clone(), config.get_pool_size(), connect_timeout);
+        let check = async {
+            let map = |e| map_sqlx("connect", statement_timeout, e);
+            let row = pool.fetch_one(sqlx::query("SELECT current_setting('server_encoding')")).await.map_err(map)?;
+            let encoding: String = row.try_get(0).map_err(map)?;
+            if encoding != "UTF8" {
+                return Err(StateError::Backend {
+                    backend: BACKEND,
+                    message: format!("connect: the database encoding is {encoding}; statekit needs UTF8"),
+                    retryable: false,
+                    source: None,
+                });
+            }
+            Ok(())
+        };
+        // The pool bounds the connection by the connect timeout;
+        // this outer bound also covers the first query on a server that
+        // accepts connections but never answers.
+        match tokio::time::timeout(connect_timeout + statement_timeout, check).instrument(span).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(StateError::Timeout { operation: "connect", after: connect_timeout + statement_timeout });
+            }
+        }
+        let names = Names::new(config.get_schema(), config.get_table_prefix());
+        let inner = Arc::new(Inner {
+            sql: Statements::new(&names),
+            wakeups: Wakeups::new(options, connect_timeout, names.lock_channel()),
+            names,
+            pool,
+            reaper: OnceLock::new(),
+            config,
+        });
+        if let Some(interval) = inner.config.get_reap_interval() {
+            let _ = inner.reaper.set(reaper::spawn(Arc::downgrade(&inner), interval));
+        }
+        Ok(PostgresStore { inner })
+    }
+
+    /// Creates or upgrades the schema, the tables and their indexes: applies
+    /// every embedded migration not yet applied to this schema and prefix.
+    /// Idempotent, and safe to run from many instances at once (they queue
+    /// on an advisory lock; see the crate docs).
+    ///
+    /// # Errors
+    /// As for any statement; a `Backend` error if an applied migration was
+    /// edited since.
+    pub async fn migrate(&self) -> Result<MigrationReport> {
+        let statement_timeout = self.inner.config.get_statement_timeout();
+        let run = migrate::run(&self.inner.pool, &self.inner.names, |e| map_sqlx("migrate", statement_timeout, e));
+        run.instrument(operation_span(BACKEND, "migrate", "")).await
+    }
+
+    /// Deletes every row whose TTL has passed, in batches of the configured
+    /// size, and returns how many it deleted. Expired rows are already
+    /// invisible to every operation, so this frees space and changes no
+    /// observable state; the background reaper calls it periodically. A row
+    /// rewritten after it expired is never deleted.
+    ///
+    /// # Errors
+    /// As for any statement.
+    pub async fn reap_expired(&self) -> Result<u64> {
+        self.inner.reap_expired().await
+    }
+
+    /// The configuration this store was connected with.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.inner.config
+    }
+
+    fn capabilities_value(&self) -> Capabilities {
+        Capabilities::new(BACKEND, self.inner.config.get_max_value_len(), ExpiryClock::Server)
+    }
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Maps a sqlx error of `operation`.
+    pub(crate) fn map(&self, operation: &'static str) -> impl Fn(sqlx::Error) -> StateError + use<> {
+        let statement_timeout = self.config.get_statement_timeout();
+        move |error| map_sqlx(operation, statement_timeout, error)
+    }
+
+    /// Runs one operation in its span, bounded on the client side too: the
+    /// server's statement timeout cannot fire when the server has vanished
+    /// without closing the connection.
+    pub(crate) async fn operation<T>(
+        &self,
+        operation: &'static str,
+        space: &str,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let limit = self.config.get_connect_timeout() + self.config.get_statement_timeout() * 2;
+        tokio::time::timeout(limit, work)
+            .instrument(operation_span(BACKEND, operation, space))
+            .await
+            .unwrap_or(Err(StateError::Timeout { operation, after: limit }))
+    }
+
+    pub(crate) async fn reap_expired(&self) -> Result<u64> {
+        let batch = self.config.get_reap_batch();
+        self.operation("reap", "", async {
+            let mut total = 0u64;
+            let map = self.map("reap");
+            loop {
+                let query = sqlx::query(self.sql.reap.clone()).bind(i64::from(batch));
+                let row = self.pool.fetch_one(query).await.map_err(&map)?;
+                let reaped: i64 = row.try_get("reaped").map_err(&map)?;
+                let reaped = u64::try_from(reaped).unwrap_or(0);
+                total += reaped;
+                // A short batch means nothing expired is left (or the rest is
+                // locked by writers, who will rewrite or leave it for later).
+                if reaped < u64::from(batch) {
+                    return Ok(total);
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(reaper) = self.reaper.get() {
+            reaper.stop();
+        }
+        self.wakeups.stop();
+    }
+}
+
+/// A TTL as the milliseconds bound to `ttl_ms` parameters.
+fn ttl_param(ttl: Option<Duration>) -> Result<Option<i64>> {
+    // ttl_millis caps at ten years, far inside i64.
+    ttl.map(|ttl| ttl_millis(ttl).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))).transpose()
+}
+
+/// A stored version (always positive) as the contract's type.
+fn version(operation: &'static str, stored: i64) -> Result<Version> {
+    u64::try_from(stored).map(Version).map_err(|_| unexpected(operation, format!("stored version {stored}")))
+}
+
+/// The remaining TTL from a `ttl_ms` column.
+fn remaining(ttl_ms: Option<i64>) -> Option<Duration> {
+    // A live entry has at least 1 ms left by construction (rounded up).
+    ttl_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1)))
+}
+
+/// The entry in the `value`, `version`, `ttl_ms` columns of `row`.
+fn decode_entry(operation: &'static str, row: &PgRow, map: impl Fn(sqlx::Error) -> StateError) -> Result<Entry> {
+    let value: Vec<u8> = row.try_get("value").map_err(&map)?;
+    let stored: i64 = row.try_get("version").map_err(&map)?;
+    let ttl_ms: Option<i64> = row.try_get("ttl_ms").map_err(&map)?;
+    Ok(Entry { value: Bytes::from(value), version: version(operation, stored)?, ttl: remaining(ttl_ms) })
+}
+
+/// What one run of a conditional put statement found.
+enum Attempt<T> {
+    Done(T),
+    /// The statement could not justify its refusal atomically; nothing was
+    /// written; run it again.
+    Again,
+}
+
+impl PostgresStore {
+    fn sql(&self) -> &Statements {
+        &self.inner.sql
+    }
+
+    /// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times.
+    async fn retrying<T, F: Future<Output = Result<Attempt<T>>>>(
+        operation: &'static str,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T> {
+        for _ in 0..MAX_ATTEMPTS {
+            if let Attempt::Done(result) = attempt().await? {
+                return Ok(result);
+            }
+        }
+        Err(StateError::Backend {
+            backend: BACKEND,
+            message: format!("{operation}: the entry kept changing under {MAX_ATTEMPTS} attempts"),
+            retryable: true,
+            source: None,
+        })
+    }
+
+    async fn put_always(&self, key: &Key, value: &[u8], ttl_ms: Option<i64>) -> Result<PutOutcome> {
+        let map = self.inner.map("put");
+        let query =
+            sqlx::query(self.sql().put_always.clone()).bind(key.space()).bind(key.id()).bind(value).bind(ttl_ms);
+        let row = self.inner.pool.fetch_one(query).await.map_err(&map)?;
+        Ok(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?))
+    }
+
+    async fn put_if_absent(&self, key: &Key, value: &[u8], ttl_ms: Option<i64>) -> Result<Attempt<PutOutcome>> {
+        let map = self.inner.map("put");
+        let query =
+            sqlx::query(self.sql().put_if_absent.clone()).bind(key.space()).bind(key.id()).bind(value).bind(ttl_ms);
+        let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+        let Some(row) = row else { return Ok(Attempt::Again) };
+        if row.try_get::<bool, _>("written").map_err(&map)? {
+            return Ok(Attempt::Done(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?)));
+        }
+        Ok(Attempt::Done(PutOutcome::Rejected(Some(decode_entry("put", &row, &map)?))))
+    }
+
+    async fn put_if_version(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl_ms: Option<i64>,
+        expected: Version,
+    ) -> Result<Attempt<PutOutcome>> {
+        let map = self.inner.map("put");
+        // No stored version exceeds i64::MAX; -1 matches nothing.
+        let expected_param = i64::try_from(expected.0).unwrap_or(-1);
+        let query = sqlx::query(self.sql().put_if_version.clone())
+            .bind(key.space())
+            .bind(key.id())
+            .bind(value)
+            .bind(ttl_ms)
+            .bind(expected_param);
+        let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+        // No row: the key was absent at a moment inside this call.
+        let Some(row) = row else { return Ok(Attempt::Done(PutOutcome::Rejected(None))) };
+        if row.try_get::<bool, _>("written").map_err(&map)? {
+            return Ok(Attempt::Done(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?)));
+        }
+        let current = decode_entry("put", &row, &map)?;
+        // The refusal was decided before the locking read; if a writer set
+        // the row to the expected version in between, the entry we hold
+        // does not justify a refusal: decide again.
+        if current.version == expected {
+            return Ok(Attempt::Again);
+        }
+        Ok(Attempt::Done(PutOutcome::Rejected(Some(current))))
+    }
+
+    async fn increment_once(&self, key: &Key, delta: i64, ttl_ms: Option<i64>) -> Result<Attempt<Counter>> {
+        let map = self.inner.map("increment");
+        let query = sqlx::query(self.sql().increment.clone()).bind(key.space()).bind(key.id()).bind(delta).bind(ttl_ms);
+        let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+        let Some(row) = row else { return Ok(Attempt::Again) };
+        if row.try_get::<bool, _>("written").map_err(&map)? {
+            let text: Vec<u8> = row.try_get("value").map_err(&map)?;
+            let value = state_api::counter::parse(&text)
+                .ok_or_else(|| unexpected("increment", "the server wrote a counter that is not canonical"))?;
+            let stored: i64 = row.try_get("version").map_err(&map)?;
+            return Ok(Attempt::Done(Counter { value, version: version("increment", stored)? }));
+        }
+        let is_counter: bool = row.try_get("is_counter").map_err(&map)?;
+        Err(if is_counter {
+            StateError::Overflow { key: key.to_string(), delta }
+        } else {
+            StateError::TypeMismatch { key: key.to_string() }
+        })
+    }
+
+    async fn scan_page(&self, space: &str, prefix: &str, after: &str, limit: usize) -> Result<ScanPage> {
+        let map = self.inner.map("scan");
+        // One row more than the page says whether another page follows.
+        let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let query = match prefix_successor(prefix) {
+            Some(below) => {
+                sqlx::query(self.sql().scan.clone()).bind(space).bind(prefix).bind(after).bind(below).bind(fetch)
+            }
+            None => sqlx::query(self.sql().scan_unbounded.clone()).bind(space).bind(prefix).bind(after).bind(fetch),
+        };
+        let rows = self.inner.pool.fetch_all(query).await.map_err(&map)?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(rows.len().min(limit));
+        for row in rows.iter().take(limit) {
+            items.push(ScanItem { id: row.try_get("id").map_err(&map)?, entry: decode_entry("scan", row, &map)? });
+        }
+        let next = match items.last() {
+            Some(last) if more => Some(Cursor::new(last.id.clone())),
+            _ => None,
+        };
+        Ok(ScanPage { items, next })
+    }
+}
+
+#[async_trait]
+impl StateStore for PostgresStore {
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities_value()
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        self.inner
+            .operation("get", key.space(), async {
+                let map = self.inner.map("get");
+                let query = sqlx::query(self.sql().get.clone()).bind(key.space()).bind(key.id());
+                let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+                row.map(|row| decode_entry("get", &row, &map)).transpose()
+            })
+            .await
+    }
+
+    async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
+        check_value_len(value.len(), self.inner.config.get_max_value_len())?;
+        let ttl_ms = ttl_param(ttl)?;
+        self.inner
+            .operation("put", key.space(), async {
+                match condition {
+                    Condition::Always => self.put_always(key, &value, ttl_ms).await,
+                    Condition::IfAbsent => Self::retrying("put", || self.put_if_absent(key, &value, ttl_ms)).await,
+                    Condition::IfVersion(expected) => {
+                        Self::retrying("put", || self.put_if_version(key, &value, ttl_ms, expected)).await
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+        let expected = match condition {
+            DeleteCondition::Always => None,
+            DeleteCondition::IfVersion(v) => Some(i64::try_from(v.0).unwrap_or(-1)),
+        };
+        self.inner
+            .operation("delete", key.space(), async {
+                let map = self.inner.map("delete");
+                let query = sqlx::query(self.sql().delete.clone()).bind(key.space()).bind(key.id()).bind(expected);
+                match self.inner.pool.fetch_optional(query).await.map_err(&map)? {
+                    Some(row) => row.try_get("was_live").map_err(&map),
+                    None => Ok(false),
+                }
+            })
+            .await
+    }
+
+    async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+        let ttl_ms = ttl_param(ttl)?;
+        self.inner
+            .operation(
+                "increment",
+                key.space(),
+                Self::retrying("increment", || self.increment_once(key, delta, ttl_ms)),
+            )
+            .await
+    }
+
+    async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
+        validate_space(space)?;
+        validate_prefix(prefix)?;
+        validate_limit(limit)?;
+        let after = resume_after(cursor, prefix)?;
+        self.inner.operation("scan", space, self.scan_page(space, prefix, after, limit)).await
+    }
+}
