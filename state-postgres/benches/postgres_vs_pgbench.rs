@@ -192,7 +192,8 @@ fn run_store_split(url: &str, workload: Workload, length: Duration) -> Measured 
             std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 runtime.block_on(async move {
-                    let config = PostgresConfig::new(url).pool_size(CONNECTIONS as u32 / 2).reap_interval(None);
+                    let config =
+                        PostgresConfig::new(url).with_pool_size(CONNECTIONS as u32 / 2).with_reap_interval(None);
                     let store = Arc::new(PostgresStore::connect(config).await.unwrap());
                     let started = Instant::now();
                     let tasks: Vec<_> = (0..CONNECTIONS / 2)
@@ -278,7 +279,7 @@ fn main() {
     let pgbench = find_pgbench();
     let server = conformance::servers::postgres::postgres().expect("a PostgreSQL server");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let config = PostgresConfig::new(server.url()).pool_size(CONNECTIONS as u32).reap_interval(None);
+    let config = PostgresConfig::new(server.url()).with_pool_size(CONNECTIONS as u32).with_reap_interval(None);
     let store = Arc::new(runtime.block_on(async {
         let store = PostgresStore::connect(config).await.unwrap();
         store.migrate().await.unwrap();

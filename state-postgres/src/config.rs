@@ -30,12 +30,12 @@ pub const MAX_IDENTIFIER_LEN: usize = 41;
 /// use state_postgres::PostgresConfig;
 ///
 /// let config = PostgresConfig::new("postgres://app:secret@db.internal/app")
-///     .schema("state")?
-///     .table_prefix("orders")?
-///     .pool_size(32)
-///     .statement_timeout(Duration::from_secs(2));
+///     .with_schema("state")?
+///     .with_table_prefix("orders")?
+///     .with_pool_size(32)
+///     .with_statement_timeout(Duration::from_secs(2));
 /// assert!(!format!("{config:?}").contains("secret"));
-/// assert!(PostgresConfig::new("postgres://db").schema("Robert'); DROP TABLE x;--").is_err());
+/// assert!(PostgresConfig::new("postgres://db").with_schema("Robert'); DROP TABLE x;--").is_err());
 /// # Ok::<(), state_api::StateError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl PostgresConfig {
     /// [`StateError::InvalidArgument`] unless the name matches
     /// `[a-z_][a-z0-9_]*`, is at most [`MAX_IDENTIFIER_LEN`] bytes and does
     /// not start with `pg_` (reserved by PostgreSQL).
-    pub fn schema(mut self, schema: impl Into<String>) -> Result<PostgresConfig, StateError> {
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Result<PostgresConfig, StateError> {
         let schema = schema.into();
         validate_identifier("schema", &schema)?;
         if schema.starts_with("pg_") {
@@ -117,7 +117,7 @@ impl PostgresConfig {
     /// # Errors
     /// [`StateError::InvalidArgument`] unless the prefix matches
     /// `[a-z_][a-z0-9_]*` and is at most [`MAX_IDENTIFIER_LEN`] bytes.
-    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Result<PostgresConfig, StateError> {
+    pub fn with_table_prefix(mut self, prefix: impl Into<String>) -> Result<PostgresConfig, StateError> {
         let prefix = prefix.into();
         validate_identifier("table_prefix", &prefix)?;
         self.table_prefix = prefix;
@@ -126,7 +126,7 @@ impl PostgresConfig {
 
     /// Maximum number of pooled connections (at least 1). Lock waiters
     /// share one more, dedicated connection for release notifications.
-    pub fn pool_size(mut self, size: u32) -> PostgresConfig {
+    pub fn with_pool_size(mut self, size: u32) -> PostgresConfig {
         self.pool_size = size;
         self
     }
@@ -134,14 +134,14 @@ impl PostgresConfig {
     /// How long an operation may wait for a connection, including opening
     /// one: past it, an unreachable server is reported as
     /// [`StateError::Unavailable`].
-    pub fn connect_timeout(mut self, timeout: Duration) -> PostgresConfig {
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> PostgresConfig {
         self.connect_timeout = timeout;
         self
     }
 
     /// The server-side `statement_timeout` of every connection: a statement
     /// running longer is cancelled and reported as [`StateError::Timeout`].
-    pub fn statement_timeout(mut self, timeout: Duration) -> PostgresConfig {
+    pub fn with_statement_timeout(mut self, timeout: Duration) -> PostgresConfig {
         self.statement_timeout = timeout;
         self
     }
@@ -149,21 +149,21 @@ impl PostgresConfig {
     /// How often the background reaper deletes expired rows; `None` turns
     /// it off (call [`reap_expired`](crate::PostgresStore::reap_expired)
     /// yourself, or leave expired rows: they are invisible either way).
-    pub fn reap_interval(mut self, interval: Option<Duration>) -> PostgresConfig {
+    pub fn with_reap_interval(mut self, interval: Option<Duration>) -> PostgresConfig {
         self.reap_interval = interval;
         self
     }
 
     /// How many rows one reaper statement deletes at most, which bounds how
     /// long it holds row locks (at least 1).
-    pub fn reap_batch(mut self, rows: u32) -> PostgresConfig {
+    pub fn with_reap_batch(mut self, rows: u32) -> PostgresConfig {
         self.reap_batch = rows;
         self
     }
 
     /// The largest value `put` accepts, in bytes (at most
     /// [`LIMIT_MAX_VALUE_LEN`](Self::LIMIT_MAX_VALUE_LEN)).
-    pub fn max_value_len(mut self, bytes: usize) -> PostgresConfig {
+    pub fn with_max_value_len(mut self, bytes: usize) -> PostgresConfig {
         self.max_value_len = bytes;
         self
     }
@@ -174,42 +174,42 @@ impl PostgresConfig {
     }
 
     /// The configured schema.
-    pub fn get_schema(&self) -> &str {
+    pub fn schema(&self) -> &str {
         &self.schema
     }
 
     /// The configured table prefix.
-    pub fn get_table_prefix(&self) -> &str {
+    pub fn table_prefix(&self) -> &str {
         &self.table_prefix
     }
 
     /// The connect timeout.
-    pub fn get_connect_timeout(&self) -> Duration {
+    pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
 
     /// The statement timeout.
-    pub fn get_statement_timeout(&self) -> Duration {
+    pub fn statement_timeout(&self) -> Duration {
         self.statement_timeout
     }
 
     /// The reaper interval, if the reaper is on.
-    pub fn get_reap_interval(&self) -> Option<Duration> {
+    pub fn reap_interval(&self) -> Option<Duration> {
         self.reap_interval
     }
 
     /// Rows per reaper statement.
-    pub fn get_reap_batch(&self) -> u32 {
+    pub fn reap_batch(&self) -> u32 {
         self.reap_batch
     }
 
     /// The pool size.
-    pub fn get_pool_size(&self) -> u32 {
+    pub fn pool_size(&self) -> u32 {
         self.pool_size
     }
 
     /// The largest value accepted.
-    pub fn get_max_value_len(&self) -> usize {
+    pub fn max_value_len(&self) -> usize {
         self.max_value_len
     }
 
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn reserved_schema_names_are_refused() {
-        assert!(PostgresConfig::new("postgres://h/db").schema("pg_catalog").is_err());
+        assert!(PostgresConfig::new("postgres://h/db").with_schema("pg_catalog").is_err());
     }
 
     #[test]
@@ -348,14 +348,14 @@ mod tests {
     fn limits_are_checked() {
         let base = PostgresConfig::new("postgres://h/db");
         assert!(base.clone().validate().is_ok());
-        assert!(base.clone().pool_size(0).validate().is_err());
-        assert!(base.clone().connect_timeout(Duration::ZERO).validate().is_err());
-        assert!(base.clone().statement_timeout(Duration::from_micros(10)).validate().is_err());
-        assert!(base.clone().reap_interval(Some(Duration::ZERO)).validate().is_err());
-        assert!(base.clone().reap_batch(0).validate().is_err());
-        assert!(base.clone().connect_timeout(Duration::MAX).validate().is_err());
-        assert!(base.clone().statement_timeout(Duration::MAX).validate().is_err());
-        assert!(base.clone().reap_interval(Some(Duration::MAX)).validate().is_err());
-        assert!(base.max_value_len(PostgresConfig::LIMIT_MAX_VALUE_LEN + 1).validate().is_err());
+        assert!(base.clone().with_pool_size(0).validate().is_err());
+        assert!(base.clone().with_connect_timeout(Duration::ZERO).validate().is_err());
+        assert!(base.clone().with_statement_timeout(Duration::from_micros(10)).validate().is_err());
+        assert!(base.clone().with_reap_interval(Some(Duration::ZERO)).validate().is_err());
+        assert!(base.clone().with_reap_batch(0).validate().is_err());
+        assert!(base.clone().with_connect_timeout(Duration::MAX).validate().is_err());
+        assert!(base.clone().with_statement_timeout(Duration::MAX).validate().is_err());
+        assert!(base.clone().with_reap_interval(Some(Duration::MAX)).validate().is_err());
+        assert!(base.with_max_value_len(PostgresConfig::LIMIT_MAX_VALUE_LEN + 1).validate().is_err());
     }
 }

@@ -13,7 +13,7 @@
 //! use state_api::{Key, LockService, StateStore};
 //! use state_postgres::{PostgresConfig, PostgresStore};
 //!
-//! let config = PostgresConfig::new("postgres://app:secret@localhost/app").schema("state")?;
+//! let config = PostgresConfig::new("postgres://app:secret@localhost/app").with_schema("state")?;
 //! let store = PostgresStore::connect(config).await?;
 //! store.migrate().await?; // idempotent; safe from many instances at once
 //!

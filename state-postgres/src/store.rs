@@ -70,9 +70,9 @@ impl PostgresStore {
         config.validate()?;
         let options = config.connect_options()?;
         let span = operation_span(BACKEND, "connect", "");
-        let statement_timeout = config.get_statement_timeout();
-        let connect_timeout = config.get_connect_timeout();
-        let pool = ConnectionPool::new(options.clone(), config.get_pool_size(), connect_timeout);
+        let statement_timeout = config.statement_timeout();
+        let connect_timeout = config.connect_timeout();
+        let pool = ConnectionPool::new(options.clone(), config.pool_size(), connect_timeout);
         let check = async {
             let map = |e| map_sqlx("connect", statement_timeout, e);
             let row = pool.fetch_one(sqlx::query("SELECT current_setting('server_encoding')")).await.map_err(map)?;
@@ -96,7 +96,7 @@ impl PostgresStore {
                 return Err(StateError::Timeout { operation: "connect", after: connect_timeout + statement_timeout });
             }
         }
-        let names = Names::new(config.get_schema(), config.get_table_prefix());
+        let names = Names::new(config.schema(), config.table_prefix());
         let inner = Arc::new(Inner {
             sql: Statements::new(&names),
             wakeups: Wakeups::new(options, connect_timeout, names.lock_channel()),
@@ -105,7 +105,7 @@ impl PostgresStore {
             reaper: OnceLock::new(),
             config,
         });
-        if let Some(interval) = inner.config.get_reap_interval() {
+        if let Some(interval) = inner.config.reap_interval() {
             let _ = inner.reaper.set(reaper::spawn(Arc::downgrade(&inner), interval));
         }
         Ok(PostgresStore { inner })
@@ -120,7 +120,7 @@ impl PostgresStore {
     /// As for any statement; a `Backend` error if an applied migration was
     /// edited since.
     pub async fn migrate(&self) -> Result<MigrationReport> {
-        let statement_timeout = self.inner.config.get_statement_timeout();
+        let statement_timeout = self.inner.config.statement_timeout();
         let run = migrate::run(&self.inner.pool, &self.inner.names, |e| map_sqlx("migrate", statement_timeout, e));
         run.instrument(operation_span(BACKEND, "migrate", "")).await
     }
@@ -143,7 +143,7 @@ impl PostgresStore {
     }
 
     fn capabilities_value(&self) -> Capabilities {
-        Capabilities::new(BACKEND, self.inner.config.get_max_value_len(), ExpiryClock::Server)
+        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
     }
 }
 
@@ -156,7 +156,7 @@ impl std::fmt::Debug for PostgresStore {
 impl Inner {
     /// Maps a sqlx error of `operation`.
     pub(crate) fn map(&self, operation: &'static str) -> impl Fn(sqlx::Error) -> StateError + use<> {
-        let statement_timeout = self.config.get_statement_timeout();
+        let statement_timeout = self.config.statement_timeout();
         move |error| map_sqlx(operation, statement_timeout, error)
     }
 
@@ -169,7 +169,7 @@ impl Inner {
         space: &str,
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let limit = self.config.get_connect_timeout() + self.config.get_statement_timeout() * 2;
+        let limit = self.config.connect_timeout() + self.config.statement_timeout() * 2;
         tokio::time::timeout(limit, work)
             .instrument(operation_span(BACKEND, operation, space))
             .await
@@ -177,7 +177,7 @@ impl Inner {
     }
 
     pub(crate) async fn reap_expired(&self) -> Result<u64> {
-        let batch = self.config.get_reap_batch();
+        let batch = self.config.reap_batch();
         self.operation("reap", "", async {
             let mut total = 0u64;
             let map = self.map("reap");
@@ -377,7 +377,7 @@ impl StateStore for PostgresStore {
     }
 
     async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
-        check_value_len(value.len(), self.inner.config.get_max_value_len())?;
+        check_value_len(value.len(), self.inner.config.max_value_len())?;
         let ttl_ms = ttl_param(ttl)?;
         self.inner
             .operation("put", key.space(), async {

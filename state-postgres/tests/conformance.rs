@@ -10,7 +10,7 @@ conformance::suite!(postgres, async {
     let server = conformance::servers::postgres::postgres()?;
     // A short reaper interval so the reaper runs during the properties,
     // concurrently with their writes.
-    let config = PostgresConfig::new(server.url()).reap_interval(Some(Duration::from_millis(500)));
+    let config = PostgresConfig::new(server.url()).with_reap_interval(Some(Duration::from_millis(500)));
     let backend = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
     Ok::<_, String>(conformance::Subject::from(backend).keep_alive(server))
 });

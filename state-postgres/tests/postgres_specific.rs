@@ -37,7 +37,7 @@ async fn inspector(server: &Server) -> sqlx::PgPool {
 
 async fn count_rows(inspector: &sqlx::PgPool, store: &PostgresStore, table: &str) -> i64 {
     let config = store.config();
-    let sql = format!("SELECT count(*) FROM \"{}\".\"{}_{table}\"", config.get_schema(), config.get_table_prefix());
+    let sql = format!("SELECT count(*) FROM \"{}\".\"{}_{table}\"", config.schema(), config.table_prefix());
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(inspector).await.unwrap()
 }
 
@@ -45,7 +45,7 @@ async fn count_rows(inspector: &sqlx::PgPool, store: &PostgresStore, table: &str
 async fn migrations_are_idempotent_and_safe_when_run_concurrently() {
     let server = conformance::servers::postgres::postgres().unwrap();
     let schema = unique("mig");
-    let config = PostgresConfig::new(server.url()).schema(schema.as_str()).unwrap();
+    let config = PostgresConfig::new(server.url()).with_schema(schema.as_str()).unwrap();
     let mut stores = Vec::new();
     for _ in 0..6 {
         stores.push(PostgresStore::connect(config.clone()).await.unwrap());
@@ -72,7 +72,7 @@ async fn migrations_are_idempotent_and_safe_when_run_concurrently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_before_migrating_fail_with_a_hint() {
     let server = conformance::servers::postgres::postgres().unwrap();
-    let config = PostgresConfig::new(server.url()).table_prefix(unique("unmigrated")).unwrap();
+    let config = PostgresConfig::new(server.url()).with_table_prefix(unique("unmigrated")).unwrap();
     let store = PostgresStore::connect(config).await.unwrap();
     let error = store.get(&Key::new("s", "k").unwrap()).await.unwrap_err();
     assert!(matches!(error, StateError::Backend { retryable: false, .. }), "{error:?}");
@@ -83,7 +83,8 @@ async fn operations_before_migrating_fail_with_a_hint() {
 async fn the_reaper_removes_expired_rows_and_keeps_live_and_rewritten_ones() {
     // Own tables: on a shared server, other tests leave expired rows too.
     let prefix = unique("reap");
-    let (server, store) = server_and_store(|c| c.table_prefix(prefix).unwrap().reap_interval(None).reap_batch(3)).await;
+    let (server, store) =
+        server_and_store(|c| c.with_table_prefix(prefix).unwrap().with_reap_interval(None).with_reap_batch(3)).await;
     let inspector = inspector(&server).await;
     let space = unique("reap");
     let key = |id: &str| Key::new(&space, id).unwrap();
@@ -118,7 +119,8 @@ async fn the_reaper_removes_expired_rows_and_keeps_live_and_rewritten_ones() {
 async fn the_background_reaper_runs_at_its_interval() {
     let prefix = unique("bg");
     let (server, store) =
-        server_and_store(|c| c.table_prefix(prefix).unwrap().reap_interval(Some(Duration::from_millis(200)))).await;
+        server_and_store(|c| c.with_table_prefix(prefix).unwrap().with_reap_interval(Some(Duration::from_millis(200))))
+            .await;
     let inspector = inspector(&server).await;
     let space = unique("bg");
     for n in 0..5 {
@@ -135,7 +137,7 @@ async fn the_background_reaper_runs_at_its_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_recover_after_the_server_restarts() {
     let connect_timeout = Duration::from_secs(2);
-    let (mut server, store) = server_and_store(|c| c.connect_timeout(connect_timeout)).await;
+    let (mut server, store) = server_and_store(|c| c.with_connect_timeout(connect_timeout)).await;
     if !server.is_private() {
         eprintln!("STATEKIT_POSTGRES_URL names an external server, which this test cannot restart");
         return;
@@ -176,7 +178,7 @@ async fn an_unreachable_server_gives_a_retryable_error_within_the_connect_timeou
     // the timeout) and an address reserved for documentation (unroutable:
     // an immediate error or silence, depending on the network).
     for url in [format!("postgres://u:pw@127.0.0.1:{closed_port}/db"), "postgres://u:pw@192.0.2.1:5432/db".to_owned()] {
-        let config = PostgresConfig::new(url.as_str()).connect_timeout(connect_timeout);
+        let config = PostgresConfig::new(url.as_str()).with_connect_timeout(connect_timeout);
         let started = Instant::now();
         let error = PostgresStore::connect(config).await.expect_err("connected to nothing");
         let took = started.elapsed();
@@ -192,7 +194,7 @@ async fn passwords_never_appear_in_debug_display_or_errors() {
     let secret = "hunter2-secret";
     let closed_port = conformance::servers::free_port().unwrap();
     let config = PostgresConfig::new(format!("postgres://app:{secret}@127.0.0.1:{closed_port}/db"))
-        .connect_timeout(Duration::from_millis(300));
+        .with_connect_timeout(Duration::from_millis(300));
     assert!(!format!("{config:?}").contains(secret));
     let error = PostgresStore::connect(config).await.unwrap_err();
     assert_no_secret(&error, secret);
@@ -233,8 +235,9 @@ fn assert_no_secret(error: &StateError, secret: &str) {
 async fn custom_schema_and_prefix_keep_stores_apart_and_bad_identifiers_are_refused() {
     let server = conformance::servers::postgres::postgres().unwrap();
     let schema = unique("custom");
-    let store_for =
-        |prefix: &str| PostgresConfig::new(server.url()).schema(schema.as_str()).unwrap().table_prefix(prefix).unwrap();
+    let store_for = |prefix: &str| {
+        PostgresConfig::new(server.url()).with_schema(schema.as_str()).unwrap().with_table_prefix(prefix).unwrap()
+    };
     let a = PostgresStore::connect(store_for("alpha")).await.unwrap();
     let b = PostgresStore::connect(store_for("beta")).await.unwrap();
     assert_eq!(a.migrate().await.unwrap().applied, vec![1, 2]);
@@ -261,13 +264,16 @@ async fn custom_schema_and_prefix_keep_stores_apart_and_bad_identifiers_are_refu
     let base = PostgresConfig::new(server.url());
     for bad in ["", "Public", "1abc", "a-b", "a\"b", "x; DROP TABLE y", "pg_catalog", &"s".repeat(42)] {
         assert!(
-            matches!(base.clone().schema(bad), Err(StateError::InvalidArgument { name: "schema", .. })),
+            matches!(base.clone().with_schema(bad), Err(StateError::InvalidArgument { name: "schema", .. })),
             "schema {bad:?} was accepted"
         );
     }
     for bad in ["", "Upper", "9x", "a.b", "x\"; --", &"p".repeat(42)] {
         assert!(
-            matches!(base.clone().table_prefix(bad), Err(StateError::InvalidArgument { name: "table_prefix", .. })),
+            matches!(
+                base.clone().with_table_prefix(bad),
+                Err(StateError::InvalidArgument { name: "table_prefix", .. })
+            ),
             "prefix {bad:?} was accepted"
         );
     }
@@ -276,7 +282,7 @@ async fn custom_schema_and_prefix_keep_stores_apart_and_bad_identifiers_are_refu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_past_the_statement_timeout_is_a_retryable_timeout() {
     let timeout = Duration::from_millis(300);
-    let (server, store) = server_and_store(|c| c.statement_timeout(timeout)).await;
+    let (server, store) = server_and_store(|c| c.with_statement_timeout(timeout)).await;
     let inspector = inspector(&server).await;
     let key = Key::new(&unique("slow"), "held").unwrap();
     store.set(&key, Bytes::from_static(b"v"), None).await.unwrap();
@@ -285,8 +291,8 @@ async fn a_statement_past_the_statement_timeout_is_a_retryable_timeout() {
     let mut blocker = inspector.begin().await.unwrap();
     let sql = format!(
         "SELECT 1 FROM \"{}\".\"{}_entries\" WHERE space = $1 AND id = $2 FOR UPDATE",
-        store.config().get_schema(),
-        store.config().get_table_prefix()
+        store.config().schema(),
+        store.config().table_prefix()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key.space()).bind(key.id()).execute(&mut *blocker).await.unwrap();
     let started = Instant::now();
@@ -302,7 +308,7 @@ async fn a_statement_past_the_statement_timeout_is_a_retryable_timeout() {
 async fn a_waiter_is_woken_by_the_release_notification() {
     let prefix = unique("wake");
     let channel = format!("{prefix}_locks");
-    let (server, store) = server_and_store(|c| c.table_prefix(prefix).unwrap()).await;
+    let (server, store) = server_and_store(|c| c.with_table_prefix(prefix).unwrap()).await;
     let inspector = inspector(&server).await;
     let store = Arc::new(store);
     // "Wait forever" is a valid timeout, not an overflow.

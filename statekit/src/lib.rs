@@ -124,19 +124,19 @@ mod backends {
             variable: "STATEKIT_URL",
         })?;
         let mut config = state_postgres::PostgresConfig::new(url)
-            .connect_timeout(state.connect_timeout())
-            .statement_timeout(state.command_timeout());
+            .with_connect_timeout(state.connect_timeout())
+            .with_statement_timeout(state.command_timeout());
         if let Some(schema) = &state.schema {
-            config = config.schema(schema.clone())?;
+            config = config.with_schema(schema.clone())?;
         }
         if let Some(prefix) = &state.prefix {
-            config = config.table_prefix(prefix.clone())?;
+            config = config.with_table_prefix(prefix.clone())?;
         }
         if let Some(size) = state.pool_size {
-            config = config.pool_size(size);
+            config = config.with_pool_size(size);
         }
         if let Some(max) = state.max_value_len {
-            config = config.max_value_len(max);
+            config = config.with_max_value_len(max);
         }
         Ok(config)
     }
