@@ -130,7 +130,9 @@ impl Mutant {
 
     fn ttl(&self, ttl: Option<Duration>) -> Option<Duration> {
         match ttl {
-            Some(t) if self.is(Mutation::TtlRoundedToSeconds) => Some(Duration::from_secs(t.as_secs_f64().ceil() as u64)),
+            Some(t) if self.is(Mutation::TtlRoundedToSeconds) => {
+                Some(Duration::from_secs(t.as_secs_f64().ceil() as u64))
+            }
             other => other,
         }
     }
@@ -326,4 +328,3 @@ impl LockService for Mutant {
         self.inner.is_held(lease).await
     }
 }
-

@@ -93,6 +93,12 @@ impl fmt::Display for RunReport {
             }
         }
         let failed = self.properties.iter().filter(|p| p.failed()).count();
-        write!(f, "\n{} properties: {} passed, {} failed", self.properties.len(), self.properties.len() - failed, failed)
+        write!(
+            f,
+            "\n{} properties: {} passed, {} failed",
+            self.properties.len(),
+            self.properties.len() - failed,
+            failed
+        )
     }
 }

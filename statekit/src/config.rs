@@ -74,6 +74,12 @@ pub struct StateConfig {
     pub region: Option<String>,
     /// Table name (dynamodb).
     pub table_name: Option<String>,
+    /// Access key id (dynamodb), for DynamoDB Local; leave unset on AWS to
+    /// use the standard credential chain (environment, profile, role).
+    pub access_key_id: Option<String>,
+    /// Secret access key (dynamodb), with `access_key_id`. Never shown in
+    /// `Debug` or errors.
+    pub secret_access_key: Option<String>,
     /// Key prefix (redis) or table prefix (postgres).
     pub prefix: Option<String>,
     /// Schema (postgres).
@@ -95,6 +101,8 @@ impl Default for StateConfig {
             url: None,
             region: None,
             table_name: None,
+            access_key_id: None,
+            secret_access_key: None,
             prefix: None,
             schema: None,
             pool_size: None,
@@ -112,6 +120,8 @@ impl fmt::Debug for StateConfig {
             .field("url", &self.url.as_deref().map(state_api::redact_url))
             .field("region", &self.region)
             .field("table_name", &self.table_name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
             .field("prefix", &self.prefix)
             .field("schema", &self.schema)
             .field("pool_size", &self.pool_size)
@@ -243,6 +253,8 @@ impl Config {
             ("STATEKIT_URL", &mut s.url),
             ("STATEKIT_REGION", &mut s.region),
             ("STATEKIT_TABLE_NAME", &mut s.table_name),
+            ("STATEKIT_ACCESS_KEY_ID", &mut s.access_key_id),
+            ("STATEKIT_SECRET_ACCESS_KEY", &mut s.secret_access_key),
             ("STATEKIT_PREFIX", &mut s.prefix),
             ("STATEKIT_SCHEMA", &mut s.schema),
         ] {
@@ -334,7 +346,11 @@ mod tests {
 
     #[test]
     fn debug_redacts_the_url() {
-        let config = parse("[state]\nbackend = \"redis\"\nurl = \"redis://:hunter2@host:6379\"\n").unwrap();
-        assert!(!format!("{config:?}").contains("hunter2"));
+        let config = parse(
+            "[state]\nbackend = \"redis\"\nurl = \"redis://:hunter2@host:6379\"\nsecret_access_key = \"hunter3\"\n",
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("hunter3"), "{debug}");
     }
 }

@@ -55,7 +55,7 @@ pub async fn connect(config: &Config) -> Result<Backend, Error> {
         BackendKind::Memory => Ok(memory(state)),
         BackendKind::Redis => backends::redis(state).await,
         BackendKind::Postgres => backends::postgres(state).await,
-        BackendKind::Dynamodb => Err(ConfigError::NotCompiled { backend: "dynamodb" }.into()),
+        BackendKind::Dynamodb => backends::dynamodb(state).await,
     }
 }
 
@@ -73,7 +73,7 @@ pub async fn migrate(config: &Config) -> Result<String, Error> {
             Ok("redis: nothing to migrate (scripts load on first use)".to_owned())
         }
         BackendKind::Postgres => backends::migrate_postgres(state).await,
-        BackendKind::Dynamodb => Err(ConfigError::NotCompiled { backend: "dynamodb" }.into()),
+        BackendKind::Dynamodb => backends::migrate_dynamodb(state).await,
     }
 }
 
@@ -157,6 +157,47 @@ mod backends {
         } else {
             format!("postgres: applied migrations {:?}; schema now at version {}", report.applied, report.current)
         })
+    }
+
+    #[cfg(feature = "dynamodb")]
+    fn dynamodb_config(state: &StateConfig) -> state_dynamodb::DynamoConfig {
+        let mut config = state_dynamodb::DynamoConfig::new()
+            .with_connect_timeout(state.connect_timeout())
+            .with_operation_timeout(state.command_timeout());
+        if let Some(url) = &state.url {
+            config = config.with_endpoint_url(url.clone());
+        }
+        if let Some(region) = &state.region {
+            config = config.with_region(region.clone());
+        }
+        if let Some(table) = &state.table_name {
+            config = config.with_table_name(table.clone());
+        }
+        if let (Some(id), Some(secret)) = (&state.access_key_id, &state.secret_access_key) {
+            config = config.with_static_credentials(id.clone(), secret.clone());
+        }
+        config
+    }
+
+    #[cfg(feature = "dynamodb")]
+    pub async fn dynamodb(state: &StateConfig) -> Result<Backend, Error> {
+        Ok(state_dynamodb::backend(dynamodb_config(state)).await?)
+    }
+
+    #[cfg(feature = "dynamodb")]
+    pub async fn migrate_dynamodb(state: &StateConfig) -> Result<String, Error> {
+        let store = state_dynamodb::DynamoStore::open(dynamodb_config(state)).await?;
+        Ok(format!("dynamodb: {}", store.migrate().await?))
+    }
+
+    #[cfg(not(feature = "dynamodb"))]
+    pub async fn dynamodb(_: &StateConfig) -> Result<Backend, Error> {
+        Err(ConfigError::NotCompiled { backend: "dynamodb" }.into())
+    }
+
+    #[cfg(not(feature = "dynamodb"))]
+    pub async fn migrate_dynamodb(_: &StateConfig) -> Result<String, Error> {
+        Err(ConfigError::NotCompiled { backend: "dynamodb" }.into())
     }
 
     #[cfg(not(feature = "postgres"))]

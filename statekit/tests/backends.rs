@@ -99,3 +99,34 @@ mod postgres {
         run_app(&config(&server)).await;
     }
 }
+
+#[cfg(feature = "dynamodb")]
+mod dynamodb {
+    use super::*;
+
+    /// DynamoDB Local takes any letters-and-digits credentials; a region and
+    /// static keys keep the SDK from probing for AWS credentials.
+    fn config(server: &servers::Server) -> String {
+        format!(
+            "[state]\nbackend = \"dynamodb\"\nurl = \"{}\"\nregion = \"us-east-1\"\ntable_name = \"e2e{:x}\"\n\
+             access_key_id = \"statekitlocal\"\nsecret_access_key = \"statekitlocal\"\n",
+            server.url(),
+            fastrand_u32()
+        )
+    }
+
+    #[test]
+    fn migrate_and_check_pass_through_a_config_file() {
+        let server = servers::dynamodb::shared_dynamodb().unwrap();
+        migrate_and_check(&config(server));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_example_app_runs_unchanged() {
+        let server = servers::dynamodb::shared_dynamodb().unwrap();
+        let config = config(server);
+        let parsed = statekit::Config::from_toml(&config, "inline.toml".as_ref()).unwrap();
+        statekit::migrate(&parsed).await.unwrap();
+        run_app(&config).await;
+    }
+}

@@ -61,6 +61,9 @@ fn a_wrong_type_is_named() {
     assert!(text(&out).contains("pool_size"), "{}", text(&out));
 }
 
+/// Runs where the binary was built without the DynamoDB feature
+/// (`scripts/test` runs this file once with default features for that).
+#[cfg(not(feature = "dynamodb"))]
 #[test]
 fn a_backend_that_is_not_compiled_in_names_the_feature() {
     let path = config_file("dynamo.toml", "[state]\nbackend = \"dynamodb\"\nurl = \"http://127.0.0.1:1\"\n");

@@ -21,7 +21,11 @@ pub async fn run(cx: &Context) -> Outcome {
     if caps.features.scan {
         ensure!(scan.is_ok(), "scan is declared but answered {:?}", scan.map(|_| ()));
     } else {
-        ensure!(matches!(scan, Err(StateError::Unsupported { .. })), "scan is not declared but answered {:?} instead of Unsupported", scan.map(|_| ()));
+        ensure!(
+            matches!(scan, Err(StateError::Unsupported { .. })),
+            "scan is not declared but answered {:?} instead of Unsupported",
+            scan.map(|_| ())
+        );
     }
     let lock = cx.backend.locks.try_acquire(&cx.lock_name("caps"), Duration::from_secs(1)).await;
     if caps.features.locks {
@@ -30,7 +34,10 @@ pub async fn run(cx: &Context) -> Outcome {
             cx.backend.locks.release(lease).await?;
         }
     } else {
-        ensure!(matches!(lock, Err(StateError::Unsupported { .. })), "locks are not declared but try_acquire answered {lock:?} instead of Unsupported");
+        ensure!(
+            matches!(lock, Err(StateError::Unsupported { .. })),
+            "locks are not declared but try_acquire answered {lock:?} instead of Unsupported"
+        );
     }
     Ok(2)
 }

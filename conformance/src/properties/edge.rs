@@ -101,7 +101,10 @@ async fn write_and_read_back(store: &dyn StateStore, keys: &[(String, String)], 
     }
     for (n, (space, id)) in keys.iter().enumerate() {
         let got = store.get(&Key::new(space, id)?).await?.map(|e| (e.value, e.version));
-        ensure!(got == Some((Bytes::from(n.to_string()), Version(1))), "key ({space:?}, {id:?}) read {got:?}: {problem}");
+        ensure!(
+            got == Some((Bytes::from(n.to_string()), Version(1))),
+            "key ({space:?}, {id:?}) read {got:?}: {problem}"
+        );
     }
     Ok(())
 }

@@ -42,7 +42,11 @@ pub async fn one_winner(cx: &Context) -> Outcome {
                 winners.push(c);
             }
         }
-        ensure!(winners.len() == 1, "round {round}: {} contenders won check_and_set on one key: {winners:?}", winners.len());
+        ensure!(
+            winners.len() == 1,
+            "round {round}: {} contenders won check_and_set on one key: {winners:?}",
+            winners.len()
+        );
         let stored = cx.backend.store.get(&key).await?.map(|e| e.value);
         let expected = Bytes::from(format!("contender-{}", winners[0]));
         ensure!(stored.as_ref() == Some(&expected), "round {round}: winner {} but stored {stored:?}", winners[0]);

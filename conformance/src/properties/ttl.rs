@@ -14,8 +14,8 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::ensure;
 use crate::exec::execute;
-use crate::model::{Op, Outcome as ModelOutcome};
 use crate::kit::{Context, Failure, Outcome};
+use crate::model::{Op, Outcome as ModelOutcome};
 
 struct Clock {
     ttl: Duration,
@@ -57,7 +57,11 @@ async fn expires_on_time(store: &dyn StateStore, key: Key, clock: &Clock) -> Res
         ensure!(entry.is_some(), "an entry with TTL {:?} vanished at once", clock.ttl);
         let left = ttl.ok_or_else(|| Failure("an entry written with a TTL reports none".into()))?;
         let low = clock.ttl.saturating_sub(read_at - called + clock.tolerance);
-        ensure!(low <= left && left <= clock.ttl, "TTL {:?} reported {left:?} remaining right after the write", clock.ttl);
+        ensure!(
+            low <= left && left <= clock.ttl,
+            "TTL {:?} reported {left:?} remaining right after the write",
+            clock.ttl
+        );
     }
     sleep_until(returned + clock.ttl + clock.tolerance).await;
     let late = store.get(&key).await?;
@@ -133,7 +137,10 @@ async fn expired_is_absent_everywhere(cx: &Context, space: &str, clock: &Clock) 
     let got = store.get(&keys[4]).await?;
     ensure!(got.is_none(), "get of an expired key: {got:?}");
     let outcome = store.put(&keys[5], Bytes::from_static(b"new"), Condition::Always, None).await?;
-    ensure!(outcome == PutOutcome::Written(Version(1)), "set on an expired key did not restart at version 1: {outcome:?}");
+    ensure!(
+        outcome == PutOutcome::Written(Version(1)),
+        "set on an expired key did not restart at version 1: {outcome:?}"
+    );
     let deleted = store.delete(&keys[6], DeleteCondition::IfVersion(Version(1))).await?;
     ensure!(!deleted, "a versioned delete of an expired key reported a live entry removed");
     if cx.capabilities.features.scan {
