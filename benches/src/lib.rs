@@ -45,6 +45,10 @@ async fn connect(kind: BackendKind, start: fn() -> Result<Server, String>) -> Re
         url: Some(server.url().to_owned()),
         region: Some("us-east-1".to_owned()),
         table_name: Some(format!("statekit_bench_{:08x}", unique_suffix())),
+        // DynamoDB Local takes any letters-and-digits keys; static ones keep
+        // the SDK from looking for real AWS credentials.
+        access_key_id: (kind == BackendKind::Dynamodb).then(|| "statekitlocal".to_owned()),
+        secret_access_key: (kind == BackendKind::Dynamodb).then(|| "statekitlocal".to_owned()),
         ..StateConfig::default()
     };
     let config = Config { state };

@@ -187,7 +187,7 @@ mod backends {
     #[cfg(feature = "dynamodb")]
     pub async fn migrate_dynamodb(state: &StateConfig) -> Result<String, Error> {
         let store = state_dynamodb::DynamoStore::open(dynamodb_config(state)).await?;
-        Ok(format!("dynamodb: {}", store.migrate().await?))
+        Ok(store.migrate().await?.to_string())
     }
 
     #[cfg(not(feature = "dynamodb"))]

@@ -119,6 +119,9 @@ enum Command {
         /// Directory to write bench.md, bench.json and bench.svg into.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Instead of measuring, render a saved bench.json again.
+        #[arg(long)]
+        render: Option<PathBuf>,
     },
     /// Check a recorded history for linearizability.
     Lincheck {
@@ -226,7 +229,13 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lincheck { format, file } => lincheck(&format, &file),
-        Command::Bench { configs, concurrency, duration_ms, workloads, out } => {
+        Command::Bench { render: Some(saved), out, .. } => {
+            let text = std::fs::read_to_string(&saved).map_err(|e| format!("{}: {e}", saved.display()))?;
+            let report = statekit::load::BenchReport::from_json(&text)?;
+            write_report(&report, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { configs, concurrency, duration_ms, workloads, out, render: None } => {
             let sweep = statekit::load::Sweep {
                 workloads: if workloads.is_empty() { statekit::load::Workload::ALL.to_vec() } else { workloads },
                 concurrency,
@@ -352,17 +361,23 @@ async fn bench(configs: Vec<PathBuf>, sweep: statekit::load::Sweep, out: Option<
         seconds_per_cell: sweep.duration.as_secs_f64(),
         cells,
     };
+    write_report(&report, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the table and, with `out`, writes the markdown, JSON and SVG.
+fn write_report(report: &statekit::load::BenchReport, out: Option<PathBuf>) -> Result<(), String> {
     println!("{}", report.markdown());
     if let Some(dir) = out {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for (name, body) in [
             ("bench.md", report.markdown()),
             ("bench.json", report.json()),
-            ("bench.svg", statekit::load::svg_chart(&report)),
+            ("bench.svg", statekit::load::svg_chart(report)),
         ] {
             std::fs::write(dir.join(name), body).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
         }
         println!("wrote bench.md, bench.json and bench.svg to {}", dir.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -13,11 +13,8 @@ const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"
 
 /// Renders `report` as a standalone SVG document.
 pub fn svg_chart(report: &BenchReport) -> String {
-    let mut workloads: Vec<Workload> = report.cells.iter().map(|c| c.workload).collect();
-    workloads.dedup();
-    let mut backends: Vec<&str> = report.cells.iter().map(|c| c.backend.as_str()).collect();
-    backends.sort_unstable();
-    backends.dedup();
+    let workloads = super::report::unique(report.cells.iter().map(|c| c.workload));
+    let backends = super::report::unique(report.cells.iter().map(|c| c.backend.as_str()));
     let width = MARGIN + workloads.len() as f64 * (PANEL_W + MARGIN);
     let height = 2.0 * (PANEL_H + MARGIN) + MARGIN + 20.0 * backends.len() as f64;
     let mut svg = format!(
@@ -61,22 +58,30 @@ fn panel(
     let mut levels: Vec<usize> = cells.iter().map(|c| c.concurrency).collect();
     levels.sort_unstable();
     levels.dedup();
+    // Backends differ by orders of magnitude: a log scale keeps every line
+    // readable.
     let max = cells.iter().map(|c| value(c)).fold(0.0, f64::max).max(1.0);
+    let min = cells.iter().map(|c| value(c)).filter(|v| *v > 0.0).fold(max, f64::min).max(1.0);
+    let (log_min, log_max) = (min.log10().floor(), max.log10().ceil().max(min.log10().floor() + 1.0));
     // Concurrency levels are evenly spaced (they are usually powers).
     let x_of = |level: usize| {
         let i = levels.iter().position(|l| *l == level).unwrap_or(0) as f64;
         x0 + if levels.len() > 1 { i * PANEL_W / (levels.len() - 1) as f64 } else { PANEL_W / 2.0 }
     };
-    let y_of = |v: f64| y0 + PANEL_H - v / max * PANEL_H;
+    let y_of = |v: f64| y0 + PANEL_H - (v.max(1.0).log10() - log_min) / (log_max - log_min) * PANEL_H;
     let _ = writeln!(
         svg,
         "<rect x=\"{x0}\" y=\"{y0}\" width=\"{PANEL_W}\" height=\"{PANEL_H}\" fill=\"none\" stroke=\"#ccc\"/>\
-         <text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">{workload} — {label}</text>\
+         <text x=\"{x0}\" y=\"{}\" font-weight=\"bold\">{workload} — {label} (log)</text>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
          <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
         y0 - 6.0,
         x0 - 4.0,
         y0 + 10.0,
-        human(max)
+        human(10f64.powf(log_max)),
+        x0 - 4.0,
+        y0 + PANEL_H,
+        human(10f64.powf(log_min))
     );
     for level in &levels {
         let _ = writeln!(

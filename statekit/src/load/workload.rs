@@ -7,7 +7,7 @@ use std::time::Duration;
 use state_api::{Backend, Condition, Key, PutOutcome, StateError};
 
 /// One workload of the load report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// `check_and_set` on fresh keys: deduplication marks.
