@@ -305,12 +305,14 @@ async fn scans_skip_and_unindex_expired_entries_with_bounded_pages() {
     let mut raw = raw(&server).await;
     for n in 0..120 {
         let key = Key::new("stale", &format!("gone-{n:03}")).unwrap();
-        store.set(&key, Bytes::from_static(b"x"), Some(Duration::from_millis(50))).await.unwrap();
+        store.set(&key, Bytes::from_static(b"x"), Some(Duration::from_millis(1000))).await.unwrap();
     }
+    // Created while the 120 are still live (a second is ample even on a
+    // loaded machine), so no creation's sweep can unindex them early.
     for id in ["a", "m", "z"] {
         store.set(&Key::new("stale", id).unwrap(), Bytes::from_static(b"live"), None).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let index = format!("{prefix}:{{stale}}:i");
     assert_eq!(raw.zcard::<_, u64>(&index).await.unwrap(), 123, "expired entries are still indexed before a scan");
