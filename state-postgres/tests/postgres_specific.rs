@@ -339,7 +339,8 @@ async fn a_waiter_is_woken_by_the_release_notification() {
         let lease = lease.unwrap();
         let delay = acquired_at - released_at;
         assert!(lease.token() > held.token());
-        assert!(delay < Duration::from_millis(250), "round {round}: the waiter took {delay:?} after the release");
+        // Well under the one-second re-check: only the notification explains it.
+        assert!(delay < Duration::from_millis(500), "round {round}: the waiter took {delay:?} after the release");
         store.release(&lease).await.unwrap();
     }
 }
