@@ -211,11 +211,22 @@ impl Property {
 /// Runs every property against `backend`, calling `progress` before each,
 /// and returns the report. Must be called inside a multi-threaded runtime.
 pub async fn run_all(backend: &Backend, scale: Scale, mut progress: impl FnMut(Property)) -> RunReport {
+    run_selected(backend, scale, &Property::ALL, |_, property| progress(property)).await
+}
+
+/// Runs `properties`, in order, against `backend` in one context, calling
+/// `progress` with each one's position before it starts.
+pub async fn run_selected(
+    backend: &Backend,
+    scale: Scale,
+    properties: &[Property],
+    mut progress: impl FnMut(usize, Property),
+) -> RunReport {
     let cx = Context::new(backend.clone(), scale);
-    let mut properties = Vec::with_capacity(Property::ALL.len());
-    for property in Property::ALL {
-        progress(property);
-        properties.push(property.run_in(&cx).await);
+    let mut reports = Vec::with_capacity(properties.len());
+    for (position, property) in properties.iter().enumerate() {
+        progress(position, *property);
+        reports.push(property.run_in(&cx).await);
     }
-    RunReport { backend: cx.capabilities.backend.to_owned(), scale: scale.to_string(), properties }
+    RunReport { backend: cx.capabilities.backend.to_owned(), scale: scale.to_string(), properties: reports }
 }

@@ -62,7 +62,7 @@ pub mod servers;
 
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};
-pub use kit::{Context, Failure, Property, run_all};
+pub use kit::{Context, Failure, Property, run_all, run_selected};
 pub use mutants::Mutation;
 pub use report::{PropertyReport, RunReport, Verdict};
 pub use scale::Scale;

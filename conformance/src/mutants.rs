@@ -288,19 +288,7 @@ impl LockService for Mutant {
         Ok(self.inner.try_acquire(name, ttl).await?.map(|lease| self.track(lease)))
     }
 
-    async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut backoff = state_api::Backoff::new();
-        loop {
-            if let Some(lease) = self.try_acquire(name, ttl).await? {
-                return Ok(lease);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(StateError::Timeout { operation: "acquire", after: timeout });
-            }
-            tokio::time::sleep(backoff.next_delay()).await;
-        }
-    }
+    // `acquire` is the trait's default: backoff over this mutant's try_acquire.
 
     async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {
         self.inner.extend(lease, ttl).await

@@ -291,19 +291,12 @@ async fn check(
     };
     let backend = backend(config.as_ref()).await?;
     let bar = progress_bar(selected.len() as u64, json);
-    let cx = conformance::Context::new(backend.clone(), scale);
-    let mut reports = Vec::new();
-    for property in &selected {
+    let report = conformance::run_selected(&backend, scale, &selected, |position, property| {
+        bar.set_position(position as u64);
         bar.set_message(property.name());
-        reports.push(property.run_in(&cx).await);
-        bar.inc(1);
-    }
+    })
+    .await;
     bar.finish_and_clear();
-    let report = conformance::RunReport {
-        backend: cx.capabilities.backend.to_owned(),
-        scale: scale.to_string(),
-        properties: reports,
-    };
     if json {
         println!("{}", report.to_json());
     } else {
