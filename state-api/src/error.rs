@@ -138,6 +138,23 @@ impl StateError {
         StateError::Backend { backend, message: message.into(), retryable, source: Some(source.into()) }
     }
 
+    /// A [`StateError::Backend`] without a source error: a failure the
+    /// backend detected itself (a limit, a refused configuration).
+    pub fn failed(backend: &'static str, message: impl Into<String>, retryable: bool) -> StateError {
+        StateError::Backend { backend, message: message.into(), retryable, source: None }
+    }
+
+    /// A non-retryable [`StateError::Backend`] for a reply the backend did
+    /// not expect from its service (a protocol or schema mismatch).
+    pub fn unexpected_reply(backend: &'static str, operation: &'static str, what: impl fmt::Display) -> StateError {
+        StateError::failed(backend, format!("{operation}: unexpected reply from the server: {what}"), false)
+    }
+
+    /// A [`StateError::Timeout`] of `operation` after `after`.
+    pub fn timed_out(operation: &'static str, after: Duration) -> StateError {
+        StateError::Timeout { operation, after }
+    }
+
     /// A [`StateError::Unavailable`] that keeps `source`.
     pub fn unavailable(backend: &'static str, message: impl Into<String>, source: impl Into<BoxError>) -> StateError {
         StateError::Unavailable { backend, message: message.into(), source: Some(source.into()) }

@@ -42,6 +42,7 @@
 
 pub mod capabilities;
 pub mod counter;
+pub mod driver;
 pub mod entry;
 pub mod error;
 pub mod key;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use crate::driver::{Step, acquire_loop};
 use crate::error::{Result, StateError};
 
 /// A number that strictly increases across every acquisition of one lock
@@ -47,7 +48,7 @@ impl Lease {
         requested_at: Instant,
         ttl: Duration,
     ) -> Lease {
-        Lease { name: name.into(), owner: owner.into(), token, valid_until: requested_at + ttl }
+        Lease { name: name.into(), owner: owner.into(), token, valid_until: saturating_add(requested_at, ttl) }
     }
 
     /// The lock's name.
@@ -75,7 +76,7 @@ impl Lease {
 
     /// Moves the local deadline after a successful extend.
     pub fn renewed(&mut self, requested_at: Instant, ttl: Duration) {
-        self.valid_until = requested_at + ttl;
+        self.valid_until = saturating_add(requested_at, ttl);
     }
 
     /// A fresh random owner id, for backends to store with an acquisition.
@@ -107,18 +108,15 @@ pub trait LockService: Send + Sync + 'static {
     /// [`StateError::Timeout`] when `timeout` passes; the lock is then not
     /// held by this caller.
     async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
-        let deadline = deadline_after(timeout);
-        let mut backoff = Backoff::new();
-        loop {
-            if let Some(lease) = self.try_acquire(name, ttl).await? {
-                return Ok(lease);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(StateError::Timeout { operation: "acquire", after: timeout });
-            }
-            tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
-        }
+        // The one wait loop, fed by `try_acquire` alone: without a holder's
+        // deadline or release notifications it polls with backoff.
+        let attempt = || async {
+            Ok(match self.try_acquire(name, ttl).await? {
+                Some(lease) => Step::Acquired(lease),
+                None => Step::Held(None),
+            })
+        };
+        acquire_loop(timeout, attempt, |_| async { None }).await
     }
 
     /// Extends a held lease to expire `ttl` from now.
@@ -143,8 +141,15 @@ pub trait LockService: Send + Sync + 'static {
 /// overflowing, so `acquire(.., Duration::MAX)` means "wait forever" rather
 /// than a panic.
 pub fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    saturating_add(Instant::now(), timeout)
+}
+
+/// `start + span`, or a century after `start` when that is not
+/// representable: the one place instants are added to caller-given
+/// durations.
+pub fn saturating_add(start: Instant, span: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    start.checked_add(span).or_else(|| start.checked_add(CENTURY)).unwrap_or(start)
 }
 
 /// Exponential backoff with full jitter, from 2 ms to 250 ms.

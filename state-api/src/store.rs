@@ -67,12 +67,11 @@ pub trait StateStore: Send + Sync + 'static {
         match self.put(key, value, Condition::Always, ttl).await? {
             PutOutcome::Written(version) => Ok(version),
             // An `Always` put has no condition to fail.
-            PutOutcome::Rejected(_) => Err(crate::StateError::Backend {
-                backend: self.capabilities().backend,
-                message: "an unconditional put was rejected".into(),
-                retryable: false,
-                source: None,
-            }),
+            PutOutcome::Rejected(_) => Err(crate::StateError::unexpected_reply(
+                self.capabilities().backend,
+                "set",
+                "an unconditional put was rejected",
+            )),
         }
     }
 

@@ -12,8 +12,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use state_api::StateError;
-use state_api::entry::ttl_millis;
+use state_api::driver::Ttl;
 
 /// The `exp` of an entry that never expires: 9999-12-31T23:59:59.999Z.
 ///
@@ -37,13 +36,10 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// The stored deadline of a write at `now` with `ttl`: `(exp, ttl seconds)`.
-///
-/// # Errors
-/// [`StateError::InvalidArgument`] for a zero TTL or one over ten years.
-pub(crate) fn deadline(now: u64, ttl: Option<Duration>) -> Result<Deadline, StateError> {
+pub(crate) fn deadline(now: u64, ttl: Option<Ttl>) -> Deadline {
     match ttl {
-        None => Ok(Deadline { exp_ms: NEVER_MS, reap_at_seconds: NEVER_SECONDS }),
-        Some(ttl) => Ok(Deadline::at(now.saturating_add(ttl_millis(ttl)?))),
+        None => Deadline { exp_ms: NEVER_MS, reap_at_seconds: NEVER_SECONDS },
+        Some(ttl) => Deadline::at(now.saturating_add(ttl.millis())),
     }
 }
 
@@ -75,24 +71,18 @@ mod tests {
 
     #[test]
     fn no_ttl_never_expires_and_reports_none() {
-        let d = deadline(1_000, None).unwrap();
+        let d = deadline(1_000, None);
         assert_eq!(d.exp_ms, NEVER_MS);
         assert_eq!(remaining(d.exp_ms, 1_000), None);
     }
 
     #[test]
     fn a_ttl_is_kept_in_milliseconds_and_reaped_in_rounded_up_seconds() {
-        let d = deadline(1_000_400, Some(Duration::from_micros(250_500))).unwrap();
+        let d = deadline(1_000_400, Ttl::new(Duration::from_micros(250_500)).ok());
         assert_eq!(d.exp_ms, 1_000_651);
         assert_eq!(d.reap_at_seconds, 1_001);
         assert_eq!(remaining(d.exp_ms, 1_000_400), Some(Duration::from_millis(251)));
         assert_eq!(remaining(d.exp_ms, 1_000_650), Some(Duration::from_millis(1)));
-    }
-
-    #[test]
-    fn invalid_ttls_are_refused() {
-        assert!(deadline(0, Some(Duration::ZERO)).is_err());
-        assert!(deadline(0, Some(state_api::MAX_TTL + Duration::from_secs(1))).is_err());
     }
 
     #[test]

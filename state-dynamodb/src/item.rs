@@ -189,12 +189,7 @@ fn parse_number<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, State
 }
 
 fn malformed(problem: &str) -> StateError {
-    StateError::Backend {
-        backend: BACKEND,
-        message: format!("an item in the table was not written by statekit: {problem}"),
-        retryable: false,
-        source: None,
-    }
+    StateError::failed(BACKEND, format!("an item in the table was not written by statekit: {problem}"), false)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! [`StateStore`] for [`DynamoStore`]: each operation is one conditional
+//! [`StoreDriver`] for [`DynamoStore`]: each operation is one conditional
 //! request on one item (two alternating branches for the cases a single
 //! expression cannot express, each branch itself one atomic request).
 //!
@@ -11,20 +11,13 @@
 //! nothing, so an operation that tries a second branch after a failed first
 //! one is as if only the successful branch had run.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use bytes::Bytes;
-use state_api::entry::check_value_len;
-use state_api::key::{validate_id, validate_prefix, validate_space};
-use state_api::scan::validate_limit;
-use state_api::trace::operation_span;
+use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::{
-    Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, PutOutcome, Result, ScanItem, ScanPage,
-    StateError, StateStore, Version,
+    Capabilities, Condition, Counter, DeleteCondition, Entry, Key, PutOutcome, Result, ScanItem, StateError, Version,
 };
-use tracing::Instrument;
 
 use crate::clock::{Deadline, deadline, now_ms};
 use crate::error::{Conditional, conditional};
@@ -41,18 +34,14 @@ const MAX_BRANCH_SWITCHES: usize = 16;
 
 impl DynamoStore {
     fn contention(operation: &'static str, key: &Key) -> StateError {
-        StateError::Backend {
-            backend: BACKEND,
-            message: format!("{operation} on {key} lost {MAX_BRANCH_SWITCHES} races in a row; retry"),
-            retryable: true,
-            source: None,
-        }
+        let message = format!("{operation} on {key} lost {MAX_BRANCH_SWITCHES} races in a row; retry");
+        StateError::failed(BACKEND, message, true)
     }
 
-    async fn put_always(&self, key: &Key, value: &Bytes, ttl: Option<Duration>) -> Result<PutOutcome> {
+    async fn put_always(&self, key: &Key, value: &Bytes, ttl: Option<Ttl>) -> Result<PutOutcome> {
         for _ in 0..MAX_BRANCH_SWITCHES {
             let now = now_ms();
-            let deadline = deadline(now, ttl)?;
+            let deadline = deadline(now, ttl);
             if let Some(version) = self.update_missing_or_live(key, value, now, deadline).await? {
                 return Ok(PutOutcome::Written(version));
             }
@@ -123,19 +112,16 @@ impl DynamoStore {
                 Some(current) => Ok(Some(current)),
                 // DynamoDB judged it live at `now` but sent no item back:
                 // not something it does; treat it as a protocol error.
-                None => Err(StateError::Backend {
-                    backend: BACKEND,
-                    message: format!("a failed create of {key} returned no live item"),
-                    retryable: true,
-                    source: None,
-                }),
+                None => {
+                    Err(StateError::failed(BACKEND, format!("a failed create of {key} returned no live item"), true))
+                }
             },
         }
     }
 
-    async fn put_if_absent(&self, key: &Key, value: &Bytes, ttl: Option<Duration>) -> Result<PutOutcome> {
+    async fn put_if_absent(&self, key: &Key, value: &Bytes, ttl: Option<Ttl>) -> Result<PutOutcome> {
         let now = now_ms();
-        let deadline = deadline(now, ttl)?;
+        let deadline = deadline(now, ttl);
         Ok(match self.create(key, value, now, deadline).await? {
             None => PutOutcome::Written(Version::FIRST),
             Some(current) => PutOutcome::Rejected(Some(current.into_entry(now))),
@@ -147,13 +133,13 @@ impl DynamoStore {
         key: &Key,
         value: &Bytes,
         expected: Version,
-        ttl: Option<Duration>,
+        ttl: Option<Ttl>,
     ) -> Result<PutOutcome> {
         let now = now_ms();
-        let deadline = deadline(now, ttl)?;
+        let deadline = deadline(now, ttl);
         let Some(next) = expected.0.checked_add(1) else {
             // No write can follow version u64::MAX: answer from one read.
-            return match self.read(key, now).await? {
+            return match self.read_item(key, now).await? {
                 Some(current) if current.version == expected => {
                     Err(StateError::Overflow { key: key.to_string(), delta: 1 })
                 }
@@ -180,7 +166,7 @@ impl DynamoStore {
     }
 
     /// One strongly consistent read of the live entry at `key`.
-    async fn read(&self, key: &Key, now: u64) -> Result<Option<StoredEntry>> {
+    async fn read_item(&self, key: &Key, now: u64) -> Result<Option<StoredEntry>> {
         let output = self
             .reads()
             .get_item()
@@ -202,13 +188,13 @@ impl DynamoStore {
     /// `increment`: one `UpdateItem` adds to a live counter or creates a
     /// missing one; only an expired item needs the second branch, a
     /// create conditioned on [`expr::ABSENT`].
-    async fn add(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+    async fn add_to(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
         // The i64 bounds shifted by the delta: `n + delta` stays in i64
         // exactly when `n` is in [low, high]. Neither subtraction can wrap.
         let (low, high) = if delta >= 0 { (i64::MIN, i64::MAX - delta) } else { (i64::MIN - delta, i64::MAX) };
         for _ in 0..MAX_BRANCH_SWITCHES {
             let now = now_ms();
-            let deadline = deadline(now, ttl)?;
+            let deadline = deadline(now, ttl);
             let request = self
                 .writes()
                 .update_item()
@@ -237,11 +223,8 @@ impl DynamoStore {
                         Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
                         _ => None,
                     };
-                    return counter.map(|value| Counter { value, version }).ok_or_else(|| StateError::Backend {
-                        backend: BACKEND,
-                        message: format!("increment of {key} returned no counter"),
-                        retryable: false,
-                        source: None,
+                    return counter.map(|value| Counter { value, version }).ok_or_else(|| {
+                        StateError::unexpected_reply(BACKEND, "increment", format!("no counter for {key}"))
                     });
                 }
                 Conditional::Failed(item) => item,
@@ -268,7 +251,7 @@ impl DynamoStore {
         Err(Self::contention("increment", key))
     }
 
-    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+    async fn remove_item(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
         let now = now_ms();
         let (condition, values) = match condition {
             DeleteCondition::Always => (expr::LIVE, values([(":now", number(now))])),
@@ -289,22 +272,10 @@ impl DynamoStore {
         Ok(matches!(conditional(self.context("delete"), request.send().await)?, Conditional::Applied(_)))
     }
 
-    async fn page(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
-        validate_space(space)?;
-        validate_prefix(prefix)?;
-        validate_limit(limit)?;
-        // The cursor is the last id a page covered; it must belong to this
-        // scan (an id with this prefix), else it is someone else's cursor.
-        let start = match cursor {
-            None => None,
-            Some(cursor) => {
-                let id = cursor.as_str();
-                if validate_id(id).is_err() || !id.starts_with(prefix) {
-                    return Err(StateError::invalid_argument("cursor", "it does not belong to this space and prefix"));
-                }
-                Some(key_of(space, id))
-            }
-        };
+    async fn list_page(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        let ScanRequest { space, prefix, after, limit } = request;
+        // The cursor is the last id a page covered.
+        let start = after.map(|id| key_of(space, id));
         let now = now_ms();
         let mut values = values([(":space", string(space)), (":now", number(now))]);
         let key_condition = if prefix.is_empty() {
@@ -343,60 +314,44 @@ impl DynamoStore {
                 items.push(ScanItem { id, entry: entry.into_entry(now) });
             }
         }
-        let next = if items.len() > limit {
+        let resume_after = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|last| Cursor::new(last.id.clone()))
+            items.last().map(|last| last.id.clone())
         } else {
-            output.last_evaluated_key().and_then(|key| optional_string(key, attr::ID)).map(Cursor::new)
+            output.last_evaluated_key().and_then(|key| optional_string(key, attr::ID)).map(str::to_owned)
         };
-        Ok(ScanPage { items, next })
+        Ok(Listing { items, resume_after })
     }
 }
 
 #[async_trait]
-impl StateStore for DynamoStore {
-    fn capabilities(&self) -> Capabilities {
+impl StoreDriver for DynamoStore {
+    fn declare(&self) -> Capabilities {
         self.capabilities_value()
     }
 
-    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        async {
-            let now = now_ms();
-            Ok(self.read(key, now).await?.map(|entry| entry.into_entry(now)))
+    async fn read(&self, key: &Key) -> Result<Option<Entry>> {
+        let now = now_ms();
+        Ok(self.read_item(key, now).await?.map(|entry| entry.into_entry(now)))
+    }
+
+    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
+        match condition {
+            Condition::Always => self.put_always(key, &value, ttl).await,
+            Condition::IfAbsent => self.put_if_absent(key, &value, ttl).await,
+            Condition::IfVersion(expected) => self.put_if_version(key, &value, expected, ttl).await,
         }
-        .instrument(operation_span(BACKEND, "get", key.space()))
-        .await
     }
 
-    async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
-        async {
-            // Both checks happen before any request.
-            check_value_len(value.len(), Self::MAX_VALUE_LEN)?;
-            deadline(0, ttl)?;
-            match condition {
-                Condition::Always => self.put_always(key, &value, ttl).await,
-                Condition::IfAbsent => self.put_if_absent(key, &value, ttl).await,
-                Condition::IfVersion(expected) => self.put_if_version(key, &value, expected, ttl).await,
-            }
-        }
-        .instrument(operation_span(BACKEND, "put", key.space()))
-        .await
+    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+        self.remove_item(key, condition).await
     }
 
-    async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        self.remove(key, condition).instrument(operation_span(BACKEND, "delete", key.space())).await
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
+        self.add_to(key, delta, ttl).await
     }
 
-    async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
-        async {
-            deadline(0, ttl)?;
-            self.add(key, delta, ttl).await
-        }
-        .instrument(operation_span(BACKEND, "increment", key.space()))
-        .await
-    }
-
-    async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
-        self.page(space, prefix, cursor, limit).instrument(operation_span(BACKEND, "scan", space)).await
+    async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        self.list_page(request).await
     }
 }

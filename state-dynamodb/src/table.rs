@@ -245,7 +245,7 @@ fn check_key_schema(table: &str, description: &TableDescription) -> Result<(), S
 }
 
 fn backend(message: String, retryable: bool) -> StateError {
-    StateError::Backend { backend: BACKEND, message, retryable, source: None }
+    StateError::failed(BACKEND, message, retryable)
 }
 
 fn invalid_request(error: aws_sdk_dynamodb::error::BuildError) -> StateError {

@@ -68,12 +68,7 @@ fn map_sqlstate(operation: &'static str, statement_timeout: Duration, code: &str
 /// A result the statements' own logic rules out (a decoded column of the
 /// wrong shape): a bug or a schema changed under us, not retryable.
 pub(crate) fn unexpected(operation: &'static str, what: impl Into<String>) -> StateError {
-    StateError::Backend {
-        backend: BACKEND,
-        message: format!("{operation}: {}", what.into()),
-        retryable: false,
-        source: None,
-    }
+    StateError::failed(BACKEND, format!("{operation}: {}", what.into()), false)
 }
 
 #[cfg(test)]

@@ -5,9 +5,6 @@
 //! filtering with `LIKE`, where `%`, `_` and `\` are special) keeps every
 //! character literal and lets the index read only the page.
 
-use state_api::key::validate_id;
-use state_api::{Cursor, Result, StateError};
-
 /// The smallest string greater than every string that starts with
 /// `prefix`, or `None` if there is none (the empty prefix, or one made only
 /// of `char::MAX`).
@@ -25,26 +22,6 @@ pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
     let mut successor = trimmed[..trimmed.len() - last.len_utf8()].to_owned();
     successor.push(next);
     Some(successor)
-}
-
-/// The id after which the next page starts: the cursor's text, which is
-/// the last id of the previous page. A cursor that is not an id starting
-/// with the prefix was not made by this scan.
-///
-/// # Errors
-/// [`StateError::InvalidArgument`] named `cursor`.
-pub(crate) fn resume_after<'c>(cursor: Option<&'c Cursor>, prefix: &str) -> Result<&'c str> {
-    match cursor {
-        // Every id is non-empty, so all of them sort after "".
-        None => Ok(""),
-        Some(cursor) => {
-            let id = cursor.as_str();
-            if validate_id(id).is_err() || !id.starts_with(prefix) {
-                return Err(StateError::invalid_argument("cursor", "it does not belong to this space and prefix"));
-            }
-            Ok(id)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -66,19 +43,6 @@ mod tests {
         }
         for id in ["e", "f", "ê", "ë"] {
             assert!(!(prefix <= id && id < upper.as_str()), "{id:?}");
-        }
-    }
-
-    #[test]
-    fn cursors_must_belong_to_the_scan() {
-        let prefix = "n0";
-        assert_eq!(resume_after(None, prefix).unwrap(), "");
-        assert_eq!(resume_after(Some(&Cursor::new("n01")), prefix).unwrap(), "n01");
-        for bad in ["a", "", "n", "n0\0"] {
-            assert!(matches!(
-                resume_after(Some(&Cursor::new(bad)), prefix),
-                Err(StateError::InvalidArgument { name: "cursor", .. })
-            ));
         }
     }
 }

@@ -122,9 +122,9 @@ mod lock;
 mod migrate;
 mod pool;
 mod reaper;
+mod releases;
 mod sql;
 mod store;
-mod wakeup;
 
 use std::sync::Arc;
 

@@ -124,15 +124,11 @@ async fn apply(
         match done.iter().find(|(version, _)| *version == migration.version) {
             Some((_, checksum)) if *checksum == migration.checksum() => {}
             Some(_) => {
-                return Err(StateError::Backend {
-                    backend: BACKEND,
-                    message: format!(
-                        "migrate: migration {} ({}) was changed after it was applied to this schema",
-                        migration.version, migration.name
-                    ),
-                    retryable: false,
-                    source: None,
-                });
+                let message = format!(
+                    "migrate: migration {} ({}) was changed after it was applied to this schema",
+                    migration.version, migration.name
+                );
+                return Err(StateError::failed(BACKEND, message, false));
             }
             None => {
                 sqlx::raw_sql(AssertSqlSafe(names.render(migration.template)))

@@ -1,5 +1,6 @@
-//! [`PostgresStore`]: connecting, migrating, and [`StateStore`] on one
-//! table, each operation one statement from `queries/`.
+//! [`PostgresStore`]: connecting, migrating, and [`StoreDriver`] on one
+//! table, each operation one statement from `queries/`. Arguments arrive
+//! checked (see [`state_api::driver`]).
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -9,25 +10,23 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use state_api::entry::{check_value_len, ttl_millis};
-use state_api::key::{validate_prefix, validate_space};
-use state_api::scan::validate_limit;
+use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::trace::operation_span;
 use state_api::{
-    Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, ExpiryClock, Key, PutOutcome, Result, ScanItem,
-    ScanPage, StateError, StateStore, Version,
+    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Key, PutOutcome, Result, ScanItem,
+    StateError, Version,
 };
 use tracing::Instrument;
 
 use crate::BACKEND;
 use crate::config::PostgresConfig;
 use crate::error::{map_sqlx, unexpected};
-use crate::keyset::{prefix_successor, resume_after};
+use crate::keyset::prefix_successor;
 use crate::migrate::{self, MigrationReport};
 use crate::pool::ConnectionPool;
 use crate::reaper::{self, Reaper};
+use crate::releases::ReleaseFeed;
 use crate::sql::{Names, Statements};
-use crate::wakeup::Wakeups;
 
 /// How many times a conditional write or increment re-runs its statement
 /// when the entry that refused it could not be read atomically (see
@@ -35,7 +34,7 @@ use crate::wakeup::Wakeups;
 /// is almost always enough; the bound only stops a pathological churn.
 const MAX_ATTEMPTS: usize = 64;
 
-/// The PostgreSQL backend: a [`StateStore`] and
+/// The PostgreSQL backend: a [`StateStore`](state_api::StateStore) and
 /// [`LockService`](state_api::LockService) over a connection pool.
 ///
 /// Cloning is cheap and shares the pool. The background reaper (and the
@@ -51,7 +50,7 @@ pub(crate) struct Inner {
     pub(crate) sql: Statements,
     pub(crate) names: Names,
     pub(crate) config: PostgresConfig,
-    pub(crate) wakeups: Wakeups,
+    pub(crate) releases: ReleaseFeed,
     reaper: OnceLock<Reaper>,
 }
 
@@ -78,12 +77,8 @@ impl PostgresStore {
             let row = pool.fetch_one(sqlx::query("SELECT current_setting('server_encoding')")).await.map_err(map)?;
             let encoding: String = row.try_get(0).map_err(map)?;
             if encoding != "UTF8" {
-                return Err(StateError::Backend {
-                    backend: BACKEND,
-                    message: format!("connect: the database encoding is {encoding}; statekit needs UTF8"),
-                    retryable: false,
-                    source: None,
-                });
+                let message = format!("connect: the database encoding is {encoding}; statekit needs UTF8");
+                return Err(StateError::failed(BACKEND, message, false));
             }
             Ok(())
         };
@@ -93,13 +88,13 @@ impl PostgresStore {
         match tokio::time::timeout(connect_timeout + statement_timeout, check).instrument(span).await {
             Ok(result) => result?,
             Err(_) => {
-                return Err(StateError::Timeout { operation: "connect", after: connect_timeout + statement_timeout });
+                return Err(StateError::timed_out("connect", connect_timeout + statement_timeout));
             }
         }
         let names = Names::new(config.schema(), config.table_prefix());
         let inner = Arc::new(Inner {
             sql: Statements::new(&names),
-            wakeups: Wakeups::new(options, connect_timeout, names.lock_channel()),
+            releases: ReleaseFeed::new(options, connect_timeout, names.lock_channel()),
             names,
             pool,
             reaper: OnceLock::new(),
@@ -160,25 +155,17 @@ impl Inner {
         move |error| map_sqlx(operation, statement_timeout, error)
     }
 
-    /// Runs one operation in its span, bounded on the client side too: the
-    /// server's statement timeout cannot fire when the server has vanished
-    /// without closing the connection.
-    pub(crate) async fn operation<T>(
-        &self,
-        operation: &'static str,
-        space: &str,
-        work: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+    /// Runs one operation bounded on the client side too: the server's
+    /// statement timeout cannot fire when the server has vanished without
+    /// closing the connection.
+    pub(crate) async fn bounded<T>(&self, operation: &'static str, work: impl Future<Output = Result<T>>) -> Result<T> {
         let limit = self.config.connect_timeout() + self.config.statement_timeout() * 2;
-        tokio::time::timeout(limit, work)
-            .instrument(operation_span(BACKEND, operation, space))
-            .await
-            .unwrap_or(Err(StateError::Timeout { operation, after: limit }))
+        tokio::time::timeout(limit, work).await.unwrap_or(Err(StateError::timed_out(operation, limit)))
     }
 
     pub(crate) async fn reap_expired(&self) -> Result<u64> {
         let batch = self.config.reap_batch();
-        self.operation("reap", "", async {
+        self.bounded("reap", async {
             let mut total = 0u64;
             let map = self.map("reap");
             loop {
@@ -203,14 +190,13 @@ impl Drop for Inner {
         if let Some(reaper) = self.reaper.get() {
             reaper.stop();
         }
-        self.wakeups.stop();
+        self.releases.stop();
     }
 }
 
 /// A TTL as the milliseconds bound to `ttl_ms` parameters.
-fn ttl_param(ttl: Option<Duration>) -> Result<Option<i64>> {
-    // ttl_millis caps at ten years, far inside i64.
-    ttl.map(|ttl| ttl_millis(ttl).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))).transpose()
+fn ttl_param(ttl: Option<Ttl>) -> Option<i64> {
+    ttl.map(Ttl::millis_i64)
 }
 
 /// A stored version (always positive) as the contract's type.
@@ -255,12 +241,11 @@ impl PostgresStore {
                 return Ok(result);
             }
         }
-        Err(StateError::Backend {
-            backend: BACKEND,
-            message: format!("{operation}: the entry kept changing under {MAX_ATTEMPTS} attempts"),
-            retryable: true,
-            source: None,
-        })
+        Err(StateError::failed(
+            BACKEND,
+            format!("{operation}: the entry kept changing under {MAX_ATTEMPTS} attempts"),
+            true,
+        ))
     }
 
     async fn put_always(&self, key: &Key, value: &[u8], ttl_ms: Option<i64>) -> Result<PutOutcome> {
@@ -335,8 +320,11 @@ impl PostgresStore {
         })
     }
 
-    async fn scan_page(&self, space: &str, prefix: &str, after: &str, limit: usize) -> Result<ScanPage> {
+    async fn list_page(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        let ScanRequest { space, prefix, after, limit } = request;
         let map = self.inner.map("scan");
+        // Every id is non-empty, so all of them sort after "".
+        let after = after.unwrap_or("");
         // One row more than the page says whether another page follows.
         let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
         let query = match prefix_successor(prefix) {
@@ -351,23 +339,19 @@ impl PostgresStore {
         for row in rows.iter().take(limit) {
             items.push(ScanItem { id: row.try_get("id").map_err(&map)?, entry: decode_entry("scan", row, &map)? });
         }
-        let next = match items.last() {
-            Some(last) if more => Some(Cursor::new(last.id.clone())),
-            _ => None,
-        };
-        Ok(ScanPage { items, next })
+        Ok(Listing::from_items(items, more))
     }
 }
 
 #[async_trait]
-impl StateStore for PostgresStore {
-    fn capabilities(&self) -> Capabilities {
+impl StoreDriver for PostgresStore {
+    fn declare(&self) -> Capabilities {
         self.capabilities_value()
     }
 
-    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+    async fn read(&self, key: &Key) -> Result<Option<Entry>> {
         self.inner
-            .operation("get", key.space(), async {
+            .bounded("get", async {
                 let map = self.inner.map("get");
                 let query = sqlx::query(self.sql().get.clone()).bind(key.space()).bind(key.id());
                 let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
@@ -376,11 +360,10 @@ impl StateStore for PostgresStore {
             .await
     }
 
-    async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
-        check_value_len(value.len(), self.inner.config.max_value_len())?;
-        let ttl_ms = ttl_param(ttl)?;
+    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
+        let ttl_ms = ttl_param(ttl);
         self.inner
-            .operation("put", key.space(), async {
+            .bounded("put", async {
                 match condition {
                     Condition::Always => self.put_always(key, &value, ttl_ms).await,
                     Condition::IfAbsent => Self::retrying("put", || self.put_if_absent(key, &value, ttl_ms)).await,
@@ -392,13 +375,13 @@ impl StateStore for PostgresStore {
             .await
     }
 
-    async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
         let expected = match condition {
             DeleteCondition::Always => None,
             DeleteCondition::IfVersion(v) => Some(i64::try_from(v.0).unwrap_or(-1)),
         };
         self.inner
-            .operation("delete", key.space(), async {
+            .bounded("delete", async {
                 let map = self.inner.map("delete");
                 let query = sqlx::query(self.sql().delete.clone()).bind(key.space()).bind(key.id()).bind(expected);
                 match self.inner.pool.fetch_optional(query).await.map_err(&map)? {
@@ -409,22 +392,12 @@ impl StateStore for PostgresStore {
             .await
     }
 
-    async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
-        let ttl_ms = ttl_param(ttl)?;
-        self.inner
-            .operation(
-                "increment",
-                key.space(),
-                Self::retrying("increment", || self.increment_once(key, delta, ttl_ms)),
-            )
-            .await
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
+        let ttl_ms = ttl_param(ttl);
+        self.inner.bounded("increment", Self::retrying("increment", || self.increment_once(key, delta, ttl_ms))).await
     }
 
-    async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
-        validate_space(space)?;
-        validate_prefix(prefix)?;
-        validate_limit(limit)?;
-        let after = resume_after(cursor, prefix)?;
-        self.inner.operation("scan", space, self.scan_page(space, prefix, after, limit)).await
+    async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        self.inner.bounded("scan", self.list_page(request)).await
     }
 }

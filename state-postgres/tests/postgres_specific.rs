@@ -325,7 +325,7 @@ async fn a_waiter_is_woken_by_the_release_notification() {
             })
         };
         // Long enough for the waiter to subscribe and settle into waiting
-        // on notifications (while listening it re-checks only every second).
+        // on notifications (while listening it re-checks only every five seconds).
         tokio::time::sleep(Duration::from_millis(700)).await;
         let listeners: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE query = $1")
             .bind(format!("LISTEN \"{channel}\""))
@@ -339,7 +339,7 @@ async fn a_waiter_is_woken_by_the_release_notification() {
         let lease = lease.unwrap();
         let delay = acquired_at - released_at;
         assert!(lease.token() > held.token());
-        // Well under the one-second re-check: only the notification explains it.
+        // Well under the five-second re-check: only the notification explains it.
         assert!(delay < Duration::from_millis(500), "round {round}: the waiter took {delay:?} after the release");
         store.release(&lease).await.unwrap();
     }

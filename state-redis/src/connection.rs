@@ -14,7 +14,7 @@ use redis::{Client, Cmd, ConnectionAddr, Script, ScriptInvocation, Value};
 use state_api::StateError;
 
 use crate::config::RedisConfig;
-use crate::error::{from_redis, timed_out};
+use crate::error::from_redis;
 
 /// Commands a caller may queue ahead of the socket before waiting.
 const PIPELINE_BUFFER: usize = 4096;
@@ -57,7 +57,7 @@ impl Connection {
         let manager = match tokio::time::timeout(config.connect_timeout(), connecting).await {
             Ok(Ok(manager)) => manager,
             Ok(Err(e)) => return Err(from_redis("connect", config.connect_timeout(), e)),
-            Err(_) => return Err(timed_out("connect", config.connect_timeout())),
+            Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
         };
         Ok((client, Connection { manager, command_timeout: config.command_timeout() }))
     }
@@ -93,7 +93,7 @@ impl Connection {
         match tokio::time::timeout(self.command_timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(from_redis(operation, self.command_timeout, e)),
-            Err(_) => Err(timed_out(operation, self.command_timeout)),
+            Err(_) => Err(StateError::timed_out(operation, self.command_timeout)),
         }
     }
 }

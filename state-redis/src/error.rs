@@ -19,7 +19,7 @@ use crate::BACKEND;
 /// Maps an error from `operation`, whose time limit was `limit`.
 pub(crate) fn from_redis(operation: &'static str, limit: Duration, error: RedisError) -> StateError {
     if error.is_timeout() {
-        return StateError::Timeout { operation, after: limit };
+        return StateError::timed_out(operation, limit);
     }
     let kind = error.kind();
     let transient = matches!(
@@ -49,17 +49,7 @@ pub(crate) fn from_redis(operation: &'static str, limit: Duration, error: RedisE
 /// server or proxy that does not behave like Redis, or a key this store
 /// owns overwritten by someone else.
 pub(crate) fn unexpected_reply(operation: &'static str, what: &str) -> StateError {
-    StateError::Backend {
-        backend: BACKEND,
-        message: format!("{operation}: unexpected reply from redis: {what}"),
-        retryable: false,
-        source: None,
-    }
-}
-
-/// The error for an operation that did not finish within `limit`.
-pub(crate) fn timed_out(operation: &'static str, limit: Duration) -> StateError {
-    StateError::Timeout { operation, after: limit }
+    StateError::unexpected_reply(BACKEND, operation, what)
 }
 
 #[cfg(test)]

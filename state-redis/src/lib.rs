@@ -81,7 +81,7 @@ pub use config::RedisConfig;
 
 use connection::Connection;
 use keys::KeyLayout;
-use releases::ReleaseWatcher;
+use releases::ReleaseFeed;
 use scripts::SCRIPTS;
 
 /// The backend name in errors, spans and capabilities.
@@ -101,13 +101,13 @@ struct Inner {
     keys: KeyLayout,
     /// The pub/sub connection that wakes lock waiters, opened by the first
     /// `acquire` that has to wait.
-    releases: OnceLock<ReleaseWatcher>,
+    releases: OnceLock<ReleaseFeed>,
 }
 
 impl Inner {
-    fn releases(&self) -> &ReleaseWatcher {
+    fn releases(&self) -> &ReleaseFeed {
         self.releases.get_or_init(|| {
-            ReleaseWatcher::start(self.client.clone(), self.config.connect_timeout(), self.config.command_timeout())
+            ReleaseFeed::start(self.client.clone(), self.config.connect_timeout(), self.config.command_timeout())
         })
     }
 }

@@ -1,37 +1,35 @@
-//! Waking lock waiters when a lock is released, over Redis pub/sub.
+//! Hearing lock releases over Redis pub/sub, to feed the release hub.
 //!
 //! The release script publishes on the lock's channel in the same atomic
 //! step that frees the lock. A store opens one dedicated pub/sub connection
 //! (lazily, on the first `acquire` that has to wait) and a reader task that
-//! turns each message into a [`Notify`] wake-up for the waiters of that
-//! lock. A waiter subscribes *before* its attempt, so a release that
-//! happens after a failed attempt cannot be missed.
+//! turns each message into [`ReleaseHub::released`]. Waiting, and the rule
+//! that a waiter watches *before* its next attempt, live in
+//! [`state_api::driver`]; this module only subscribes and forwards.
 //!
-//! Notifications are an optimisation, never a requirement: while the
-//! subscription is not confirmed (the pub/sub connection is down, or
-//! subscribing failed) a waiter falls back to backoff with jitter, and the
-//! reader wakes every waiter whenever the connection is lost or restored,
-//! since releases published in between were lost.
+//! Each channel is subscribed separately ([`Delivery::PerName`]): a watch
+//! is live once the server confirmed its channel on the live connection.
+//! When the connection drops, the hub stops counting on notifications and
+//! wakes every waiter (releases published in between are lost); the reader
+//! reconnects with backoff and subscribes every watched channel again.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use parking_lot::Mutex;
 use redis::Client;
 use redis::aio::PubSubSink;
-use tokio::sync::Notify;
+use state_api::Backoff;
+use state_api::driver::{Delivery, ReleaseHub, Watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Delays between attempts to (re)open the pub/sub connection.
-const RECONNECT_FIRST: Duration = Duration::from_millis(50);
-const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// The shortest pause between attempts to (re)open the pub/sub connection.
+const RECONNECT_FLOOR: Duration = Duration::from_millis(50);
 
 /// The pub/sub side of one store. Dropping it stops the reader task and
 /// closes the connection.
-pub(crate) struct ReleaseWatcher {
+pub(crate) struct ReleaseFeed {
     shared: Arc<Shared>,
     /// `None` outside a tokio runtime: then nothing is ever subscribed and
     /// waiters poll.
@@ -45,63 +43,48 @@ struct Shared {
     /// The live connection's command side, if connected. Held across each
     /// SUBSCRIBE / UNSUBSCRIBE round trip, which puts them in one order.
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
-    /// The channels someone waits on.
-    channels: Mutex<HashMap<String, Channel>>,
+    hub: ReleaseHub,
 }
 
-struct Channel {
-    waiters: usize,
-    /// Whether the server confirmed the subscription on the live connection.
-    subscribed: bool,
-    released: Arc<Notify>,
-}
-
-/// One waiter's interest in one channel; unsubscribes when the last waiter
-/// of the channel drops it.
-pub(crate) struct Watch {
-    shared: Arc<Shared>,
-    channel: String,
-    released: Arc<Notify>,
-}
-
-impl ReleaseWatcher {
+impl ReleaseFeed {
     /// Starts the reader task on the current tokio runtime, if there is one.
-    pub(crate) fn start(client: Client, connect_timeout: Duration, command_timeout: Duration) -> ReleaseWatcher {
-        let shared = Arc::new(Shared {
-            client,
-            connect_timeout,
-            command_timeout,
-            sink: tokio::sync::Mutex::new(None),
-            channels: Mutex::new(HashMap::new()),
+    pub(crate) fn start(client: Client, connect_timeout: Duration, command_timeout: Duration) -> ReleaseFeed {
+        let shared = Arc::new_cyclic(|shared: &Weak<Shared>| {
+            let owner = Weak::clone(shared);
+            // The last waiter of a channel gone: unsubscribe, unless someone
+            // watches it again by the time the sink is free.
+            let unwatched = Box::new(move |channel: &str| {
+                let (Some(shared), Ok(runtime)) = (owner.upgrade(), tokio::runtime::Handle::try_current()) else {
+                    return;
+                };
+                let channel = channel.to_owned();
+                runtime.spawn(async move { shared.unsubscribe_if_unwatched(channel).await });
+            });
+            Shared {
+                client,
+                connect_timeout,
+                command_timeout,
+                sink: tokio::sync::Mutex::new(None),
+                hub: ReleaseHub::with_unwatch_hook(Delivery::PerName, unwatched),
+            }
         });
         let reader =
             tokio::runtime::Handle::try_current().ok().map(|runtime| runtime.spawn(read_forever(Arc::clone(&shared))));
-        ReleaseWatcher { shared, reader }
+        ReleaseFeed { shared, reader }
     }
 
-    /// Registers interest in `channel` and subscribes to it, waiting at
-    /// most until `deadline` (and the command timeout) for the server's
-    /// confirmation. Never fails: without a confirmation the returned watch
-    /// reports [`Watch::is_subscribed`] false and the waiter polls.
+    /// Watches `channel` and subscribes to it, waiting at most until
+    /// `deadline` (and the command timeout) for the server's confirmation.
+    /// Without one the watch is not live and the waiter polls.
     pub(crate) async fn watch(&self, channel: String, deadline: Instant) -> Watch {
-        let released = {
-            let mut channels = self.shared.channels.lock();
-            let entry = channels.entry(channel.clone()).or_insert_with(|| Channel {
-                waiters: 0,
-                subscribed: false,
-                released: Arc::new(Notify::new()),
-            });
-            entry.waiters += 1;
-            Arc::clone(&entry.released)
-        };
-        let watch = Watch { shared: Arc::clone(&self.shared), channel, released };
+        let watch = self.shared.hub.watch(&channel);
         let limit = self.shared.command_timeout.min(deadline.saturating_duration_since(Instant::now()));
-        let _ = tokio::time::timeout(limit, self.shared.subscribe(&watch.channel)).await;
+        let _ = tokio::time::timeout(limit, self.shared.subscribe(&channel)).await;
         watch
     }
 }
 
-impl Drop for ReleaseWatcher {
+impl Drop for ReleaseFeed {
     fn drop(&mut self) {
         if let Some(reader) = &self.reader {
             reader.abort();
@@ -109,54 +92,17 @@ impl Drop for ReleaseWatcher {
     }
 }
 
-impl Watch {
-    /// The notifier that fires when the lock is released (or when the
-    /// pub/sub connection changed, so releases may have been missed).
-    pub(crate) fn released(&self) -> &Notify {
-        &self.released
-    }
-
-    /// Whether a release published from now on is certain to wake this
-    /// waiter.
-    pub(crate) fn is_subscribed(&self) -> bool {
-        self.shared.channels.lock().get(&self.channel).is_some_and(|c| c.subscribed)
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let unwatched = {
-            let mut channels = self.shared.channels.lock();
-            match channels.get_mut(&self.channel) {
-                Some(channel) if channel.waiters > 1 => {
-                    channel.waiters -= 1;
-                    false
-                }
-                Some(_) => channels.remove(&self.channel).is_some(),
-                None => false,
-            }
-        };
-        if unwatched && let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let shared = Arc::clone(&self.shared);
-            let channel = std::mem::take(&mut self.channel);
-            runtime.spawn(async move { shared.unsubscribe_if_unwatched(channel).await });
-        }
-    }
-}
-
 impl Shared {
     async fn subscribe(&self, channel: &str) {
         let mut sink = self.sink.lock().await;
-        if self.channels.lock().get(channel).is_none_or(|c| c.subscribed) {
+        if !self.hub.is_watched(channel) || self.hub.is_confirmed(channel) {
             return;
         }
         // Not connected: the reader subscribes every watched channel when
         // it connects.
         let Some(sink) = sink.as_mut() else { return };
-        if sink.subscribe(channel).await.is_ok()
-            && let Some(entry) = self.channels.lock().get_mut(channel)
-        {
-            entry.subscribed = true;
+        if sink.subscribe(channel).await.is_ok() {
+            self.hub.confirm(channel);
         }
     }
 
@@ -165,7 +111,7 @@ impl Shared {
     /// runs second sees the other's effect.
     async fn unsubscribe_if_unwatched(&self, channel: String) {
         let mut sink = self.sink.lock().await;
-        if self.channels.lock().contains_key(&channel) {
+        if self.hub.is_watched(&channel) {
             return;
         }
         if let Some(sink) = sink.as_mut() {
@@ -173,31 +119,17 @@ impl Shared {
         }
     }
 
-    fn wake(&self, channel: &str) {
-        if let Some(entry) = self.channels.lock().get(channel) {
-            entry.released.notify_waiters();
-        }
-    }
-
-    fn wake_all(&self) {
-        for entry in self.channels.lock().values() {
-            entry.released.notify_waiters();
-        }
-    }
-
     /// Installs a fresh connection's sink and subscribes every watched
     /// channel on it.
     async fn connected(&self, mut sink: PubSubSink) {
         let mut slot = self.sink.lock().await;
-        let channels: Vec<String> = self.channels.lock().keys().cloned().collect();
+        self.hub.set_live(true);
+        let channels = self.hub.watched();
         if !channels.is_empty()
             && let Ok(Ok(())) = tokio::time::timeout(self.command_timeout, sink.subscribe(&channels)).await
         {
-            let mut watched = self.channels.lock();
             for channel in &channels {
-                if let Some(entry) = watched.get_mut(channel) {
-                    entry.subscribed = true;
-                }
+                self.hub.confirm(channel);
             }
         }
         *slot = Some(sink);
@@ -206,32 +138,28 @@ impl Shared {
     async fn disconnected(&self) {
         let mut slot = self.sink.lock().await;
         *slot = None;
-        for entry in self.channels.lock().values_mut() {
-            entry.subscribed = false;
-        }
+        self.hub.set_live(false);
     }
 }
 
 /// The reader task: connect, subscribe what is watched, turn messages into
 /// wake-ups until the connection ends, and start again.
 async fn read_forever(shared: Arc<Shared>) {
-    let mut delay = RECONNECT_FIRST;
+    let mut backoff = Backoff::new();
     loop {
         let opened = tokio::time::timeout(shared.connect_timeout, shared.client.get_async_pubsub()).await;
         let Ok(Ok(pubsub)) = opened else {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RECONNECT_MAX);
+            tokio::time::sleep(backoff.next_delay().max(RECONNECT_FLOOR)).await;
             continue;
         };
-        delay = RECONNECT_FIRST;
+        backoff = Backoff::new();
         let (sink, mut messages) = pubsub.split();
         shared.connected(sink).await;
         // Releases published while there was no connection were lost.
-        shared.wake_all();
+        shared.hub.wake_all();
         while let Some(message) = messages.next().await {
-            shared.wake(message.get_channel_name());
+            shared.hub.released(message.get_channel_name());
         }
         shared.disconnected().await;
-        shared.wake_all();
     }
 }

@@ -1,46 +1,42 @@
-//! [`StateStore`] for [`MemoryStore`]: each operation is one closure run
-//! under one shard lock, which is what makes it atomic.
+//! [`StoreDriver`] for [`MemoryStore`]: each operation is one closure run
+//! under one shard lock, which is what makes it atomic. Arguments arrive
+//! checked (see [`crate::driver`]).
 
 use std::ops::Bound;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::MemoryStore;
 use super::table::Record;
-use super::{BACKEND, MemoryStore};
 use crate::capabilities::Capabilities;
-use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, Version, check_value_len, ttl_millis};
+use crate::driver::{Listing, ScanRequest, StoreDriver, Ttl};
+use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, Version};
 use crate::error::{Result, StateError};
-use crate::key::{Key, validate_id, validate_prefix, validate_space};
-use crate::scan::{Cursor, ScanItem, ScanPage, validate_limit};
-use crate::store::StateStore;
-use crate::trace::operation_span;
+use crate::key::Key;
+use crate::lock::saturating_add;
+use crate::scan::ScanItem;
 
-/// The deadline for a TTL starting at `now`, validated and rounded up to
-/// whole milliseconds like every backend does.
-fn deadline(now: Instant, ttl: Option<Duration>) -> Result<Option<Instant>> {
-    ttl.map(|ttl| ttl_millis(ttl).map(|ms| now + Duration::from_millis(ms))).transpose()
+/// The deadline of a TTL starting at `now`.
+fn deadline(now: Instant, ttl: Option<Ttl>) -> Option<Instant> {
+    ttl.map(|ttl| saturating_add(now, ttl.duration()))
 }
 
 #[async_trait]
-impl StateStore for MemoryStore {
-    fn capabilities(&self) -> Capabilities {
+impl StoreDriver for MemoryStore {
+    fn declare(&self) -> Capabilities {
         self.capabilities_value()
     }
 
-    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        let _span = operation_span(BACKEND, "get", key.space()).entered();
+    async fn read(&self, key: &Key) -> Result<Option<Entry>> {
         let now = Instant::now();
         Ok(self.inner.table.read(key, now, |record| record.to_entry(now)))
     }
 
-    async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
-        let _span = operation_span(BACKEND, "put", key.space()).entered();
-        check_value_len(value.len(), self.inner.max_value_len)?;
+    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
         let now = Instant::now();
-        let expires_at = deadline(now, ttl)?;
+        let expires_at = deadline(now, ttl);
         self.inner.table.update(key, now, |slot| {
             let holds = match (&condition, slot.as_ref()) {
                 (Condition::Always, _) => true,
@@ -59,8 +55,7 @@ impl StateStore for MemoryStore {
         })
     }
 
-    async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        let _span = operation_span(BACKEND, "delete", key.space()).entered();
+    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
         let now = Instant::now();
         Ok(self.inner.table.update(key, now, |slot| {
             let holds = match (condition, slot.as_ref()) {
@@ -75,10 +70,9 @@ impl StateStore for MemoryStore {
         }))
     }
 
-    async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
-        let _span = operation_span(BACKEND, "increment", key.space()).entered();
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
         let now = Instant::now();
-        let expires_at = deadline(now, ttl)?;
+        let expires_at = deadline(now, ttl);
         self.inner.table.update(key, now, |slot| {
             let (current, version, expires_at) = match slot.as_ref() {
                 None => (0, Version::FIRST, expires_at),
@@ -96,32 +90,16 @@ impl StateStore for MemoryStore {
         })
     }
 
-    async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
-        let _span = operation_span(BACKEND, "scan", space).entered();
-        validate_space(space)?;
-        validate_prefix(prefix)?;
-        validate_limit(limit)?;
+    async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        let ScanRequest { space, prefix, after, limit } = request;
         let scope = format!("{space}\0{prefix}");
         // The cursor is the last id returned; the next page starts after it.
-        let after = match cursor {
-            None => None,
-            Some(cursor) => {
-                let id = cursor.as_str();
-                if validate_id(id).is_err() || !id.starts_with(prefix) {
-                    return Err(StateError::invalid_argument("cursor", "it does not belong to this space and prefix"));
-                }
-                Some(format!("{space}\0{id}"))
-            }
-        };
+        let after = after.map(|id| format!("{space}\0{id}"));
         let start = after.as_deref().map_or(Bound::Included(scope.as_str()), Bound::Excluded);
         let (found, more) = self.inner.table.range(start, &scope, limit, Instant::now());
         let id_offset = space.len() + 1;
         let items: Vec<ScanItem> =
             found.into_iter().map(|(joined, entry)| ScanItem { id: joined[id_offset..].to_owned(), entry }).collect();
-        let next = match items.last() {
-            Some(last) if more => Some(Cursor::new(last.id.clone())),
-            _ => None,
-        };
-        Ok(ScanPage { items, next })
+        Ok(Listing::from_items(items, more))
     }
 }

@@ -1,0 +1,303 @@
+//! The support layer for backend authors: implement [`StoreDriver`] (and
+//! [`LockDriver`]) and get [`StateStore`](crate::StateStore) and
+//! [`LockService`](crate::LockService) with everything that does not depend
+//! on the service applied once, here, for every backend:
+//!
+//! - argument checks before any I/O ([`args`]): value size against the
+//!   declared limit, TTLs validated and rounded up to whole milliseconds
+//!   ([`Ttl`]), scan space/prefix/limit, cursors decoded and checked
+//!   ([`ScanRequest`], [`Listing`]), lock names;
+//! - capability checks: an undeclared optional feature answers
+//!   [`StateError::Unsupported`] without reaching the driver;
+//! - one tracing span per operation ([`crate::trace::operation_span`]);
+//! - the one `acquire` wait loop ([`wait::acquire_loop`]) with saturating
+//!   deadlines, backoff with jitter, and the subscribe-before-attempt rule;
+//! - the release-notification hub ([`ReleaseHub`]) that a backend's
+//!   pub/sub or LISTEN task only feeds;
+//! - lease bookkeeping: owner ids, local validity (shortened by the
+//!   declared clock skew), and [`StateError::LockLost`] for a lease that is
+//!   no longer held.
+//!
+//! A driver therefore only translates: statements, decoding, error mapping.
+//! Its methods have their own names (`read`, `write`, ...) so they never
+//! clash with the contract's methods on the same type.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> state_api::Result<()> {
+//! use std::time::Duration;
+//! use state_api::{Key, MemoryStore, StateStore};
+//!
+//! // MemoryStore is a driver; the contract methods come from this layer,
+//! // which refuses a zero TTL before the driver sees it.
+//! let store = MemoryStore::new();
+//! let key = Key::new("jobs", "nightly")?;
+//! assert!(store.set(&key, "x".into(), Some(Duration::ZERO)).await.is_err());
+//! # Ok(()) }
+//! ```
+
+pub mod args;
+pub mod hub;
+pub mod wait;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+pub use self::args::{Listing, ScanRequest, Ttl};
+pub use self::hub::{Delivery, ReleaseHub, Watch};
+pub use self::wait::{Step, acquire_loop};
+
+use crate::capabilities::{Capabilities, ExpiryClock};
+use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, check_value_len};
+use crate::error::{Result, StateError};
+use crate::key::{Key, validate_lock_name};
+use crate::lock::{FencingToken, Lease, LockService};
+use crate::scan::{Cursor, ScanPage};
+use crate::store::StateStore;
+use crate::trace::operation_span;
+
+/// A backend's key-value side, as a translation: every argument has been
+/// checked, and the span is open. Implementing it implements
+/// [`StateStore`] (semantics in [`crate::contract`]).
+#[async_trait]
+pub trait StoreDriver: Send + Sync + 'static {
+    /// The backend's name, limits and features.
+    fn declare(&self) -> Capabilities;
+
+    /// [`StateStore::get`]: the live entry, `None` if absent or expired.
+    async fn read(&self, key: &Key) -> Result<Option<Entry>>;
+
+    /// [`StateStore::put`]; the value fits the declared limit.
+    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome>;
+
+    /// [`StateStore::delete`].
+    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool>;
+
+    /// [`StateStore::increment`].
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter>;
+
+    /// [`StateStore::scan`], called only when the scan feature is declared.
+    async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        let _ = request;
+        Err(unsupported(self.declare().backend, "scan"))
+    }
+}
+
+/// What one acquisition attempt of a driver found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Granted, with this fencing token.
+    Acquired(FencingToken),
+    /// Someone else holds it, for at most this long if known.
+    Held(Option<Duration>),
+}
+
+/// A backend's lock side, as a translation. Implementing it implements
+/// [`LockService`]. Every method has a default that answers
+/// [`StateError::Unsupported`], so a backend without locks writes an empty
+/// `impl` (and does not declare the feature: the layer then never calls it).
+#[async_trait]
+pub trait LockDriver: StoreDriver {
+    /// One atomic attempt to take `name` for `ttl`, storing `owner` as the
+    /// holder and issuing the next fencing token on success.
+    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+        let _ = (name, owner, ttl);
+        Err(unsupported(self.declare().backend, "locks"))
+    }
+
+    /// Extends `lease` to expire `ttl` from now if it is still held; `false`
+    /// if it is not (nothing changed).
+    async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {
+        let _ = (lease, ttl);
+        Err(unsupported(self.declare().backend, "locks"))
+    }
+
+    /// Releases `lease` if it is still held, and announces the release to
+    /// waiters; `false` if it is not held (nothing changed).
+    async fn free(&self, lease: &Lease) -> Result<bool> {
+        let _ = lease;
+        Err(unsupported(self.declare().backend, "locks"))
+    }
+
+    /// Whether `lease` is still held.
+    async fn holds(&self, lease: &Lease) -> Result<bool> {
+        let _ = lease;
+        Err(unsupported(self.declare().backend, "locks"))
+    }
+
+    /// A watch on releases of `name`, subscribed (waiting at most until
+    /// `deadline`) so that a release from now on wakes it while it
+    /// [is live](Watch::is_live); `None` (the default) when the backend
+    /// cannot hear releases, and waiters poll.
+    async fn watch(&self, name: &str, deadline: Instant) -> Option<Watch> {
+        let _ = (name, deadline);
+        None
+    }
+}
+
+/// An [`StateError::Unsupported`] for an undeclared feature.
+pub fn unsupported(backend: &'static str, feature: &'static str) -> StateError {
+    StateError::Unsupported { backend, feature }
+}
+
+/// How long a lease of `ttl` is certainly valid on this machine: the TTL,
+/// shortened by the declared skew where clients' clocks decide expiry (a
+/// client whose clock runs ahead sees the lease end that much sooner) and
+/// by the 1 ms truncation of deadlines.
+pub fn local_validity(capabilities: &Capabilities, ttl: Ttl) -> Duration {
+    match capabilities.expiry_clock {
+        ExpiryClock::Client { max_skew } => {
+            ttl.duration().saturating_sub(max_skew.saturating_add(Duration::from_millis(1)))
+        }
+        ExpiryClock::Process | ExpiryClock::Server => ttl.duration(),
+    }
+}
+
+#[async_trait]
+impl<D: StoreDriver> StateStore for D {
+    fn capabilities(&self) -> Capabilities {
+        self.declare()
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let backend = self.declare().backend;
+        self.read(key).instrument(operation_span(backend, "get", key.space())).await
+    }
+
+    async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
+        let declared = self.declare();
+        async {
+            check_value_len(value.len(), declared.max_value_len)?;
+            let ttl = Ttl::optional(ttl)?;
+            self.write(key, value, condition, ttl).await
+        }
+        .instrument(operation_span(declared.backend, "put", key.space()))
+        .await
+    }
+
+    async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+        let backend = self.declare().backend;
+        self.remove(key, condition).instrument(operation_span(backend, "delete", key.space())).await
+    }
+
+    async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+        let backend = self.declare().backend;
+        async {
+            let ttl = Ttl::optional(ttl)?;
+            self.add(key, delta, ttl).await
+        }
+        .instrument(operation_span(backend, "increment", key.space()))
+        .await
+    }
+
+    async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
+        let declared = self.declare();
+        async {
+            if !declared.features.scan {
+                return Err(unsupported(declared.backend, "scan"));
+            }
+            let request = ScanRequest::new(space, prefix, cursor, limit)?;
+            Ok(self.list(request).await?.into_page())
+        }
+        .instrument(operation_span(declared.backend, "scan", space))
+        .await
+    }
+}
+
+/// Checks that the locks feature is declared.
+fn locks_declared(declared: &Capabilities) -> Result<()> {
+    if declared.features.locks { Ok(()) } else { Err(unsupported(declared.backend, "locks")) }
+}
+
+/// One attempt through the driver, turned into a [`Lease`] on success.
+async fn attempt_lease<D: LockDriver + ?Sized>(
+    driver: &D,
+    declared: &Capabilities,
+    name: &str,
+    ttl: Ttl,
+) -> Result<Step> {
+    let owner = Lease::new_owner_id();
+    // Taken before the request, so the lease's local deadline never
+    // overstates the server's.
+    let requested_at = Instant::now();
+    Ok(match driver.attempt(name, &owner, ttl).await? {
+        Attempt::Acquired(token) => {
+            Step::Acquired(Lease::new(name, owner, token, requested_at, local_validity(declared, ttl)))
+        }
+        Attempt::Held(held_for) => Step::Held(held_for),
+    })
+}
+
+fn lock_lost(lease: &Lease) -> StateError {
+    StateError::LockLost { name: lease.name().to_owned() }
+}
+
+#[async_trait]
+impl<D: LockDriver> LockService for D {
+    async fn try_acquire(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let declared = self.declare();
+        async {
+            locks_declared(&declared)?;
+            validate_lock_name(name)?;
+            let ttl = Ttl::new(ttl)?;
+            Ok(match attempt_lease(self, &declared, name, ttl).await? {
+                Step::Acquired(lease) => Some(lease),
+                Step::Held(_) => None,
+            })
+        }
+        .instrument(operation_span(declared.backend, "try_acquire", ""))
+        .await
+    }
+
+    async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
+        let declared = self.declare();
+        async {
+            locks_declared(&declared)?;
+            validate_lock_name(name)?;
+            let ttl = Ttl::new(ttl)?;
+            acquire_loop(timeout, || attempt_lease(self, &declared, name, ttl), |deadline| self.watch(name, deadline))
+                .await
+        }
+        .instrument(operation_span(declared.backend, "acquire", ""))
+        .await
+    }
+
+    async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {
+        let declared = self.declare();
+        async {
+            locks_declared(&declared)?;
+            let ttl = Ttl::new(ttl)?;
+            let requested_at = Instant::now();
+            if !self.renew(lease, ttl).await? {
+                return Err(lock_lost(lease));
+            }
+            lease.renewed(requested_at, local_validity(&declared, ttl));
+            Ok(())
+        }
+        .instrument(operation_span(declared.backend, "extend", ""))
+        .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let declared = self.declare();
+        async {
+            locks_declared(&declared)?;
+            if self.free(lease).await? { Ok(()) } else { Err(lock_lost(lease)) }
+        }
+        .instrument(operation_span(declared.backend, "release", ""))
+        .await
+    }
+
+    async fn is_held(&self, lease: &Lease) -> Result<bool> {
+        let declared = self.declare();
+        async {
+            locks_declared(&declared)?;
+            self.holds(lease).await
+        }
+        .instrument(operation_span(declared.backend, "is_held", ""))
+        .await
+    }
+}

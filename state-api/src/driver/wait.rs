@@ -1,0 +1,160 @@
+//! The one `acquire` wait loop, shared by every backend.
+//!
+//! It owns the deadline arithmetic (saturating: `Duration::MAX` means "as
+//! long as representable", never a panic), the order of subscribing and
+//! attempting, and the choice between sleeping until a release is heard
+//! and polling with jittered backoff.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::hub::Watch;
+use crate::error::{Result, StateError};
+use crate::lock::{Backoff, Lease, deadline_after};
+
+/// While release notifications are live, a waiter still looks again this
+/// often, as insurance against a notification lost on the way.
+pub const LIVE_RECHECK: Duration = Duration::from_secs(5);
+
+/// What one acquisition attempt found.
+#[derive(Debug)]
+pub enum Step {
+    /// The lock is ours.
+    Acquired(Lease),
+    /// Someone else holds it, for at most this long if known (unless they
+    /// release it sooner).
+    Held(Option<Duration>),
+}
+
+/// Acquires by calling `attempt` until it succeeds or `timeout` passes.
+///
+/// - The first attempt runs alone: a free lock costs one round trip and no
+///   subscription.
+/// - Then `watch` is called once (with the deadline, to bound its own
+///   subscribing); from there on, a release notification is registered
+///   *before* every attempt, so a release right after a failed attempt
+///   wakes the waiter.
+/// - Between attempts the waiter sleeps until the earliest of: a release
+///   notification, the holder's lease running out (plus 1 ms, since
+///   servers report whole milliseconds left), the deadline, and either
+///   [`LIVE_RECHECK`] (notifications live) or the next backoff delay
+///   (no notifications, or not live right now).
+///
+/// # Errors
+/// [`StateError::Timeout`] when the deadline passes (the lock is then not
+/// held by this caller); any error of `attempt`.
+pub async fn acquire_loop<A, AF, W, WF>(timeout: Duration, mut attempt: A, watch: W) -> Result<Lease>
+where
+    A: FnMut() -> AF,
+    AF: Future<Output = Result<Step>>,
+    W: FnOnce(Instant) -> WF,
+    WF: Future<Output = Option<Watch>>,
+{
+    let deadline = deadline_after(timeout);
+    if let Step::Acquired(lease) = attempt().await? {
+        return Ok(lease);
+    }
+    if Instant::now() >= deadline {
+        return Err(timed_out(timeout));
+    }
+    let watch = watch(deadline).await;
+    let mut backoff = Backoff::new();
+    loop {
+        let mut released = watch.as_ref().map(|w| Box::pin(w.released()));
+        if let Some(released) = released.as_mut() {
+            released.as_mut().enable();
+        }
+        let live = watch.as_ref().is_some_and(Watch::is_live);
+        let held_for = match attempt().await? {
+            Step::Acquired(lease) => return Ok(lease),
+            Step::Held(held_for) => held_for,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(timed_out(timeout));
+        }
+        let mut wait = deadline - now;
+        if let Some(held_for) = held_for {
+            wait = wait.min(held_for.saturating_add(Duration::from_millis(1)));
+        }
+        wait = wait.min(if live { LIVE_RECHECK } else { backoff.next_delay() });
+        // Woken or timed out, the next step is another attempt.
+        match released {
+            Some(released) => {
+                let _ = tokio::time::timeout(wait, released).await;
+            }
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+}
+
+fn timed_out(timeout: Duration) -> StateError {
+    StateError::Timeout { operation: "acquire", after: timeout }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::driver::hub::{Delivery, ReleaseHub};
+    use crate::lock::FencingToken;
+
+    fn lease() -> Lease {
+        Lease::new("job", "owner", FencingToken(1), Instant::now(), Duration::from_secs(1))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_largest_timeout_waits_without_panicking() {
+        let tries = AtomicUsize::new(0);
+        let result = acquire_loop(
+            Duration::MAX,
+            || async {
+                Ok(if tries.fetch_add(1, Ordering::SeqCst) < 3 { Step::Held(None) } else { Step::Acquired(lease()) })
+            },
+            |_| async { None },
+        )
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(tries.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_lock_times_out_at_the_deadline() {
+        let started = Instant::now();
+        let result =
+            acquire_loop(Duration::from_millis(300), || async { Ok(Step::Held(None)) }, |_| async { None }).await;
+        assert!(matches!(result, Err(StateError::Timeout { .. })), "{result:?}");
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(310), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_live_watch_is_woken_by_a_release_not_by_polling() {
+        let hub = ReleaseHub::new(Delivery::AllNames);
+        hub.set_live(true);
+        let tries = Arc::new(AtomicUsize::new(0));
+        let releaser = hub.clone();
+        let counted = Arc::clone(&tries);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            counted.store(100, Ordering::SeqCst);
+            releaser.released("job");
+        });
+        let started = Instant::now();
+        let result = acquire_loop(
+            Duration::from_secs(60),
+            || async {
+                Ok(if tries.fetch_add(1, Ordering::SeqCst) >= 100 { Step::Acquired(lease()) } else { Step::Held(None) })
+            },
+            |_| async { Some(hub.watch("job")) },
+        )
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        assert_eq!(tries.load(Ordering::SeqCst), 101, "one attempt before watching, one after, one after the release");
+    }
+}
