@@ -10,12 +10,40 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
+use state_api::driver::{Step, acquire_loop};
 use state_api::{
     Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, Lease, LockService, MemoryStore,
     PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore,
 };
 
 use crate::kit::Property;
+use crate::unreachable::Unreachable;
+
+/// The connect timeout of the mutants' unreachable-endpoint probe.
+const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The password in the mutants' probe URL.
+const PROBE_SECRET: &str = "kit-probe-hunter2";
+
+/// Dials a loopback port nobody listens on, as a backend's connect would.
+async fn dial_closed_port(mutation: Mutation) -> Result<Backend> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| StateError::unavailable("mutant", "no free loopback port", e))?;
+    let url = format!("mutant://user:{PROBE_SECRET}@127.0.0.1:{port}");
+    let dial = tokio::net::TcpStream::connect(("127.0.0.1", port));
+    match tokio::time::timeout(PROBE_CONNECT_TIMEOUT, dial).await {
+        // Someone took the port meanwhile: connected after all.
+        Ok(Ok(_)) => Ok(Backend::memory()),
+        Ok(Err(e)) => Err(match mutation {
+            Mutation::LeaksSecret => StateError::unavailable("mutant", format!("cannot connect to {url}"), e),
+            Mutation::UnreachableNotRetryable => StateError::backend("mutant", "connect failed", false, e),
+            _ => StateError::unavailable("mutant", format!("cannot connect to {}", state_api::redact_url(&url)), e),
+        }),
+        Err(_) => Err(StateError::timed_out("connect", PROBE_CONNECT_TIMEOUT)),
+    }
+}
 
 /// The ways a mutant is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,11 +79,20 @@ pub enum Mutation {
     NoMutualExclusion,
     /// Declares no scan feature but scans anyway instead of `Unsupported`.
     UndeclaredScan,
+    /// `acquire` computes its deadline as `now + timeout`, which panics on
+    /// `Duration::MAX` ("wait forever").
+    PanicsOnHugeTimeout,
+    /// Declares release wake-ups, but its waiters poll with backoff.
+    NoReleaseWakeups,
+    /// An unreachable endpoint fails with a non-retryable error.
+    UnreachableNotRetryable,
+    /// An unreachable endpoint's error quotes the URL, password included.
+    LeaksSecret,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 15] = [
+    pub const ALL: [Mutation; 19] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -71,6 +108,10 @@ impl Mutation {
         Mutation::TokenReusedOnTakeover,
         Mutation::NoMutualExclusion,
         Mutation::UndeclaredScan,
+        Mutation::PanicsOnHugeTimeout,
+        Mutation::NoReleaseWakeups,
+        Mutation::UnreachableNotRetryable,
+        Mutation::LeaksSecret,
     ];
 
     /// The property meant to catch this mutation.
@@ -87,7 +128,18 @@ impl Mutation {
             Mutation::TokenReusedOnTakeover => Property::FencingTokens,
             Mutation::NoMutualExclusion => Property::MutualExclusion,
             Mutation::UndeclaredScan => Property::Capabilities,
+            Mutation::PanicsOnHugeTimeout => Property::ExtremeArguments,
+            Mutation::NoReleaseWakeups => Property::ReleaseWakeups,
+            Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
         }
+    }
+
+    /// The probe for this mutant's unreachable endpoint: a connector that
+    /// dials a closed loopback port and reports the failure as the
+    /// contract says, except for the mutations that break exactly that.
+    pub fn unreachable(&self) -> Unreachable {
+        let mutation = *self;
+        Unreachable::new(PROBE_CONNECT_TIMEOUT, move || dial_closed_port(mutation)).with_secret(PROBE_SECRET)
     }
 
     /// A fresh in-memory backend broken in this way.
@@ -288,7 +340,21 @@ impl LockService for Mutant {
         Ok(self.inner.try_acquire(name, ttl).await?.map(|lease| self.track(lease)))
     }
 
-    // `acquire` is the trait's default: backoff over this mutant's try_acquire.
+    // Otherwise `acquire` is the trait's default: backoff over this
+    // mutant's try_acquire (which is also what `NoReleaseWakeups` is).
+    async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
+        if self.is(Mutation::PanicsOnHugeTimeout) {
+            // The naive deadline: overflows (and panics) on Duration::MAX.
+            let _deadline = tokio::time::Instant::now() + timeout;
+        }
+        let attempt = || async {
+            Ok(match self.try_acquire(name, ttl).await? {
+                Some(lease) => Step::Acquired(lease),
+                None => Step::Held(None),
+            })
+        };
+        acquire_loop(timeout, attempt, |_| async { None }).await
+    }
 
     async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {
         self.inner.extend(lease, ttl).await

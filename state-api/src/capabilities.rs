@@ -30,7 +30,7 @@ impl Capabilities {
             max_value_len,
             ttl_resolution: Duration::from_millis(1),
             expiry_clock,
-            features: Features { scan: true, locks: true },
+            features: Features { scan: true, locks: true, lock_wakeups: true },
         }
     }
 
@@ -63,4 +63,8 @@ pub struct Features {
     pub scan: bool,
     /// Distributed locks ([`crate::LockService`]).
     pub locks: bool,
+    /// Lock waiters are woken by a release instead of finding out at their
+    /// next poll, so `acquire` takes a released lock within about one
+    /// round trip (see [`crate::driver::LockDriver::watch`]).
+    pub lock_wakeups: bool,
 }

@@ -86,7 +86,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use state_api::trace::operation_span;
-use state_api::{Backend, Capabilities, ExpiryClock, StateError};
+use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
 use tracing::Instrument;
 
 pub use config::DynamoConfig;
@@ -215,7 +215,11 @@ impl DynamoStore {
     }
 
     fn capabilities_value(&self) -> Capabilities {
-        Capabilities::new(BACKEND, Self::MAX_VALUE_LEN, ExpiryClock::Client { max_skew: self.max_clock_skew() })
+        let capabilities =
+            Capabilities::new(BACKEND, Self::MAX_VALUE_LEN, ExpiryClock::Client { max_skew: self.max_clock_skew() });
+        // DynamoDB cannot announce a release: waiters poll.
+        let features = Features { lock_wakeups: false, ..capabilities.features };
+        capabilities.with_features(features)
     }
 }
 
