@@ -318,7 +318,7 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
 }
 
 fn lincheck(format: &str, file: &std::path::Path) -> Result<ExitCode, String> {
-    use conformance::linearizability::{CheckOptions, CheckResult};
+    use lincheck::{CheckOptions, CheckResult};
     let format = format.parse()?;
     let result = conformance::history_file::check_file(format, file, &CheckOptions::default())?;
     println!("{result}");
