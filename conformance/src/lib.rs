@@ -57,7 +57,6 @@ pub mod mutants;
 pub mod properties;
 pub mod report;
 pub mod scale;
-pub mod servers;
 
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};

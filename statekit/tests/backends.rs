@@ -11,9 +11,6 @@ mod app;
 use std::path::PathBuf;
 use std::process::Command;
 
-#[allow(unused_imports)]
-use conformance::servers;
-
 fn write_config(name: &str, body: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("statekit-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -62,19 +59,19 @@ async fn the_example_app_runs_in_memory() {
 mod redis {
     use super::*;
 
-    fn config(server: &servers::Server) -> String {
+    fn config(server: &test_servers::Server) -> String {
         format!("[state]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
     }
 
     #[test]
     fn migrate_and_check_pass_through_a_config_file() {
-        let server = servers::redis::redis().unwrap();
+        let server = test_servers::redis::redis().unwrap();
         migrate_and_check(&config(&server));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
-        let server = servers::redis::redis().unwrap();
+        let server = test_servers::redis::redis().unwrap();
         run_app(&config(&server)).await;
     }
 }
@@ -83,19 +80,19 @@ mod redis {
 mod postgres {
     use super::*;
 
-    fn config(server: &servers::Server) -> String {
+    fn config(server: &test_servers::Server) -> String {
         format!("[state]\nbackend = \"postgres\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
     }
 
     #[test]
     fn migrate_and_check_pass_through_a_config_file() {
-        let server = servers::postgres::postgres().unwrap();
+        let server = test_servers::postgres::postgres().unwrap();
         migrate_and_check(&config(&server));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
-        let server = servers::postgres::postgres().unwrap();
+        let server = test_servers::postgres::postgres().unwrap();
         run_app(&config(&server)).await;
     }
 }
@@ -106,7 +103,7 @@ mod dynamodb {
 
     /// DynamoDB Local takes any letters-and-digits credentials; a region and
     /// static keys keep the SDK from probing for AWS credentials.
-    fn config(server: &servers::Server) -> String {
+    fn config(server: &test_servers::Server) -> String {
         format!(
             "[state]\nbackend = \"dynamodb\"\nurl = \"{}\"\nregion = \"us-east-1\"\ntable_name = \"e2e{:x}\"\n\
              access_key_id = \"statekitlocal\"\nsecret_access_key = \"statekitlocal\"\n",
@@ -117,13 +114,13 @@ mod dynamodb {
 
     #[test]
     fn migrate_and_check_pass_through_a_config_file() {
-        let server = servers::dynamodb::shared_dynamodb().unwrap();
+        let server = test_servers::dynamodb::shared_dynamodb().unwrap();
         migrate_and_check(&config(server));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
-        let server = servers::dynamodb::shared_dynamodb().unwrap();
+        let server = test_servers::dynamodb::shared_dynamodb().unwrap();
         let config = config(server);
         let parsed = statekit::Config::from_toml(&config, "inline.toml".as_ref()).unwrap();
         statekit::migrate(&parsed).await.unwrap();
