@@ -4,7 +4,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../examples/app.rs"]
+#[path = "../../statekit/examples/app.rs"]
 #[allow(dead_code)]
 mod app;
 
