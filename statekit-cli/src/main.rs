@@ -53,9 +53,9 @@ enum Command {
         /// small, default, large, or a factor (also STATEKIT_SCALE).
         #[arg(long)]
         scale: Option<Scale>,
-        /// Run only these properties (repeatable).
-        #[arg(short, long = "property")]
-        properties: Vec<String>,
+        /// Run only these properties (repeatable); default: all.
+        #[arg(short, long = "property", value_name = "PROPERTY", value_parser = property_parser())]
+        properties: Vec<Property>,
     },
     /// Create or upgrade what the backend needs (idempotent).
     Migrate {
@@ -153,6 +153,14 @@ enum Command {
         /// The history file.
         file: PathBuf,
     },
+}
+
+/// Parses `-p NAME` into a [`Property`]; the choices, shown in `--help`
+/// and in the error for a wrong name, come from [`Property::ALL`].
+fn property_parser() -> impl clap::builder::TypedValueParser<Value = Property> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Property::ALL.map(|property| property.name()))
+        .try_map(|name| Property::from_name(&name).ok_or_else(|| format!("unknown property {name:?}")))
 }
 
 #[derive(Debug, clap::Args)]
@@ -292,25 +300,13 @@ async fn check(
     config: Option<PathBuf>,
     json: bool,
     scale: Option<Scale>,
-    names: Vec<String>,
+    properties: Vec<Property>,
 ) -> Result<ExitCode, String> {
     let scale = match scale {
         Some(scale) => scale,
         None => Scale::from_env()?,
     };
-    let selected: Vec<Property> = if names.is_empty() {
-        Property::ALL.to_vec()
-    } else {
-        names
-            .iter()
-            .map(|n| {
-                Property::from_name(n).ok_or_else(|| {
-                    let known: Vec<&str> = Property::ALL.iter().map(Property::name).collect();
-                    format!("unknown property {n:?}; known: {}", known.join(", "))
-                })
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let selected = if properties.is_empty() { Property::ALL.to_vec() } else { properties };
     let backend = backend(config.as_ref()).await?;
     let bar = progress_bar(selected.len() as u64, json);
     let report = conformance::run_selected(&backend, scale, &selected, |position, property| {

@@ -35,7 +35,8 @@ fn migrate_and_check(config: &str) {
     statekit_ok(&["migrate", "-c", path]);
     statekit_ok(&["migrate", "-c", path]);
     let report = statekit_ok(&["check", "--scale", "small", "-c", path]);
-    assert!(report.contains("11 passed, 0 failed"), "{report}");
+    let all = conformance::Property::ALL.len();
+    assert!(report.contains(&format!("{all} properties: {all} passed, 0 failed")), "{report}");
 }
 
 #[allow(dead_code)]
