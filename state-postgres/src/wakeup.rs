@@ -11,10 +11,11 @@
 //! (re)connection the task therefore wakes every waiter ("look again"), and
 //! while it is not listening waiters poll with jittered backoff instead.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use state_api::Backoff;
 use tokio::sync::broadcast;
@@ -62,9 +63,7 @@ impl Wakeups {
     /// after a failed attempt cannot slip by.
     pub(crate) fn subscribe(&self) -> Subscription {
         let receiver = self.sender.subscribe();
-        // A poisoned lock only means another waiter panicked while starting
-        // the task; the Option inside is still meaningful.
-        let mut task = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut task = self.task.lock();
         if task.is_none() {
             *task = Some(tokio::spawn(listen(
                 self.options.clone(),
@@ -78,7 +77,7 @@ impl Wakeups {
     }
 
     pub(crate) fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+        if let Some(task) = self.task.lock().take() {
             task.abort();
         }
     }
