@@ -4,9 +4,9 @@
 //! server cannot be started is reported as skipped with the reason —
 //! benchmarks, unlike CI tests, may skip.
 
-use conformance::servers::Server;
 use state_api::Backend;
 use statekit::{BackendKind, Config, StateConfig};
+use test_servers::Server;
 
 /// A backend ready to measure, with the server it needs kept alive.
 pub struct Provisioned {
@@ -25,9 +25,9 @@ pub async fn provision_all() -> (Vec<Provisioned>, Vec<(&'static str, String)>) 
     let mut skipped = Vec::new();
     type Start = fn() -> Result<Server, String>;
     let servers: [(&'static str, BackendKind, Start); 3] = [
-        ("redis", BackendKind::Redis, conformance::servers::redis::redis),
-        ("postgres", BackendKind::Postgres, conformance::servers::postgres::postgres),
-        ("dynamodb", BackendKind::Dynamodb, conformance::servers::dynamodb::dynamodb),
+        ("redis", BackendKind::Redis, test_servers::redis::redis),
+        ("postgres", BackendKind::Postgres, test_servers::postgres::postgres),
+        ("dynamodb", BackendKind::Dynamodb, test_servers::dynamodb::dynamodb),
     ];
     for (name, kind, start) in servers {
         match connect(kind, start).await {

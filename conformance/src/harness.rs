@@ -87,7 +87,8 @@ where
     }
 }
 
-/// Expands to one `#[test]` per property of the kit, in a module named
+/// Expands to one `#[test]` per property of the kit (the list in
+/// [`with_properties!`](crate::with_properties)), in a module named
 /// `$name`, each running against a backend made by `$factory` — an
 /// expression that evaluates to a future (typically an `async` block)
 /// resolving to a [`Backend`], a [`Subject`], or a `Result` of either.
@@ -101,32 +102,22 @@ macro_rules! suite {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            $crate::__suite_tests!(
-                $factory;
-                sequential_model => SequentialModel,
-                linearizability => Linearizability,
-                one_winner => OneWinner,
-                no_lost_update => NoLostUpdate,
-                mutual_exclusion => MutualExclusion,
-                fencing_tokens => FencingTokens,
-                lease_expiry => LeaseExpiry,
-                ttl => Ttl,
-                scan => Scan,
-                edge_inputs => EdgeInputs,
-                capabilities => Capabilities
-            );
+            $crate::with_properties!($crate::__suite_tests { $factory; });
         }
     };
 }
 
+/// The `suite!` callback of [`with_properties!`](crate::with_properties):
+/// one `#[test]` per property, named after it.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __suite_tests {
-    ($factory:expr; $($test:ident => $property:ident),*) => {
+    ($factory:expr; $($(#[doc = $doc:literal])* $test:ident => $variant:ident [$run:path] requires [$($feature:ident),*],)*) => {
         $(
+            $(#[doc = $doc])*
             #[test]
             fn $test() {
-                $crate::harness::run_test($crate::Property::$property, || $factory);
+                $crate::harness::run_test($crate::Property::$variant, || $factory);
             }
         )*
     };

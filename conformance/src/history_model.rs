@@ -1,4 +1,4 @@
-//! The statekit contract as a [`linearizability::Model`](crate::linearizability::Model),
+//! The statekit contract as a [`lincheck::Model`],
 //! and a recorder that turns concurrent calls into a checkable history.
 
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use parking_lot::Mutex;
 use state_api::StateStore;
 
 use crate::exec::execute;
-use crate::linearizability::{History, Model, Operation};
 use crate::model::{ErrorKind, Op, Outcome, Stored, matches, step};
+use lincheck::{History, Model, Operation};
 
 /// The per-key contract for the linearizability checker. It reuses
 /// [`crate::model::step`], so the concurrent and sequential properties check

@@ -5,9 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use state_api::{Backend, Capabilities, ExpiryClock, StateError};
+use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
 
-use crate::properties;
 use crate::report::{PropertyReport, RunReport, Verdict};
 use crate::scale::Scale;
 
@@ -92,100 +91,134 @@ impl Context {
 
 type PropertyFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
-/// One property of the kit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Property {
-    /// 1. Random operation sequences give exactly the model's results.
-    SequentialModel,
-    /// 2. Concurrent histories of single-key operations are linearizable.
-    Linearizability,
-    /// 3. Of concurrent `check_and_set` calls on one key, exactly one wins.
-    OneWinner,
-    /// 4. Read-then-CAS increments (and atomic increments) lose nothing.
-    NoLostUpdate,
-    /// 5. Valid leases never overlap; a lock-protected counter ends exact.
-    MutualExclusion,
-    /// 6. Fencing tokens strictly increase across acquisitions and takeovers.
-    FencingTokens,
-    /// 7. An abandoned lease frees at its TTL, not before; the stale holder
-    ///    cannot disturb the new one.
-    LeaseExpiry,
-    /// 8. Expiry within tolerance; TTL-less writes clear TTLs; increments
-    ///    keep the creation TTL; expired keys are absent for every operation.
-    Ttl,
-    /// 9. Scans list exactly the live matching entries, ordered, once.
-    Scan,
-    /// 10. Edge inputs: empty, binary, maximal values; odd keys; typed errors.
-    EdgeInputs,
-    /// Undeclared optional features answer `Unsupported`.
-    Capabilities,
+/// The kit's properties, declared once: the [`Property`] enum, its
+/// [`ALL`](Property::ALL), [`name`](Property::name), capability checks and
+/// runners, and the tests [`suite!`](crate::suite) generates all come from
+/// this list. Adding a property is one entry here and its function.
+///
+/// `with_properties!(callback { args })` expands to `callback! { args
+/// entries }`, where each entry is
+///
+/// ```text
+/// /// docs
+/// test_name => Variant [path::to::run] requires [feature, ...],
+/// ```
+///
+/// `test_name` is the property's name (on the command line, in reports and
+/// as its test's name), `run` the async function that checks it, and
+/// `requires` the [`state_api::Features`] it needs: where the backend lacks
+/// one, the property is skipped. Invoke it where items go (the callback
+/// is named by a path, which expression position does not accept). The
+/// callback may ignore what it does not need, as this one does:
+///
+/// ```
+/// macro_rules! names {
+///     ($($(#[doc = $doc:literal])* $test:ident => $variant:ident [$run:path] requires [$($feature:ident),*],)*) => {
+///         const NAMES: &[&str] = &[$(stringify!($test)),*];
+///     };
+/// }
+/// conformance::with_properties!(names {});
+///
+/// fn main() {
+///     let all: Vec<&str> = conformance::Property::ALL.iter().map(|p| p.name()).collect();
+///     assert_eq!(NAMES, all);
+/// }
+/// ```
+#[macro_export]
+macro_rules! with_properties {
+    ($callback:path { $($args:tt)* }) => {
+        $callback! { $($args)*
+            /// 1. Random operation sequences give exactly the model's results.
+            sequential_model => SequentialModel [$crate::properties::sequential::run] requires [],
+            /// 2. Concurrent histories of single-key operations are linearizable.
+            linearizability => Linearizability [$crate::properties::linearizable::run] requires [],
+            /// 3. Of concurrent `check_and_set` calls on one key, exactly one wins.
+            one_winner => OneWinner [$crate::properties::races::one_winner] requires [],
+            /// 4. Read-then-CAS increments (and atomic increments) lose nothing.
+            no_lost_update => NoLostUpdate [$crate::properties::races::no_lost_update] requires [],
+            /// 5. Valid leases never overlap; a lock-protected counter ends exact.
+            mutual_exclusion => MutualExclusion [$crate::properties::locks::mutual_exclusion] requires [locks],
+            /// 6. Fencing tokens strictly increase across acquisitions and takeovers.
+            fencing_tokens => FencingTokens [$crate::properties::locks::fencing_tokens] requires [locks],
+            /// 7. An abandoned lease frees at its TTL, not before; the stale holder
+            ///    cannot disturb the new one.
+            lease_expiry => LeaseExpiry [$crate::properties::locks::lease_expiry] requires [locks],
+            /// 8. Expiry within tolerance; TTL-less writes clear TTLs; increments
+            ///    keep the creation TTL; expired keys are absent for every operation.
+            ttl => Ttl [$crate::properties::ttl::run] requires [],
+            /// 9. Scans list exactly the live matching entries, ordered, once.
+            scan => Scan [$crate::properties::scan::run] requires [scan],
+            /// 10. Edge inputs: empty, binary, maximal values; odd keys; typed errors.
+            edge_inputs => EdgeInputs [$crate::properties::edge::run] requires [],
+            /// Undeclared optional features answer `Unsupported`.
+            capabilities => Capabilities [$crate::properties::capabilities::run] requires [],
+        }
+    };
 }
 
-impl Property {
-    /// Every property, in kit order.
-    pub const ALL: [Property; 11] = [
-        Property::SequentialModel,
-        Property::Linearizability,
-        Property::OneWinner,
-        Property::NoLostUpdate,
-        Property::MutualExclusion,
-        Property::FencingTokens,
-        Property::LeaseExpiry,
-        Property::Ttl,
-        Property::Scan,
-        Property::EdgeInputs,
-        Property::Capabilities,
-    ];
-
-    /// The property's name (also its test name in `suite!`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Property::SequentialModel => "sequential_model",
-            Property::Linearizability => "linearizability",
-            Property::OneWinner => "one_winner",
-            Property::NoLostUpdate => "no_lost_update",
-            Property::MutualExclusion => "mutual_exclusion",
-            Property::FencingTokens => "fencing_tokens",
-            Property::LeaseExpiry => "lease_expiry",
-            Property::Ttl => "ttl",
-            Property::Scan => "scan",
-            Property::EdgeInputs => "edge_inputs",
-            Property::Capabilities => "capabilities",
+/// Generates [`Property`] and its list-shaped methods from
+/// [`with_properties!`].
+macro_rules! declare_properties {
+    ($($(#[doc = $doc:literal])* $test:ident => $variant:ident [$run:path] requires [$($feature:ident),*],)*) => {
+        /// One property of the kit (declared in [`with_properties!`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Property {
+            $($(#[doc = $doc])* $variant,)*
         }
-    }
 
+        impl Property {
+            /// Every property, in kit order.
+            pub const ALL: [Property; [$(stringify!($variant)),*].len()] = [$(Property::$variant),*];
+
+            /// The property's name (also its test name in `suite!`).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Property::$variant => stringify!($test),)*
+                }
+            }
+
+            /// The optional features of [`state_api::Features`] the
+            /// property needs, by field name.
+            pub fn required_features(&self) -> &'static [&'static str] {
+                match self {
+                    $(Property::$variant => &[$(stringify!($feature)),*],)*
+                }
+            }
+
+            /// The required features `features` lacks.
+            fn missing_features(&self, features: &Features) -> Vec<&'static str> {
+                match self {
+                    $(Property::$variant => {
+                        #[allow(unused_mut)]
+                        let mut missing = Vec::new();
+                        $(if !features.$feature { missing.push(stringify!($feature)); })*
+                        missing
+                    })*
+                }
+            }
+
+            fn start<'a>(&self, cx: &'a Context) -> PropertyFuture<'a> {
+                match self {
+                    $(Property::$variant => Box::pin($run(cx)),)*
+                }
+            }
+        }
+    };
+}
+
+crate::with_properties!(declare_properties {});
+
+impl Property {
     /// Looks a property up by name.
     pub fn from_name(name: &str) -> Option<Property> {
         Property::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// `Some(reason)` when the backend's capabilities say the property does
-    /// not apply.
+    /// not apply: it lacks a feature the property requires.
     pub fn skip_reason(&self, capabilities: &Capabilities) -> Option<String> {
-        let locks = matches!(self, Property::MutualExclusion | Property::FencingTokens | Property::LeaseExpiry);
-        if locks && !capabilities.features.locks {
-            return Some("the backend does not declare the locks feature".into());
-        }
-        if *self == Property::Scan && !capabilities.features.scan {
-            return Some("the backend does not declare the scan feature".into());
-        }
-        None
-    }
-
-    fn start<'a>(&self, cx: &'a Context) -> PropertyFuture<'a> {
-        match self {
-            Property::SequentialModel => Box::pin(properties::sequential::run(cx)),
-            Property::Linearizability => Box::pin(properties::linearizable::run(cx)),
-            Property::OneWinner => Box::pin(properties::races::one_winner(cx)),
-            Property::NoLostUpdate => Box::pin(properties::races::no_lost_update(cx)),
-            Property::MutualExclusion => Box::pin(properties::locks::mutual_exclusion(cx)),
-            Property::FencingTokens => Box::pin(properties::locks::fencing_tokens(cx)),
-            Property::LeaseExpiry => Box::pin(properties::locks::lease_expiry(cx)),
-            Property::Ttl => Box::pin(properties::ttl::run(cx)),
-            Property::Scan => Box::pin(properties::scan::run(cx)),
-            Property::EdgeInputs => Box::pin(properties::edge::run(cx)),
-            Property::Capabilities => Box::pin(properties::capabilities::run(cx)),
-        }
+        let missing = self.missing_features(&capabilities.features);
+        (!missing.is_empty()).then(|| format!("the backend does not declare the {} feature", missing.join(" and ")))
     }
 
     /// Runs this property against `backend` and reports. Must be called
@@ -229,4 +262,30 @@ pub async fn run_selected(
         reports.push(property.run_in(&cx).await);
     }
     RunReport { backend: cx.capabilities.backend.to_owned(), scale: scale.to_string(), properties: reports }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Property;
+
+    #[test]
+    fn every_property_is_found_by_its_own_name_and_names_are_unique() {
+        for property in Property::ALL {
+            assert_eq!(Property::from_name(property.name()), Some(property));
+        }
+        let mut names: Vec<&str> = Property::ALL.iter().map(Property::name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Property::ALL.len());
+    }
+
+    #[test]
+    fn a_property_is_skipped_exactly_when_a_required_feature_is_missing() {
+        let mut capabilities = state_api::Backend::memory().capabilities();
+        assert!(Property::ALL.iter().all(|p| p.skip_reason(&capabilities).is_none()));
+        capabilities.features.locks = false;
+        let reason = Property::FencingTokens.skip_reason(&capabilities);
+        assert_eq!(reason.as_deref(), Some("the backend does not declare the locks feature"));
+        assert_eq!(Property::Scan.skip_reason(&capabilities), None);
+    }
 }

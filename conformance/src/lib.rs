@@ -41,7 +41,7 @@
 //! ## Properties
 //!
 //! See [`Property`]: sequential model equivalence (proptest, shrinking),
-//! linearizability (Wing–Gong checker in [`linearizability`], per key),
+//! linearizability (the Wing–Gong checker of the [`lincheck`] crate, per key),
 //! exactly one `check_and_set` winner, no lost update, lock mutual
 //! exclusion, fencing tokens, lease expiry and takeover, TTL, scan, edge
 //! inputs, and capabilities. A property runs exactly when the backend's
@@ -52,13 +52,11 @@ pub mod harness;
 pub mod history_file;
 pub mod history_model;
 pub mod kit;
-pub mod linearizability;
 pub mod model;
 pub mod mutants;
 pub mod properties;
 pub mod report;
 pub mod scale;
-pub mod servers;
 
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};

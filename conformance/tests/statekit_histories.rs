@@ -1,14 +1,15 @@
 //! Recorded statekit histories round-trip through the JSON-lines format and
-//! get the right verdict from the same code `lincheck` runs.
+//! get the right verdict from the same code `statekit lincheck` runs.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use conformance::history_file::{HistoryFormat, check_file};
-use conformance::linearizability::formats::write_jsonl;
-use conformance::linearizability::{CheckOptions, History, Operation};
+use conformance::history_file::check_file;
 use conformance::model::{KeyName, Observed, Op, Outcome};
 use conformance::{Recorder, StatekitModel};
+use lincheck::formats::write_jsonl;
+use lincheck::history_file::HistoryFormat;
+use lincheck::{CheckOptions, History, Operation};
 use state_api::{Condition, MemoryStore};
 
 fn save(history: &History<Op, Outcome>, name: &str) -> std::path::PathBuf {

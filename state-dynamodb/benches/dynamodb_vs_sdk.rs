@@ -254,7 +254,7 @@ async fn measure(bench: &Arc<Bench>, operation: Operation, side: Side, tasks: us
 fn main() {
     let seconds: f64 = std::env::var("STATEKIT_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let server = conformance::servers::dynamodb::dynamodb().unwrap_or_else(|e| panic!("{e}"));
+    let server = test_servers::dynamodb::dynamodb().unwrap_or_else(|e| panic!("{e}"));
     runtime.block_on(async {
         let table = local::unique_table("bench");
         let store = DynamoStore::open(local::config(server.url(), &table)).await.unwrap();

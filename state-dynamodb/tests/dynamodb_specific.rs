@@ -15,12 +15,12 @@ use state_api::{Key, MAX_ID_LEN, MAX_SPACE_LEN, StateError, StateStore, Version}
 use state_dynamodb::{DynamoStore, Migration};
 
 fn server_url() -> String {
-    conformance::servers::dynamodb::shared_dynamodb().unwrap().url().to_owned()
+    test_servers::dynamodb::shared_dynamodb().unwrap().url().to_owned()
 }
 
 /// A loopback address where nothing listens: connections are refused.
 fn refused_url() -> String {
-    let port = conformance::servers::free_port().unwrap();
+    let port = test_servers::free_port().unwrap();
     format!("http://127.0.0.1:{port}")
 }
 

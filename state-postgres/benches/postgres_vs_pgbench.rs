@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use conformance::servers::find_binary;
 use state_api::{Key, PutOutcome, StateStore, Version};
 use state_postgres::{PostgresConfig, PostgresStore};
+use test_servers::find_binary;
 
 const CONNECTIONS: usize = 16;
 /// Ids for `get`, and the key space `check_and_set` draws fresh ids from.
@@ -277,7 +277,7 @@ fn main() {
     let seconds: u64 = std::env::var("STATEKIT_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let length = Duration::from_secs(seconds);
     let pgbench = find_pgbench();
-    let server = conformance::servers::postgres::postgres().expect("a PostgreSQL server");
+    let server = test_servers::postgres::postgres().expect("a PostgreSQL server");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let config = PostgresConfig::new(server.url()).with_pool_size(CONNECTIONS as u32).with_reap_interval(None);
     let store = Arc::new(runtime.block_on(async {

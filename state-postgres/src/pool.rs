@@ -15,9 +15,9 @@
 //! the connect timeout; past it the caller gets `PoolTimedOut`, which the
 //! store reports as `Unavailable`.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgRow, Postgres};
 use sqlx::query::Query;
 use sqlx::{ConnectOptions, Connection};
@@ -113,9 +113,8 @@ impl ConnectionPool {
     }
 
     fn pop_idle(&self) -> Option<Idle> {
-        // The lock is never held across an await, and a panic while holding
-        // it cannot leave the Vec inconsistent: ignore poisoning.
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
+        // The lock is never held across an await.
+        self.idle.lock().pop()
     }
 
     /// Opens a connection, retrying while the server refuses connections
@@ -159,7 +158,7 @@ impl Pooled<'_> {
     /// the idle connections are closed too, so the next operations open
     /// fresh ones instead of each failing once on a dead socket.
     pub(crate) fn release<T>(self, result: &Result<T, sqlx::Error>) {
-        let mut idle = self.pool.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut idle = self.pool.idle.lock();
         match result {
             Ok(_) => idle.push(Idle { connection: self.connection, since: Instant::now() }),
             Err(sqlx::Error::Database(error)) if !ends_session(error.code().as_deref()) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use state_postgres::PostgresConfig;
 
 conformance::suite!(postgres, async {
-    let server = conformance::servers::postgres::postgres()?;
+    let server = test_servers::postgres::postgres()?;
     // A short reaper interval so the reaper runs during the properties,
     // concurrently with their writes.
     let config = PostgresConfig::new(server.url()).with_reap_interval(Some(Duration::from_millis(500)));

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use conformance::servers::Server;
 use state_api::{Key, LockService, StateError, StateStore, Version};
 use state_postgres::{PostgresConfig, PostgresStore};
+use test_servers::Server;
 
 /// A private server (or the external one) and a migrated store on it.
 async fn server_and_store(configure: impl FnOnce(PostgresConfig) -> PostgresConfig) -> (Server, PostgresStore) {
-    let server = conformance::servers::postgres::postgres().expect("a PostgreSQL server");
+    let server = test_servers::postgres::postgres().expect("a PostgreSQL server");
     let store = PostgresStore::connect(configure(PostgresConfig::new(server.url()))).await.expect("connect");
     store.migrate().await.expect("migrate");
     (server, store)
@@ -43,7 +43,7 @@ async fn count_rows(inspector: &sqlx::PgPool, store: &PostgresStore, table: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_idempotent_and_safe_when_run_concurrently() {
-    let server = conformance::servers::postgres::postgres().unwrap();
+    let server = test_servers::postgres::postgres().unwrap();
     let schema = unique("mig");
     let config = PostgresConfig::new(server.url()).with_schema(schema.as_str()).unwrap();
     let mut stores = Vec::new();
@@ -71,7 +71,7 @@ async fn migrations_are_idempotent_and_safe_when_run_concurrently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_before_migrating_fail_with_a_hint() {
-    let server = conformance::servers::postgres::postgres().unwrap();
+    let server = test_servers::postgres::postgres().unwrap();
     let config = PostgresConfig::new(server.url()).with_table_prefix(unique("unmigrated")).unwrap();
     let store = PostgresStore::connect(config).await.unwrap();
     let error = store.get(&Key::new("s", "k").unwrap()).await.unwrap_err();
@@ -160,7 +160,7 @@ async fn operations_recover_after_the_server_restarts() {
         assert!(took < connect_timeout + Duration::from_secs(1), "the failure took {took:?}");
     }
 
-    conformance::servers::postgres::restart(&mut server).unwrap();
+    test_servers::postgres::restart(&mut server).unwrap();
     // The failures closed the dead connections, so the first call after the
     // server is back opens a fresh one and succeeds.
     let entry = store.get(&key).await.expect("the first call after the restart");
@@ -173,7 +173,7 @@ async fn operations_recover_after_the_server_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_gives_a_retryable_error_within_the_connect_timeout() {
     let connect_timeout = Duration::from_millis(800);
-    let closed_port = conformance::servers::free_port().unwrap();
+    let closed_port = test_servers::free_port().unwrap();
     // A closed loopback port (connection refused, retried by the pool until
     // the timeout) and an address reserved for documentation (unroutable:
     // an immediate error or silence, depending on the network).
@@ -192,7 +192,7 @@ async fn an_unreachable_server_gives_a_retryable_error_within_the_connect_timeou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_never_appear_in_debug_display_or_errors() {
     let secret = "hunter2-secret";
-    let closed_port = conformance::servers::free_port().unwrap();
+    let closed_port = test_servers::free_port().unwrap();
     let config = PostgresConfig::new(format!("postgres://app:{secret}@127.0.0.1:{closed_port}/db"))
         .with_connect_timeout(Duration::from_millis(300));
     assert!(!format!("{config:?}").contains(secret));
@@ -200,7 +200,7 @@ async fn passwords_never_appear_in_debug_display_or_errors() {
     assert_no_secret(&error, secret);
 
     // A reachable server: the store's Debug, and a server-side error.
-    let server = conformance::servers::postgres::postgres().unwrap();
+    let server = test_servers::postgres::postgres().unwrap();
     let url = with_password(server.url(), secret);
     let store = PostgresStore::connect(PostgresConfig::new(url.as_str())).await.unwrap();
     assert!(!format!("{store:?}").contains(secret));
@@ -233,7 +233,7 @@ fn assert_no_secret(error: &StateError, secret: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_schema_and_prefix_keep_stores_apart_and_bad_identifiers_are_refused() {
-    let server = conformance::servers::postgres::postgres().unwrap();
+    let server = test_servers::postgres::postgres().unwrap();
     let schema = unique("custom");
     let store_for = |prefix: &str| {
         PostgresConfig::new(server.url()).with_schema(schema.as_str()).unwrap().with_table_prefix(prefix).unwrap()

@@ -21,11 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use conformance::servers::find_binary;
-use conformance::servers::redis::redis;
 use redis::Script;
 use state_api::{Key, LockService, PutOutcome, StateStore, Version};
 use state_redis::{RedisConfig, RedisStore};
+use test_servers::find_binary;
+use test_servers::redis::redis;
 
 const TASKS: usize = 64;
 const PREFIX: &str = "bench";

@@ -5,8 +5,8 @@
 #![allow(missing_docs)]
 
 use conformance::Subject;
-use conformance::servers::redis::redis;
 use state_redis::RedisConfig;
+use test_servers::redis::redis;
 
 conformance::suite!(redis, async {
     let server = redis()?;

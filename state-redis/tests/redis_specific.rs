@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use conformance::servers::redis::redis;
-use conformance::servers::{Server, free_port};
 use redis::AsyncCommands;
 use state_api::{Key, LockService, PutOutcome, StateError, StateStore, Version};
 use state_redis::{RedisConfig, RedisStore};
+use test_servers::redis::redis;
+use test_servers::{Server, free_port};
 
 /// How far past a time limit an operation may return on a loaded machine
 /// and still count as "within" it: these tests check that nothing hangs,

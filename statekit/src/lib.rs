@@ -22,7 +22,6 @@
 //! ```
 
 pub mod config;
-pub mod load;
 
 pub use config::{BackendKind, Config, ConfigError, StateConfig};
 pub use state_api::{

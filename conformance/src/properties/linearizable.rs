@@ -5,7 +5,7 @@
 //! increments on three keys at once; the recorded history is checked per
 //! key by the Wing–Gong checker against the statekit model. Every written
 //! value is unique, which makes stale or lost writes visible. A failing
-//! history is saved as JSON lines so that `lincheck` can replay it.
+//! history is saved as JSON lines so that `statekit lincheck` can replay it.
 
 use std::sync::Arc;
 
@@ -14,8 +14,8 @@ use state_api::{Condition, DeleteCondition, Version};
 
 use crate::history_model::{Recorder, StatekitModel};
 use crate::kit::{Context, Failure, Outcome as PropertyOutcome};
-use crate::linearizability::{CheckOptions, CheckResult, check, formats::write_jsonl};
 use crate::model::{KeyName, Op};
+use lincheck::{CheckOptions, CheckResult, check, formats::write_jsonl};
 
 const KEYS: [&str; 3] = ["a", "b", "c"];
 
@@ -78,12 +78,12 @@ pub async fn run(cx: &Context) -> PropertyOutcome {
     Ok(rounds)
 }
 
-fn save(history: &crate::linearizability::History<Op, crate::model::Outcome>, round: u64) -> String {
+fn save(history: &lincheck::History<Op, crate::model::Outcome>, round: u64) -> String {
     let path = std::env::temp_dir().join(format!("statekit-history-{}-{round}.jsonl", std::process::id()));
     match std::fs::File::create(&path).map(std::io::BufWriter::new) {
         Ok(file) => match write_jsonl(file, StatekitModel::NAME, history) {
             Ok(()) => format!(
-                "history saved: replay with `cargo run -p conformance --bin lincheck -- --format jsonl {}`",
+                "history saved: replay with `cargo run -p statekit-cli -- lincheck --format jsonl {}`",
                 path.display()
             ),
             Err(e) => format!("(could not save the history: {e})"),

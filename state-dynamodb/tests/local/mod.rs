@@ -30,7 +30,7 @@ pub fn config(url: &str, table: &str) -> DynamoConfig {
 
 /// A migrated store on a fresh table of the shared DynamoDB Local.
 pub async fn fresh_store(label: &str) -> Result<DynamoStore, String> {
-    let server = conformance::servers::dynamodb::shared_dynamodb()?;
+    let server = test_servers::dynamodb::shared_dynamodb()?;
     let store = DynamoStore::open(config(server.url(), &unique_table(label))).await.map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| format!("migrate failed: {e}"))?;
     Ok(store)

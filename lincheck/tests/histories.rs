@@ -12,8 +12,8 @@ use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use conformance::linearizability::formats::{JsonlReader, read_etcd_log, read_kv_edn, write_jsonl};
-use conformance::linearizability::{CheckOptions, CheckResult, KeyValue, Register, check};
+use lincheck::formats::{JsonlReader, read_etcd_log, read_kv_edn, write_jsonl};
+use lincheck::{CheckOptions, CheckResult, KeyValue, Register, check};
 
 fn histories_dir() -> PathBuf {
     let dir = std::env::var_os("STATEKIT_HISTORIES_DIR").map_or_else(

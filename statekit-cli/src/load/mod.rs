@@ -8,6 +8,6 @@ mod runner;
 mod workload;
 
 pub use chart::svg_chart;
-pub use report::{BenchReport, Cell};
+pub use report::BenchReport;
 pub use runner::{Sweep, run_cell};
 pub use workload::Workload;

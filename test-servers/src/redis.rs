@@ -2,7 +2,7 @@
 //!
 //! The server is started without persistence (`--save ""`, no AOF) on a free
 //! loopback port, in its own temporary directory, so nothing it does outlives
-//! the test. It is a plain process: the kit never links a Redis client.
+//! the test. It is a plain process: this crate never links a Redis client.
 
 use std::process::Command;
 use std::time::Duration;

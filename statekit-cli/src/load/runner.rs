@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use state_api::Backend;
+use statekit::Backend;
 
 use super::report::Cell;
 use super::workload::Workload;

@@ -1,5 +1,7 @@
-//! The statekit JSON-lines history format, for any model whose inputs and
-//! outputs serde can (de)serialize.
+//! The JSON-lines history format, for any model whose inputs and outputs
+//! serde can (de)serialize. Its header calls it `statekit-history`, after
+//! the conformance kit that first wrote it; nothing in it is specific to
+//! that kit.
 //!
 //! The first line is a header naming the format, its version and the model
 //! the history is meant for:
@@ -34,9 +36,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::FormatError;
-use crate::linearizability::checker::{CheckOptions, CheckResult, check};
-use crate::linearizability::history::{History, Operation};
-use crate::linearizability::model::Model;
+use crate::checker::{CheckOptions, CheckResult, check};
+use crate::history::{History, Operation};
+use crate::model::Model;
 
 /// The `format` field of the header.
 pub const FORMAT_NAME: &str = "statekit-history";
@@ -230,7 +232,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::{FormatError, JsonlReader, write_jsonl};
-    use crate::linearizability::{History, Operation, Register, RegisterInput, RegisterOutput};
+    use crate::{History, Operation, Register, RegisterInput, RegisterOutput};
 
     fn sample() -> History<RegisterInput, RegisterOutput> {
         let mut history = History::new();

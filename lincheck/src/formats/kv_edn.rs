@@ -19,10 +19,10 @@ use std::io::BufRead;
 use super::FormatError;
 use super::edn::{self, Value};
 use super::jepsen::{Completion, EventType, Pairing};
-use crate::linearizability::history::History;
-use crate::linearizability::key_value::{KvInput, KvOutput};
+use crate::history::History;
+use crate::key_value::{KvInput, KvOutput};
 
-/// Reads EDN key/value events into a [`KeyValue`](crate::linearizability::KeyValue) history.
+/// Reads EDN key/value events into a [`KeyValue`](crate::KeyValue) history.
 ///
 /// Instants are event positions (the first event is at 1).
 ///
@@ -148,7 +148,7 @@ fn operation_keyword(input: &KvInput) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::read_kv_edn;
-    use crate::linearizability::{KvInput, KvOutput, Operation};
+    use crate::{KvInput, KvOutput, Operation};
 
     #[test]
     fn pairs_events_and_reads_nil_gets_timeouts_and_unfinished_operations() {

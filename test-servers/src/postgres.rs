@@ -8,7 +8,7 @@
 //! the Debian package creates: the directory is handed to it, and `initdb`
 //! and `postgres` are started through `setpriv`, which switches user and
 //! then *executes* the program in the same process. That matters: the
-//! process the kit kills (and its watchdog) is then `postgres` itself, not
+//! process this crate kills (and its watchdog) is then `postgres` itself, not
 //! a `su`/`runuser` parent that would die and leave the server running.
 //!
 //! This module only spawns processes; it knows nothing of any client

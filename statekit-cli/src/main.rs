@@ -1,4 +1,23 @@
-//! The `statekit` command line.
+//! # statekit-cli: the `statekit` command line
+//!
+//! Everything statekit offers from a shell, kept out of the `statekit`
+//! library so that applications do not compile it: run the conformance kit
+//! against a configured backend (`check`), create what a backend needs
+//! (`migrate`), read and write state by hand (`get`, `set`, `del`, `incr`,
+//! `scan`, `lock`), compare backends under load (`bench`, the load
+//! generator in [`load`]), and check a recorded history for
+//! linearizability (`lincheck`, every format the `lincheck` binary reads
+//! plus the histories the kit records).
+//!
+//! ```sh
+//! cargo run -p statekit-cli -- check                     # in-memory backend
+//! cargo run -p statekit-cli --features all -- check -c examples/redis.toml
+//! ```
+//!
+//! Backends are cargo features (`redis`, `postgres`, `dynamodb`, `all`),
+//! forwarded to the `statekit` crate; the in-memory backend is always there.
+
+mod load;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,6 +26,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use conformance::{Property, Scale};
+use lincheck::history_file::HistoryFormat;
+use lincheck::{CheckOptions, CheckResult};
 use statekit::{Backend, Config, DeleteCondition, Key};
 
 /// statekit: one state-storage contract over Redis, PostgreSQL, DynamoDB
@@ -32,9 +53,9 @@ enum Command {
         /// small, default, large, or a factor (also STATEKIT_SCALE).
         #[arg(long)]
         scale: Option<Scale>,
-        /// Run only these properties (repeatable).
-        #[arg(short, long = "property")]
-        properties: Vec<String>,
+        /// Run only these properties (repeatable); default: all.
+        #[arg(short, long = "property", value_name = "PROPERTY", value_parser = property_parser())]
+        properties: Vec<Property>,
     },
     /// Create or upgrade what the backend needs (idempotent).
     Migrate {
@@ -115,7 +136,7 @@ enum Command {
         /// Workloads (repeatable; default all): dedup, hot-key-cas,
         /// read-heavy, counter, lock-handoff.
         #[arg(short, long = "workload")]
-        workloads: Vec<statekit::load::Workload>,
+        workloads: Vec<load::Workload>,
         /// Directory to write bench.md, bench.json and bench.svg into.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -125,12 +146,21 @@ enum Command {
     },
     /// Check a recorded history for linearizability.
     Lincheck {
-        /// jepsen (etcd register log), kv (EDN), or jsonl (statekit format).
+        /// jepsen (etcd register log), kv (EDN), or jsonl (JSON lines; the
+        /// header names the model: statekit, register or kv).
         #[arg(long, default_value = "jsonl")]
-        format: String,
+        format: HistoryFormat,
         /// The history file.
         file: PathBuf,
     },
+}
+
+/// Parses `-p NAME` into a [`Property`]; the choices, shown in `--help`
+/// and in the error for a wrong name, come from [`Property::ALL`].
+fn property_parser() -> impl clap::builder::TypedValueParser<Value = Property> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Property::ALL.map(|property| property.name()))
+        .try_map(|name| Property::from_name(&name).ok_or_else(|| format!("unknown property {name:?}")))
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,16 +258,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             println!("released");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lincheck { format, file } => lincheck(&format, &file),
+        Command::Lincheck { format, file } => lincheck(format, &file),
         Command::Bench { render: Some(saved), out, .. } => {
             let text = std::fs::read_to_string(&saved).map_err(|e| format!("{}: {e}", saved.display()))?;
-            let report = statekit::load::BenchReport::from_json(&text)?;
+            let report = load::BenchReport::from_json(&text)?;
             write_report(&report, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { configs, concurrency, duration_ms, workloads, out, render: None } => {
-            let sweep = statekit::load::Sweep {
-                workloads: if workloads.is_empty() { statekit::load::Workload::ALL.to_vec() } else { workloads },
+            let sweep = load::Sweep {
+                workloads: if workloads.is_empty() { load::Workload::ALL.to_vec() } else { workloads },
                 concurrency,
                 duration: Duration::from_millis(duration_ms),
             };
@@ -270,25 +300,13 @@ async fn check(
     config: Option<PathBuf>,
     json: bool,
     scale: Option<Scale>,
-    names: Vec<String>,
+    properties: Vec<Property>,
 ) -> Result<ExitCode, String> {
     let scale = match scale {
         Some(scale) => scale,
         None => Scale::from_env()?,
     };
-    let selected: Vec<Property> = if names.is_empty() {
-        Property::ALL.to_vec()
-    } else {
-        names
-            .iter()
-            .map(|n| {
-                Property::from_name(n).ok_or_else(|| {
-                    let known: Vec<&str> = Property::ALL.iter().map(Property::name).collect();
-                    format!("unknown property {n:?}; known: {}", known.join(", "))
-                })
-            })
-            .collect::<Result<_, _>>()?
-    };
+    let selected = if properties.is_empty() { Property::ALL.to_vec() } else { properties };
     let backend = backend(config.as_ref()).await?;
     let bar = progress_bar(selected.len() as u64, json);
     let report = conformance::run_selected(&backend, scale, &selected, |position, property| {
@@ -317,9 +335,7 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
     bar
 }
 
-fn lincheck(format: &str, file: &std::path::Path) -> Result<ExitCode, String> {
-    use conformance::linearizability::{CheckOptions, CheckResult};
-    let format = format.parse()?;
+fn lincheck(format: HistoryFormat, file: &std::path::Path) -> Result<ExitCode, String> {
     let result = conformance::history_file::check_file(format, file, &CheckOptions::default())?;
     println!("{result}");
     Ok(match result {
@@ -329,7 +345,7 @@ fn lincheck(format: &str, file: &std::path::Path) -> Result<ExitCode, String> {
     })
 }
 
-async fn bench(configs: Vec<PathBuf>, sweep: statekit::load::Sweep, out: Option<PathBuf>) -> Result<ExitCode, String> {
+async fn bench(configs: Vec<PathBuf>, sweep: load::Sweep, out: Option<PathBuf>) -> Result<ExitCode, String> {
     let configs: Vec<Option<PathBuf>> =
         if configs.is_empty() { vec![None] } else { configs.into_iter().map(Some).collect() };
     let mut backends = Vec::new();
@@ -343,13 +359,13 @@ async fn bench(configs: Vec<PathBuf>, sweep: statekit::load::Sweep, out: Option<
         for workload in &sweep.workloads {
             for concurrency in &sweep.concurrency {
                 bar.set_message(format!("{} {workload} x{concurrency}", backend.capabilities().backend));
-                cells.push(statekit::load::run_cell(backend, *workload, *concurrency, sweep.duration).await?);
+                cells.push(load::run_cell(backend, *workload, *concurrency, sweep.duration).await?);
                 bar.inc(1);
             }
         }
     }
     bar.finish_and_clear();
-    let report = statekit::load::BenchReport {
+    let report = load::BenchReport {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         seconds_per_cell: sweep.duration.as_secs_f64(),
         cells,
@@ -359,15 +375,13 @@ async fn bench(configs: Vec<PathBuf>, sweep: statekit::load::Sweep, out: Option<
 }
 
 /// Prints the table and, with `out`, writes the markdown, JSON and SVG.
-fn write_report(report: &statekit::load::BenchReport, out: Option<PathBuf>) -> Result<(), String> {
+fn write_report(report: &load::BenchReport, out: Option<PathBuf>) -> Result<(), String> {
     println!("{}", report.markdown());
     if let Some(dir) = out {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for (name, body) in [
-            ("bench.md", report.markdown()),
-            ("bench.json", report.json()),
-            ("bench.svg", statekit::load::svg_chart(report)),
-        ] {
+        for (name, body) in
+            [("bench.md", report.markdown()), ("bench.json", report.json()), ("bench.svg", load::svg_chart(report))]
+        {
             std::fs::write(dir.join(name), body).map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
         }
         println!("wrote bench.md, bench.json and bench.svg to {}", dir.display());

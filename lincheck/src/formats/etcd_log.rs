@@ -22,8 +22,8 @@ use std::io::BufRead;
 
 use super::FormatError;
 use super::jepsen::{Completion, EventType, Pairing};
-use crate::linearizability::history::History;
-use crate::linearizability::register::{RegisterInput, RegisterOutput};
+use crate::history::History;
+use crate::register::{RegisterInput, RegisterOutput};
 
 /// What precedes the fields of an event line.
 const EVENT_MARKER: &str = "jepsen.util - ";
@@ -31,7 +31,7 @@ const EVENT_MARKER: &str = "jepsen.util - ";
 /// The value Jepsen logs for an operation that timed out.
 const TIMED_OUT: &str = ":timed-out";
 
-/// Reads a Jepsen etcd log into a [`Register`](crate::linearizability::Register) history.
+/// Reads a Jepsen etcd log into a [`Register`](crate::Register) history.
 ///
 /// Instants are event positions (the first event is at 1). An operation
 /// completed by `:info`, by a timed-out `:fail`, or not at all before the
@@ -149,7 +149,7 @@ fn parse_pair(value: &str) -> Result<(i64, i64), String> {
 #[cfg(test)]
 mod tests {
     use super::read_etcd_log;
-    use crate::linearizability::{Operation, RegisterInput, RegisterOutput};
+    use crate::{Operation, RegisterInput, RegisterOutput};
 
     #[test]
     fn pairs_events_and_reads_timeouts_failures_and_unfinished_operations() {

@@ -1,5 +1,11 @@
-//! A linearizability checker for concurrent histories, generic over the
-//! object's sequential specification.
+//! # lincheck: a linearizability checker for concurrent histories
+//!
+//! Generic over the object's sequential specification, and usable on its
+//! own: it depends on no storage contract and no test kit. The statekit
+//! conformance kit uses it to check the histories it records, but any
+//! program that can write down who called what, when, and what came back
+//! can check its history here — in code, or from a file with the `lincheck`
+//! binary.
 //!
 //! A history is linearizable when its operations can be put in one order
 //! that respects real time (an operation that returned before another was
@@ -18,12 +24,17 @@
 //! Two models ship with the checker, [`Register`] (Jepsen's etcd register)
 //! and [`KeyValue`] (a string map with get, put and append); histories can
 //! be read from Jepsen logs and written to and read from a JSON-lines format
-//! (see [`formats`]).
+//! (see [`formats`]), and [`history_file`] checks a file in any of them —
+//! the core of the `lincheck` binary:
+//!
+//! ```text
+//! lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE
+//! ```
 //!
 //! # Example
 //!
 //! ```
-//! use conformance::linearizability::{
+//! use lincheck::{
 //!     CheckOptions, History, Operation, Register, RegisterInput, RegisterOutput, check,
 //! };
 //!
@@ -48,6 +59,7 @@ mod explanation;
 pub mod formats;
 mod hashing;
 mod history;
+pub mod history_file;
 mod key_value;
 mod model;
 mod register;

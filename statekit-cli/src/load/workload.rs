@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use state_api::{Backend, Condition, Key, PutOutcome, StateError};
+use statekit::{Backend, Condition, Key, PutOutcome, StateError};
 
 /// One workload of the load report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

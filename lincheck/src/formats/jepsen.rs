@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use super::FormatError;
-use crate::linearizability::history::{History, Operation};
+use crate::history::{History, Operation};
 
 /// The `:type` of a Jepsen event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

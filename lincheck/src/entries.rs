@@ -135,7 +135,7 @@ impl Entries {
 #[cfg(test)]
 mod tests {
     use super::Entries;
-    use crate::linearizability::timeline::{Event, EventKind};
+    use crate::timeline::{Event, EventKind};
 
     fn event(op: usize, kind: EventKind) -> Event {
         Event { op, kind }

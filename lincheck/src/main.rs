@@ -4,6 +4,13 @@
 //! lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE
 //! ```
 //!
+//! - `jepsen`: a Jepsen etcd log, checked against the register model;
+//! - `kv`: EDN key/value events, checked against the key/value model;
+//! - `jsonl`: a JSON-lines history of one of this crate's models (`register`
+//!   or `kv`, as its header says). JSON-lines histories of the statekit
+//!   contract need that contract's model: check them with
+//!   `statekit lincheck`, which supports every format here too.
+//!
 //! Prints `linearizable`, or `not linearizable` and an explanation, or
 //! `unknown` when the time limit ran out. Exit status: 0 linearizable,
 //! 1 not linearizable, 2 usage, I/O or parse error, 3 unknown.
@@ -13,8 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use conformance::history_file::{HistoryFormat, check_file};
-use conformance::linearizability::{CheckOptions, CheckResult};
+use lincheck::history_file::{HistoryFormat, builtin_jsonl_models, check_file};
+use lincheck::{CheckOptions, CheckResult};
 
 const USAGE: &str = "usage: lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE";
 
@@ -94,5 +101,5 @@ fn parse_seconds(word: Option<String>) -> Result<Duration, String> {
 
 /// Reads and checks the history; errors are messages for the user.
 fn run(args: &Args) -> Result<CheckResult, String> {
-    check_file(args.format, &args.file, &args.options)
+    check_file(args.format, &args.file, &args.options, &builtin_jsonl_models())
 }

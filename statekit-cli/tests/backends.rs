@@ -4,15 +4,12 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../examples/app.rs"]
+#[path = "../../statekit/examples/app.rs"]
 #[allow(dead_code)]
 mod app;
 
 use std::path::PathBuf;
 use std::process::Command;
-
-#[allow(unused_imports)]
-use conformance::servers;
 
 fn write_config(name: &str, body: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("statekit-e2e-{}", std::process::id()));
@@ -38,7 +35,8 @@ fn migrate_and_check(config: &str) {
     statekit_ok(&["migrate", "-c", path]);
     statekit_ok(&["migrate", "-c", path]);
     let report = statekit_ok(&["check", "--scale", "small", "-c", path]);
-    assert!(report.contains("11 passed, 0 failed"), "{report}");
+    let all = conformance::Property::ALL.len();
+    assert!(report.contains(&format!("{all} properties: {all} passed, 0 failed")), "{report}");
 }
 
 #[allow(dead_code)]
@@ -62,19 +60,19 @@ async fn the_example_app_runs_in_memory() {
 mod redis {
     use super::*;
 
-    fn config(server: &servers::Server) -> String {
+    fn config(server: &test_servers::Server) -> String {
         format!("[state]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
     }
 
     #[test]
     fn migrate_and_check_pass_through_a_config_file() {
-        let server = servers::redis::redis().unwrap();
+        let server = test_servers::redis::redis().unwrap();
         migrate_and_check(&config(&server));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
-        let server = servers::redis::redis().unwrap();
+        let server = test_servers::redis::redis().unwrap();
         run_app(&config(&server)).await;
     }
 }
@@ -83,19 +81,19 @@ mod redis {
 mod postgres {
     use super::*;
 
-    fn config(server: &servers::Server) -> String {
+    fn config(server: &test_servers::Server) -> String {
         format!("[state]\nbackend = \"postgres\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
     }
 
     #[test]
     fn migrate_and_check_pass_through_a_config_file() {
-        let server = servers::postgres::postgres().unwrap();
+        let server = test_servers::postgres::postgres().unwrap();
         migrate_and_check(&config(&server));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
-        let server = servers::postgres::postgres().unwrap();
+        let server = test_servers::postgres::postgres().unwrap();
         run_app(&config(&server)).await;
     }
 }
@@ -106,7 +104,7 @@ mod dynamodb {
 
     /// DynamoDB Local takes any letters-and-digits credentials; a region and
     /// static keys keep the SDK from probing for AWS credentials.
-    fn config(server: &servers::Server) -> String {
+    fn config(server: &test_servers::Server) -> String {
         format!(
             "[state]\nbackend = \"dynamodb\"\nurl = \"{}\"\nregion = \"us-east-1\"\ntable_name = \"e2e{:x}\"\n\
              access_key_id = \"statekitlocal\"\nsecret_access_key = \"statekitlocal\"\n",
@@ -117,13 +115,13 @@ mod dynamodb {
 
     #[test]
     fn migrate_and_check_pass_through_a_config_file() {
-        let server = servers::dynamodb::shared_dynamodb().unwrap();
+        let server = test_servers::dynamodb::shared_dynamodb().unwrap();
         migrate_and_check(&config(server));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
-        let server = servers::dynamodb::shared_dynamodb().unwrap();
+        let server = test_servers::dynamodb::shared_dynamodb().unwrap();
         let config = config(server);
         let parsed = statekit::Config::from_toml(&config, "inline.toml".as_ref()).unwrap();
         statekit::migrate(&parsed).await.unwrap();

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use conformance::Property;
+
 fn statekit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_statekit"))
         .args(args)
@@ -31,7 +33,20 @@ fn check_without_arguments_passes_on_the_embedded_backend() {
     let out = statekit(&["check", "--scale", "small"]);
     assert!(out.status.success(), "{}", text(&out));
     let report = text(&out);
-    assert!(report.contains("backend `memory`") && report.contains("11 passed, 0 failed"), "{report}");
+    let all = Property::ALL.len();
+    let summary = format!("{all} properties: {all} passed, 0 failed");
+    assert!(report.contains("backend `memory`") && report.contains(&summary), "{report}");
+}
+
+#[test]
+fn the_property_choices_are_the_kits_properties() {
+    let help = text(&statekit(&["check", "--help"]));
+    for property in Property::ALL {
+        assert!(help.contains(property.name()), "{} missing from the help:\n{help}", property.name());
+    }
+    let out = statekit(&["check", "-p", "no_such_property"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no_such_property") && text(&out).contains(Property::ALL[0].name()), "{}", text(&out));
 }
 
 #[test]

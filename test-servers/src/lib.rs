@@ -1,12 +1,38 @@
-//! Disposable servers for backend tests.
+//! # test-servers: disposable servers for backend tests and benchmarks
 //!
-//! A backend test first uses an endpoint from the environment
+//! The statekit backend crates, the CLI's end-to-end tests and the
+//! benchmarks all need a real server to talk to; this crate provides them,
+//! so no test carries its own launcher and the conformance kit stays free
+//! of any backend. It only spawns processes and never links a client
+//! library: [`redis`], [`postgres`] and [`dynamodb`] (DynamoDB Local).
+//!
+//! A test first uses an endpoint from the environment
 //! (`STATEKIT_REDIS_URL`, `STATEKIT_POSTGRES_URL`, `STATEKIT_DYNAMODB_URL`);
 //! otherwise it starts a private server from local binaries on a free
 //! loopback port, in a temporary directory, and stops it when the returned
 //! [`Server`] is dropped. A watchdog process also stops it if the test
 //! process dies without dropping it. A missing binary is an error that says
 //! what to install — never a silent skip.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), String> {
+//! // `STATEKIT_REDIS_URL` if set, else a private redis-server.
+//! let server = test_servers::redis::redis()?;
+//! println!("testing against {}", server.url());
+//! drop(server); // stops a private server and removes its directory
+//! # Ok(()) }
+//! ```
+//!
+//! The helpers the launchers share work on their own too:
+//!
+//! ```
+//! # fn main() -> Result<(), String> {
+//! let port = test_servers::free_port()?;
+//! let server = test_servers::Server::external(format!("http://127.0.0.1:{port}"));
+//! assert!(!server.is_private());
+//! assert!(test_servers::wait_for_port(port, std::time::Duration::from_millis(50)).is_err());
+//! # Ok(()) }
+//! ```
 
 pub mod dynamodb;
 pub mod postgres;

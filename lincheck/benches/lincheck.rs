@@ -1,6 +1,6 @@
 //! How long the checker takes on the published histories (see
 //! `shared/data/histories/README.md`; `$STATEKIT_HISTORIES_DIR` overrides
-//! the directory). Run with `cargo bench -p conformance --bench lincheck`.
+//! the directory). Run with `cargo bench -p lincheck --bench lincheck`.
 //!
 //! Parsing is timed separately from checking; checking includes building
 //! the explanation of every non-linearizable history, as `lincheck` does.
@@ -14,8 +14,8 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use conformance::linearizability::formats::{FormatError, read_etcd_log, read_kv_edn};
-use conformance::linearizability::{CheckOptions, CheckResult, History, KeyValue, Model, Register, check};
+use lincheck::formats::{FormatError, read_etcd_log, read_kv_edn};
+use lincheck::{CheckOptions, CheckResult, History, KeyValue, Model, Register, check};
 
 /// Passes per set; the fastest counts.
 const PASSES: usize = 3;

@@ -5,7 +5,7 @@
 //! installs into a cache directory. The server runs in memory
 //! (`-inMemory`), never phones home (`-disableTelemetry`), and is only ever
 //! addressed as 127.0.0.1 — it has no bind-address flag and listens on
-//! every interface. The kit starts it as a plain process and never links an
+//! every interface. This crate starts it as a plain process and never links an
 //! AWS client.
 //!
 //! The JVM takes a second or two to start, so a test binary should share
