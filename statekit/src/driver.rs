@@ -186,7 +186,11 @@ pub(crate) fn find(name: &str) -> Option<&'static Driver> {
     drivers().find(|driver| driver.name == name)
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A backend's config behind its row-independent type.
+pub(crate) type Settings = Arc<dyn BackendConfig>;
+
+/// The future of a row's operation.
+type Pending<T> = Pin<Box<dyn Future<Output = Result<T, StateError>> + Send>>;
 
 /// A compiled-in row's operations, type-erased so every row has one type.
 /// Built once per row by [`Row::OPS`] from the generic functions below.
@@ -194,12 +198,12 @@ pub struct Ops {
     /// The `[state]` fields of the backend's config type.
     pub(crate) fields: fn() -> &'static [&'static str],
     /// Deserializes (and validates) the backend's config.
-    pub(crate) parse: fn(Fields) -> Result<Arc<dyn BackendConfig>, FieldError>,
+    pub(crate) parse: fn(Fields) -> Result<Settings, FieldError>,
     /// Opens a store, then creates what is missing (`true`) or checks what
     /// exists (`false`).
-    pub(crate) connect: fn(Arc<dyn BackendConfig>, bool) -> BoxFuture<Result<Backend, StateError>>,
+    pub(crate) connect: fn(Settings, bool) -> Pending<Backend>,
     /// Opens a store and creates what is missing; says what it did.
-    pub(crate) migrate: fn(Arc<dyn BackendConfig>) -> BoxFuture<Result<String, StateError>>,
+    pub(crate) migrate: fn(Settings) -> Pending<String>,
 }
 
 /// What a backend's row provides, implemented on its config type.
@@ -228,13 +232,13 @@ pub(crate) trait Row: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
         &Ops { fields: field_names::<Self>, parse: parse::<Self>, connect: connect::<Self>, migrate: migrate::<Self> };
 }
 
-fn parse<R: Row>(fields: Fields) -> Result<Arc<dyn BackendConfig>, FieldError> {
+fn parse<R: Row>(fields: Fields) -> Result<Settings, FieldError> {
     Ok(Arc::new(R::deserialize(fields)?))
 }
 
 /// The one connect: open, then create what is missing or check what exists,
 /// the same way for every backend.
-fn connect<R: Row>(config: Arc<dyn BackendConfig>, create: bool) -> BoxFuture<Result<Backend, StateError>> {
+fn connect<R: Row>(config: Settings, create: bool) -> Pending<Backend> {
     Box::pin(async move {
         let store = typed::<R>(&config)?.open().await?;
         if create {
@@ -247,7 +251,7 @@ fn connect<R: Row>(config: Arc<dyn BackendConfig>, create: bool) -> BoxFuture<Re
     })
 }
 
-fn migrate<R: Row>(config: Arc<dyn BackendConfig>) -> BoxFuture<Result<String, StateError>> {
+fn migrate<R: Row>(config: Settings) -> Pending<String> {
     Box::pin(async move {
         let store = typed::<R>(&config)?.open().await?;
         R::create(&store).await
@@ -257,7 +261,7 @@ fn migrate<R: Row>(config: Arc<dyn BackendConfig>) -> BoxFuture<Result<String, S
 /// The config as its row's type. A [`Config`](crate::Config) always pairs a
 /// row's operations with that row's config, so the error is unreachable;
 /// it exists so that a mistake here is an error, not a panic.
-fn typed<R: Row>(config: &Arc<dyn BackendConfig>) -> Result<R, StateError> {
+fn typed<R: Row>(config: &Settings) -> Result<R, StateError> {
     let config: &dyn Any = config.as_ref();
     config
         .downcast_ref::<R>()

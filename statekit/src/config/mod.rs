@@ -60,7 +60,7 @@ use serde::Deserialize;
 
 pub use self::error::ConfigError;
 use self::field::{Field, FieldError, Fields, Origin};
-use crate::driver::{self, BackendConfig, Driver, Ops};
+use crate::driver::{self, BackendConfig, Driver, Ops, Settings};
 
 /// The backend when `[state]` does not name one.
 pub const DEFAULT_BACKEND: &str = "memory";
@@ -91,7 +91,7 @@ pub const DEFAULT_BACKEND: &str = "memory";
 pub struct Config {
     driver: &'static Driver,
     ops: &'static Ops,
-    settings: Arc<dyn BackendConfig>,
+    settings: Settings,
     migrate_on_connect: bool,
 }
 
@@ -192,7 +192,7 @@ impl Config {
         self.ops
     }
 
-    pub(crate) fn settings(&self) -> Arc<dyn BackendConfig> {
+    pub(crate) fn settings(&self) -> Settings {
         self.settings.clone()
     }
 }

@@ -277,3 +277,20 @@ fn errors_never_show_the_url_password() {
     let error = message(parse("[state]\nbackend = \"redis\"\nurl = \"redis://:hunter2@host:notaport\"\n"));
     assert!(error.contains("`url`") && !error.contains("hunter2"), "{error}");
 }
+
+#[test]
+fn the_example_files_parse_or_name_the_feature_they_need() {
+    let examples = [
+        ("memory.toml", include_str!("../../../examples/memory.toml")),
+        ("redis.toml", include_str!("../../../examples/redis.toml")),
+        ("postgres.toml", include_str!("../../../examples/postgres.toml")),
+        ("dynamodb.toml", include_str!("../../../examples/dynamodb.toml")),
+        ("gateway.toml", include_str!("../../../examples/gateway.toml")),
+    ];
+    for (name, text) in examples {
+        match Config::from_toml(text, Path::new(name)) {
+            Ok(_) | Err(ConfigError::NotCompiled { .. }) => {}
+            Err(error) => panic!("{name}: {error}"),
+        }
+    }
+}
