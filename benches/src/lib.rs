@@ -5,7 +5,7 @@
 //! benchmarks, unlike CI tests, may skip.
 
 use state_api::Backend;
-use statekit::{BackendKind, Config, StateConfig};
+use statekit::Config;
 use test_servers::Server;
 
 /// A backend ready to measure, with the server it needs kept alive.
@@ -24,13 +24,13 @@ pub async fn provision_all() -> (Vec<Provisioned>, Vec<(&'static str, String)>) 
     let mut ready = vec![Provisioned { name: "memory", backend: Backend::memory(), server: None }];
     let mut skipped = Vec::new();
     type Start = fn() -> Result<Server, String>;
-    let servers: [(&'static str, BackendKind, Start); 3] = [
-        ("redis", BackendKind::Redis, test_servers::redis::redis),
-        ("postgres", BackendKind::Postgres, test_servers::postgres::postgres),
-        ("dynamodb", BackendKind::Dynamodb, test_servers::dynamodb::dynamodb),
+    let servers: [(&'static str, Start); 3] = [
+        ("redis", test_servers::redis::redis),
+        ("postgres", test_servers::postgres::postgres),
+        ("dynamodb", test_servers::dynamodb::dynamodb),
     ];
-    for (name, kind, start) in servers {
-        match connect(kind, start).await {
+    for (name, start) in servers {
+        match connect(name, start).await {
             Ok((backend, server)) => ready.push(Provisioned { name, backend, server: Some(server) }),
             Err(reason) => skipped.push((name, reason)),
         }
@@ -38,21 +38,20 @@ pub async fn provision_all() -> (Vec<Provisioned>, Vec<(&'static str, String)>) 
     (ready, skipped)
 }
 
-async fn connect(kind: BackendKind, start: fn() -> Result<Server, String>) -> Result<(Backend, Server), String> {
+async fn connect(name: &str, start: fn() -> Result<Server, String>) -> Result<(Backend, Server), String> {
     let server = start()?;
-    let state = StateConfig {
-        backend: kind,
-        url: Some(server.url().to_owned()),
-        region: Some("us-east-1".to_owned()),
-        table_name: Some(format!("statekit_bench_{:08x}", unique_suffix())),
+    let mut state = format!("[state]\nbackend = \"{name}\"\nurl = \"{}\"\n", server.url());
+    if name == "dynamodb" {
         // DynamoDB Local takes any letters-and-digits keys; static ones keep
         // the SDK from looking for real AWS credentials.
-        access_key_id: (kind == BackendKind::Dynamodb).then(|| "statekitlocal".to_owned()),
-        secret_access_key: (kind == BackendKind::Dynamodb).then(|| "statekitlocal".to_owned()),
-        ..StateConfig::default()
-    };
-    let config = Config { state };
-    statekit::migrate(&config).await.map_err(|e| e.to_string())?;
+        state += &format!(
+            "region = \"us-east-1\"\ntable_name = \"statekit_bench_{:08x}\"\n\
+             access_key_id = \"statekitlocal\"\nsecret_access_key = \"statekitlocal\"\n",
+            unique_suffix()
+        );
+    }
+    let config = Config::from_toml(&state, "bench.toml".as_ref()).map_err(|e| e.to_string())?;
+    // Connecting creates the PostgreSQL tables and the DynamoDB table.
     let backend = statekit::connect(&config).await.map_err(|e| e.to_string())?;
     Ok((backend, server))
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::Deserialize;
 use state_api::{StateError, redact_url};
 
 /// Where the table is and how to talk to it.
@@ -27,7 +28,27 @@ use state_api::{StateError, redact_url};
 /// // The secret key never reaches Debug output (nor errors, nor logs).
 /// assert!(!format!("{config:?}").contains("not-so-secret"));
 /// ```
-#[derive(Clone)]
+///
+/// # In a config file
+///
+/// `DynamoConfig` deserializes (serde) from these fields, the ones
+/// `statekit` reads from `[state]` when `backend = "dynamodb"`; any other
+/// field is an error naming it, and the result is
+/// [validated](Self::validate) before it is returned. Every field is
+/// optional.
+///
+/// | field | meaning | default |
+/// |---|---|---|
+/// | `url` | [endpoint](Self::with_endpoint_url) (DynamoDB Local, VPC endpoint) | AWS's |
+/// | `region` | [region](Self::with_region) | the AWS chain's |
+/// | `table_name` | [table](Self::with_table_name) | `statekit_state` |
+/// | `access_key_id`, `secret_access_key` | [static keys](Self::with_static_credentials), both or neither | the AWS chain |
+/// | `connect_timeout_ms` | [connect timeout](Self::with_connect_timeout) | 3000 |
+/// | `command_timeout_ms` | [operation timeout](Self::with_operation_timeout), retries included | 10000 |
+/// | `max_attempts` | [attempts per request](Self::with_max_attempts) | 3 |
+/// | `max_clock_skew_ms` | [declared clock skew](Self::with_max_clock_skew) | 100 |
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "DynamoFields")]
 pub struct DynamoConfig {
     endpoint_url: Option<String>,
     region: Option<String>,
@@ -239,6 +260,78 @@ impl Default for DynamoConfig {
     }
 }
 
+/// The serialized form of a [`DynamoConfig`]: the field names of a config
+/// file, all optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DynamoFields {
+    url: Option<String>,
+    region: Option<String>,
+    table_name: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    connect_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    max_clock_skew_ms: Option<u64>,
+}
+
+impl TryFrom<DynamoFields> for DynamoConfig {
+    type Error = StateError;
+
+    /// Applies the fields over the defaults and validates the result; an
+    /// error names the field as it is spelled in the file.
+    fn try_from(fields: DynamoFields) -> Result<DynamoConfig, StateError> {
+        let mut config = DynamoConfig::new();
+        if let Some(url) = fields.url {
+            config = config.with_endpoint_url(url);
+        }
+        if let Some(region) = fields.region {
+            config = config.with_region(region);
+        }
+        if let Some(name) = fields.table_name {
+            config = config.with_table_name(name);
+        }
+        match (fields.access_key_id, fields.secret_access_key) {
+            (Some(id), Some(secret)) => config = config.with_static_credentials(id, secret),
+            (None, None) => {}
+            // Half a key pair would silently fall back to the AWS chain.
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(StateError::invalid_argument(
+                    "access_key_id",
+                    "access_key_id and secret_access_key go together: set both or neither",
+                ));
+            }
+        }
+        if let Some(ms) = fields.connect_timeout_ms {
+            config = config.with_connect_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = fields.command_timeout_ms {
+            config = config.with_operation_timeout(Duration::from_millis(ms));
+        }
+        if let Some(attempts) = fields.max_attempts {
+            config = config.with_max_attempts(attempts);
+        }
+        if let Some(ms) = fields.max_clock_skew_ms {
+            config = config.with_max_clock_skew(Duration::from_millis(ms));
+        }
+        config.validate().map_err(|error| match error {
+            StateError::InvalidArgument { name, reason } => StateError::InvalidArgument {
+                name: match name {
+                    "connect_timeout" => "connect_timeout_ms",
+                    "operation_timeout" => "command_timeout_ms",
+                    "max_clock_skew" => "max_clock_skew_ms",
+                    "credentials" => "access_key_id",
+                    other => other,
+                },
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+}
+
 impl fmt::Debug for DynamoConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DynamoConfig")
@@ -284,6 +377,45 @@ mod tests {
                 other => panic!("{config:?}: expected an error naming {field}, got {other:?}"),
             }
         }
+    }
+
+    fn from_toml(text: &str) -> Result<DynamoConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn deserializing_applies_the_fields_over_the_defaults() {
+        let config = from_toml(
+            "url = \"http://127.0.0.1:8000\"\nregion = \"eu-west-1\"\ntable_name = \"app_state\"\n\
+             access_key_id = \"local\"\nsecret_access_key = \"local\"\ncommand_timeout_ms = 2500\nmax_attempts = 1\n",
+        )
+        .unwrap();
+        assert_eq!((config.endpoint_url(), config.region()), (Some("http://127.0.0.1:8000"), Some("eu-west-1")));
+        assert_eq!((config.table_name(), config.max_attempts()), ("app_state", 1));
+        assert_eq!(config.operation_timeout(), Duration::from_millis(2500));
+        assert_eq!(config.connect_timeout(), DynamoConfig::DEFAULT_CONNECT_TIMEOUT);
+        assert!(config.static_credentials().is_some());
+        assert_eq!(from_toml("").unwrap().table_name(), DynamoConfig::DEFAULT_TABLE_NAME);
+    }
+
+    #[test]
+    fn deserializing_refuses_fields_of_other_backends() {
+        let error = from_toml("max_value_len = 1024\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("unknown field `max_value_len`"), "{error}");
+    }
+
+    #[test]
+    fn half_a_key_pair_is_refused() {
+        let error = from_toml("access_key_id = \"local\"\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("`access_key_id`") && error.contains("both or neither"), "{error}");
+    }
+
+    #[test]
+    fn deserializing_validates_and_names_the_field_as_written() {
+        let error = from_toml("command_timeout_ms = 0\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("`command_timeout_ms`"), "{error}");
+        let error = from_toml("max_clock_skew_ms = 61000\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("`max_clock_skew_ms`"), "{error}");
     }
 
     #[test]

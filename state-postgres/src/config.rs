@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
 use state_api::{StateError, redact_url};
 
@@ -38,7 +39,27 @@ pub const MAX_IDENTIFIER_LEN: usize = 41;
 /// assert!(PostgresConfig::new("postgres://db").with_schema("Robert'); DROP TABLE x;--").is_err());
 /// # Ok::<(), state_api::StateError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// # In a config file
+///
+/// `PostgresConfig` deserializes (serde) from these fields, the ones
+/// `statekit` reads from `[state]` when `backend = "postgres"`; any other
+/// field is an error naming it, and the result is
+/// [validated](Self::validate) before it is returned.
+///
+/// | field | meaning | default |
+/// |---|---|---|
+/// | `url` | the connection URL (required) | — |
+/// | `schema` | [schema](Self::with_schema) | `public` |
+/// | `prefix` | [table prefix](Self::with_table_prefix) | `statekit` |
+/// | `pool_size` | [pooled connections](Self::with_pool_size) | 16 |
+/// | `connect_timeout_ms` | [connect timeout](Self::with_connect_timeout) | 5000 |
+/// | `command_timeout_ms` | [statement timeout](Self::with_statement_timeout) | 5000 |
+/// | `reap_interval_ms` | [reaper interval](Self::with_reap_interval); 0 turns the reaper off | 30000 |
+/// | `reap_batch` | [rows per reaper statement](Self::with_reap_batch) | 1000 |
+/// | `max_value_len` | [largest value](Self::with_max_value_len), bytes | 16 MiB |
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "PostgresFields")]
 pub struct PostgresConfig {
     url: String,
     schema: String,
@@ -275,6 +296,72 @@ impl PostgresConfig {
     }
 }
 
+/// The serialized form of a [`PostgresConfig`]: the field names of a
+/// config file, every one but `url` optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostgresFields {
+    url: String,
+    schema: Option<String>,
+    prefix: Option<String>,
+    pool_size: Option<u32>,
+    connect_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
+    reap_interval_ms: Option<u64>,
+    reap_batch: Option<u32>,
+    max_value_len: Option<usize>,
+}
+
+impl TryFrom<PostgresFields> for PostgresConfig {
+    type Error = StateError;
+
+    /// Applies the fields over the defaults and validates the result; an
+    /// error names the field as it is spelled in the file.
+    fn try_from(fields: PostgresFields) -> Result<PostgresConfig, StateError> {
+        let file_name = |name| match name {
+            "table_prefix" => "prefix",
+            "connect_timeout" => "connect_timeout_ms",
+            "statement_timeout" => "command_timeout_ms",
+            "reap_interval" => "reap_interval_ms",
+            other => other,
+        };
+        let renamed = |error| match error {
+            StateError::InvalidArgument { name, reason } => {
+                StateError::InvalidArgument { name: file_name(name), reason }
+            }
+            other => other,
+        };
+        let mut config = PostgresConfig::new(fields.url);
+        if let Some(schema) = fields.schema {
+            config = config.with_schema(schema)?;
+        }
+        if let Some(prefix) = fields.prefix {
+            config = config.with_table_prefix(prefix).map_err(renamed)?;
+        }
+        if let Some(size) = fields.pool_size {
+            config = config.with_pool_size(size);
+        }
+        if let Some(ms) = fields.connect_timeout_ms {
+            config = config.with_connect_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = fields.command_timeout_ms {
+            config = config.with_statement_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = fields.reap_interval_ms {
+            // A file cannot say `None`; 0 is the documented "off".
+            config = config.with_reap_interval((ms > 0).then(|| Duration::from_millis(ms)));
+        }
+        if let Some(rows) = fields.reap_batch {
+            config = config.with_reap_batch(rows);
+        }
+        if let Some(bytes) = fields.max_value_len {
+            config = config.with_max_value_len(bytes);
+        }
+        config.validate().map_err(renamed)?;
+        Ok(config)
+    }
+}
+
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresConfig")
@@ -342,6 +429,44 @@ mod tests {
         let bad = PostgresConfig::new("postgres://app:hunter2@db:notaport/state");
         let error = bad.validate().map(|_| ()).unwrap_err();
         assert!(!format!("{error} {error:?}").contains("hunter2"), "{error:?}");
+    }
+
+    fn from_toml(text: &str) -> Result<PostgresConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn deserializing_applies_the_fields_over_the_defaults() {
+        let config = from_toml(
+            "url = \"postgres://h/db\"\nschema = \"state\"\nprefix = \"orders\"\npool_size = 4\n\
+             command_timeout_ms = 750\nreap_interval_ms = 0\nreap_batch = 10\n",
+        )
+        .unwrap();
+        assert_eq!((config.schema(), config.table_prefix(), config.pool_size()), ("state", "orders", 4));
+        assert_eq!(config.statement_timeout(), Duration::from_millis(750));
+        assert_eq!((config.reap_interval(), config.reap_batch()), (None, 10));
+        assert_eq!(config.connect_timeout(), PostgresConfig::DEFAULT_CONNECT_TIMEOUT);
+    }
+
+    #[test]
+    fn deserializing_refuses_fields_of_other_backends_and_needs_a_url() {
+        let error = from_toml("url = \"postgres://h/db\"\ntable_name = \"t\"\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("unknown field `table_name`"), "{error}");
+        let error = from_toml("schema = \"state\"\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("missing field `url`"), "{error}");
+    }
+
+    #[test]
+    fn deserializing_validates_and_names_the_field_as_written() {
+        for (field, text) in [
+            ("schema", "schema = \"pg_catalog\""),
+            ("prefix", "prefix = \"Bad-Name\""),
+            ("pool_size", "pool_size = 0"),
+            ("command_timeout_ms", "command_timeout_ms = 0"),
+        ] {
+            let error = from_toml(&format!("url = \"postgres://h/db\"\n{text}\n")).map(|_| ()).unwrap_err().to_string();
+            assert!(error.contains(&format!("`{field}`")), "{field}: {error}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde::Deserialize;
 use state_api::{StateError, redact_url};
 
 /// How to reach Redis and where to keep state there.
@@ -18,7 +19,23 @@ use state_api::{StateError, redact_url};
 /// // The password never reaches Debug output (nor errors, nor logs).
 /// assert!(!format!("{config:?}").contains("hunter2"));
 /// ```
-#[derive(Clone)]
+///
+/// # In a config file
+///
+/// `RedisConfig` deserializes (serde) from these fields, the ones
+/// `statekit` reads from `[state]` when `backend = "redis"`; any other
+/// field is an error naming it, and the result is
+/// [validated](Self::validate) before it is returned.
+///
+/// | field | meaning | default |
+/// |---|---|---|
+/// | `url` | the Redis URL (required) | — |
+/// | `prefix` | [key prefix](Self::with_key_prefix) | `statekit` |
+/// | `connect_timeout_ms` | [connect timeout](Self::with_connect_timeout) | 5000 |
+/// | `command_timeout_ms` | [command timeout](Self::with_command_timeout) | 5000 |
+/// | `max_value_len` | [largest value](Self::with_max_value_len), bytes | 16 MiB |
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "RedisFields")]
 pub struct RedisConfig {
     url: String,
     key_prefix: String,
@@ -167,6 +184,53 @@ impl RedisConfig {
     }
 }
 
+/// The serialized form of a [`RedisConfig`]: the field names of a config
+/// file, every one but `url` optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisFields {
+    url: String,
+    prefix: Option<String>,
+    connect_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
+    max_value_len: Option<usize>,
+}
+
+impl TryFrom<RedisFields> for RedisConfig {
+    type Error = StateError;
+
+    /// Applies the fields over the defaults and validates the result; an
+    /// error names the field as it is spelled in the file.
+    fn try_from(fields: RedisFields) -> Result<RedisConfig, StateError> {
+        let mut config = RedisConfig::new(fields.url);
+        if let Some(prefix) = fields.prefix {
+            config = config.with_key_prefix(prefix);
+        }
+        if let Some(ms) = fields.connect_timeout_ms {
+            config = config.with_connect_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = fields.command_timeout_ms {
+            config = config.with_command_timeout(Duration::from_millis(ms));
+        }
+        if let Some(bytes) = fields.max_value_len {
+            config = config.with_max_value_len(bytes);
+        }
+        config.validate().map_err(|error| match error {
+            StateError::InvalidArgument { name, reason } => StateError::InvalidArgument {
+                name: match name {
+                    "key_prefix" => "prefix",
+                    "connect_timeout" => "connect_timeout_ms",
+                    "command_timeout" => "command_timeout_ms",
+                    other => other,
+                },
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+}
+
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
@@ -210,6 +274,36 @@ mod tests {
         assert_eq!(named(base().with_connect_timeout(Duration::ZERO)), "connect_timeout");
         assert_eq!(named(base().with_command_timeout(Duration::ZERO)), "command_timeout");
         assert_eq!(named(base().with_max_value_len(10)), "max_value_len");
+    }
+
+    fn from_toml(text: &str) -> Result<RedisConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn deserializing_applies_the_fields_over_the_defaults() {
+        let config = from_toml("url = \"redis://h:6379\"\nprefix = \"app\"\ncommand_timeout_ms = 250\n").unwrap();
+        assert_eq!(config.url(), "redis://h:6379");
+        assert_eq!(config.key_prefix(), "app");
+        assert_eq!(config.command_timeout(), Duration::from_millis(250));
+        assert_eq!(config.connect_timeout(), RedisConfig::DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(config.max_value_len(), RedisConfig::DEFAULT_MAX_VALUE_LEN);
+    }
+
+    #[test]
+    fn deserializing_refuses_fields_of_other_backends_and_needs_a_url() {
+        let error = from_toml("url = \"redis://h\"\nschema = \"public\"\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("unknown field `schema`"), "{error}");
+        let error = from_toml("prefix = \"app\"\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("missing field `url`"), "{error}");
+    }
+
+    #[test]
+    fn deserializing_validates_and_names_the_field_as_written() {
+        let error = from_toml("url = \"redis://h\"\nprefix = \"a{b\"\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("`prefix`"), "{error}");
+        let error = from_toml("url = \"redis://h\"\ncommand_timeout_ms = 0\n").map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("`command_timeout_ms`"), "{error}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! End-to-end against every compiled-in backend on a real server: the
-//! built binary's `migrate` and `check` through a config file, and the
-//! example application, unchanged, through `statekit::connect`.
+//! built binary's `migrate` and `check` through an application's config
+//! file, the example application, unchanged, through `statekit::connect`,
+//! and the one rule for schema creation: `connect` creates what is
+//! missing, and with `migrate_on_connect = false` creates nothing.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,10 +29,24 @@ fn statekit_ok(args: &[&str]) -> String {
     text
 }
 
-/// `migrate` twice (idempotent), then the whole kit at small scale.
+/// A config file laid out as an application's: its own tables around
+/// statekit's `[state]`, whose body is `state`.
+fn app_file(state: &str) -> String {
+    format!(
+        "[server]\nlisten = \"0.0.0.0:8080\"\n\n[state]\n{state}\n[rules]\ndeny = [\"admin/*\"]\n\
+         [rules.limits]\nper_minute = 600\n"
+    )
+}
+
+fn parse(state: &str) -> statekit::Config {
+    statekit::Config::from_toml(&app_file(state), "app.toml".as_ref()).unwrap()
+}
+
+/// `migrate` twice (idempotent), then the whole kit at small scale, all
+/// through an application's config file.
 #[allow(dead_code)]
-fn migrate_and_check(config: &str) {
-    let path = write_config(&format!("{:08x}.toml", fastrand_u32()), config);
+fn migrate_and_check(state: &str) {
+    let path = write_config(&format!("{:08x}.toml", fastrand_u32()), &app_file(state));
     let path = path.to_str().unwrap();
     statekit_ok(&["migrate", "-c", path]);
     statekit_ok(&["migrate", "-c", path]);
@@ -39,21 +55,77 @@ fn migrate_and_check(config: &str) {
     assert!(report.contains(&format!("{all} properties: {all} passed, 0 failed")), "{report}");
 }
 
+/// The example application on a fresh connection: no `migrate` first,
+/// since connecting creates what is missing.
 #[allow(dead_code)]
-async fn run_app(config: &str) {
-    let config = statekit::Config::from_toml(config, "inline.toml".as_ref()).unwrap();
-    let backend = statekit::connect(&config).await.unwrap();
+async fn run_app(state: &str) {
+    let backend = statekit::connect(&parse(state)).await.unwrap();
     app::app(backend).await.unwrap();
 }
 
+/// A number that differs between calls, to name fresh tables and prefixes.
 #[allow(dead_code)]
 fn fastrand_u32() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    nanos ^ CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).rotate_right(8)
+}
+
+/// Writes one entry and reads it back.
+#[allow(dead_code)]
+async fn usable(backend: &statekit::Backend) -> Result<(), statekit::StateError> {
+    let key = statekit::Key::new("e2e-schema", "probe")?;
+    backend.store.set(&key, "x".into(), None).await?;
+    assert!(backend.store.get(&key).await?.is_some());
+    Ok(())
+}
+
+/// The schema-creation rule on a backend that has something to create;
+/// `fresh` returns a `[state]` body naming a namespace (table, prefix) that
+/// does not exist yet. With `migrate_on_connect` on (the default), connect
+/// creates it, so a later `migrate` has nothing to do; with it off,
+/// connect creates nothing (it fails, or the first write does), `migrate`
+/// creates it, and connecting again works.
+#[allow(dead_code)]
+async fn connect_creates_what_is_missing(fresh: impl Fn() -> String, nothing_to_do: &str, created: &str) {
+    let on = parse(&fresh());
+    assert!(on.migrate_on_connect());
+    usable(&statekit::connect(&on).await.unwrap()).await.unwrap();
+    let report = statekit::migrate(&on).await.unwrap();
+    assert!(report.contains(nothing_to_do), "connect left something to create: {report}");
+
+    let off = parse(&format!("{}migrate_on_connect = false\n", fresh()));
+    let first = match statekit::connect(&off).await {
+        Ok(backend) => usable(&backend).await,
+        Err(statekit::Error::State(error)) => Err(error),
+        Err(other) => panic!("{other}"),
+    };
+    let error = first.expect_err("with migrate_on_connect = false, connect must not create anything");
+    assert!(error.to_string().contains("migrate"), "the error should say to run migrate: {error}");
+    let report = statekit::migrate(&off).await.unwrap();
+    assert!(report.contains(created), "{report}");
+    usable(&statekit::connect(&off).await.unwrap()).await.unwrap();
+}
+
+/// Where there is nothing to create, both settings connect and `migrate`
+/// says so.
+#[allow(dead_code)]
+async fn nothing_to_create(state: &str, report: &str) {
+    for migrate in ["true", "false"] {
+        let config = parse(&format!("{state}migrate_on_connect = {migrate}\n"));
+        usable(&statekit::connect(&config).await.unwrap()).await.unwrap();
+        assert!(statekit::migrate(&config).await.unwrap().contains(report));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_app_runs_in_memory() {
-    run_app("[state]\nbackend = \"memory\"\n").await;
+    run_app("backend = \"memory\"\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_has_nothing_to_create() {
+    nothing_to_create("backend = \"memory\"\n", "memory: nothing to create").await;
 }
 
 #[cfg(feature = "redis")]
@@ -61,7 +133,7 @@ mod redis {
     use super::*;
 
     fn config(server: &test_servers::Server) -> String {
-        format!("[state]\nbackend = \"redis\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
+        format!("backend = \"redis\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
     }
 
     #[test]
@@ -74,6 +146,12 @@ mod redis {
     async fn the_example_app_runs_unchanged() {
         let server = test_servers::redis::redis().unwrap();
         run_app(&config(&server)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_has_nothing_to_create() {
+        let server = test_servers::redis::redis().unwrap();
+        nothing_to_create(&config(&server), "redis: nothing to create").await;
     }
 }
 
@@ -82,7 +160,7 @@ mod postgres {
     use super::*;
 
     fn config(server: &test_servers::Server) -> String {
-        format!("[state]\nbackend = \"postgres\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
+        format!("backend = \"postgres\"\nurl = \"{}\"\nprefix = \"e2e{:x}\"\n", server.url(), fastrand_u32())
     }
 
     #[test]
@@ -95,6 +173,12 @@ mod postgres {
     async fn the_example_app_runs_unchanged() {
         let server = test_servers::postgres::postgres().unwrap();
         run_app(&config(&server)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connect_creates_the_tables_unless_told_not_to() {
+        let server = test_servers::postgres::postgres().unwrap();
+        connect_creates_what_is_missing(|| config(&server), "nothing to do", "applied migrations [1, 2]").await;
     }
 }
 
@@ -106,7 +190,7 @@ mod dynamodb {
     /// static keys keep the SDK from probing for AWS credentials.
     fn config(server: &test_servers::Server) -> String {
         format!(
-            "[state]\nbackend = \"dynamodb\"\nurl = \"{}\"\nregion = \"us-east-1\"\ntable_name = \"e2e{:x}\"\n\
+            "backend = \"dynamodb\"\nurl = \"{}\"\nregion = \"us-east-1\"\ntable_name = \"e2e{:x}\"\n\
              access_key_id = \"statekitlocal\"\nsecret_access_key = \"statekitlocal\"\n",
             server.url(),
             fastrand_u32()
@@ -122,9 +206,12 @@ mod dynamodb {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_example_app_runs_unchanged() {
         let server = test_servers::dynamodb::shared_dynamodb().unwrap();
-        let config = config(server);
-        let parsed = statekit::Config::from_toml(&config, "inline.toml".as_ref()).unwrap();
-        statekit::migrate(&parsed).await.unwrap();
-        run_app(&config).await;
+        run_app(&config(server)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connect_creates_the_table_unless_told_not_to() {
+        let server = test_servers::dynamodb::shared_dynamodb().unwrap();
+        connect_creates_what_is_missing(|| config(server), "up to date, nothing to do", "created the table").await;
     }
 }

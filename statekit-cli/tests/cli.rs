@@ -12,6 +12,8 @@ fn statekit(args: &[&str]) -> Output {
         .args(args)
         .env_remove("STATEKIT_BACKEND")
         .env_remove("STATEKIT_URL")
+        .env_remove("STATEKIT_MAX_VALUE_LEN")
+        .env_remove("STATEKIT_MIGRATE_ON_CONNECT")
         .output()
         .expect("the statekit binary runs")
 }
@@ -70,10 +72,52 @@ fn an_unknown_key_is_named_with_the_file() {
 
 #[test]
 fn a_wrong_type_is_named() {
-    let path = config_file("wrong-type.toml", "[state]\nbackend = \"memory\"\npool_size = \"lots\"\n");
+    let path = config_file("wrong-type.toml", "[state]\nbackend = \"memory\"\nmax_value_len = \"lots\"\n");
     let out = statekit(&["check", "-c", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("pool_size"), "{}", text(&out));
+    assert!(text(&out).contains("`max_value_len`") && text(&out).contains("line 3"), "{}", text(&out));
+}
+
+#[test]
+fn a_field_of_another_backend_is_named_with_the_backend() {
+    let path = config_file("misplaced.toml", "[state]\nbackend = \"memory\"\nschema = \"app\"\n");
+    let out = statekit(&["migrate", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("`schema`") && text(&out).contains("backend memory"), "{}", text(&out));
+}
+
+/// An application keeps `[state]` in its own file, beside its own tables.
+const GATEWAY: &str = r#"
+[server]
+listen = "0.0.0.0:8080"
+tls = { cert = "cert.pem", key = "key.pem" }
+
+[state]
+backend = "memory"
+
+[rules]
+deny = ["admin/*"]
+[rules.limits]
+per_minute = 600
+"#;
+
+#[test]
+fn migrate_and_check_read_state_from_an_application_config_file() {
+    let path = config_file("gateway.toml", GATEWAY);
+    let out = statekit(&["migrate", "-c", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("memory: nothing to create"), "{}", text(&out));
+    let out = statekit(&["check", "--scale", "small", "-p", "one_winner", "-c", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn an_unknown_key_inside_state_of_an_application_file_is_still_an_error() {
+    let path =
+        config_file("gateway-typo.toml", &GATEWAY.replace("backend = \"memory\"", "backend = \"memory\"\nurll = 1"));
+    let out = statekit(&["migrate", "-c", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("`urll`") && text(&out).contains("gateway-typo.toml"), "{}", text(&out));
 }
 
 /// Runs where the binary was built without the DynamoDB feature

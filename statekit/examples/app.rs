@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo run -p statekit --example app                              # in memory
+//! cargo run -p statekit --example app -- examples/gateway.toml     # [state] inside an app's own file
 //! cargo run -p statekit --features redis --example app -- examples/redis.toml
 //! ```
 

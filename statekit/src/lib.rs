@@ -20,14 +20,57 @@
 //! assert!(!backend.store.check_and_set(&key, "seen".into(), None).await?);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Configuration
+//!
+//! The `[state]` table of the application's own config file chooses the
+//! backend and holds that backend's fields; the application's other tables
+//! are left alone. Each backend's fields are those of its config type
+//! ([`MemoryConfig`], and `RedisConfig`, `PostgresConfig`, `DynamoConfig`
+//! behind their features), a key the chosen backend does not take is an
+//! error, and `STATEKIT_<FIELD>` environment variables override the file.
+//! See [`config`] for the rules.
+//!
+//! ## Connecting creates what is missing
+//!
+//! [`connect`] behaves the same on every backend: it opens the store and
+//! then creates whatever the backend needs that does not exist yet — the
+//! PostgreSQL tables (by the versioned migrations), the DynamoDB table —
+//! idempotently and safely from many processes at once. Memory and Redis
+//! need nothing. So a configured backend works without a separate step,
+//! and [`migrate`] is the same creation on its own, reporting what it did.
+//!
+//! Deployments whose credentials may not change the schema set
+//! `migrate_on_connect = false` in `[state]` (or
+//! `STATEKIT_MIGRATE_ON_CONNECT=false`) and run `statekit migrate` with
+//! other credentials: `connect` then creates nothing and checks what it can
+//! (DynamoDB: that the table exists with statekit's key schema;
+//! PostgreSQL: operations on tables never created fail saying so).
+//!
+//! ## Backends
+//!
+//! Every backend is one row of a driver table (see [`drivers`]): its name,
+//! its cargo feature, its config type, and how to open, create and check.
+//! A backend whose feature is off keeps its row, so configuring it fails
+//! with [`ConfigError::NotCompiled`] naming the feature to enable.
 
 pub mod config;
+mod driver;
 
-pub use config::{BackendKind, Config, ConfigError, StateConfig};
+pub use config::{Config, ConfigError};
+pub use driver::{BackendConfig, Driver, drivers};
+pub use state_api::memory::MemoryConfig;
 pub use state_api::{
-    Backend, Bytes, Condition, Counter, DeleteCondition, Entry, FencingToken, Key, Lease, LockGuard, LockService,
-    PutOutcome, StateError, StateStore, StateStoreExt, Version,
+    Backend, Bytes, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, ExpiryClock, FencingToken, Key,
+    Lease, LockGuard, LockService, MemoryStore, PutOutcome, ScanItem, ScanPage, StateError, StateStore, StateStoreExt,
+    Version,
 };
+#[cfg(feature = "dynamodb")]
+pub use state_dynamodb::DynamoConfig;
+#[cfg(feature = "postgres")]
+pub use state_postgres::PostgresConfig;
+#[cfg(feature = "redis")]
+pub use state_redis::RedisConfig;
 
 /// Why [`connect`] or [`migrate`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,170 +85,27 @@ pub enum Error {
 }
 
 /// Connects to the configured backend and returns its store and lock
-/// service as trait objects.
+/// service as trait objects. Unless the config turns
+/// `migrate_on_connect` off, it first creates what the backend needs and
+/// is missing (PostgreSQL tables, the DynamoDB table), idempotently; with
+/// it off, it creates nothing and checks what it can.
 ///
 /// # Errors
-/// [`ConfigError::NotCompiled`] for a backend whose feature is off,
-/// [`ConfigError::Missing`] for a required field, and the backend's
-/// [`StateError`] (typically `Unavailable`) when it cannot be reached.
+/// The backend's [`StateError`]: `InvalidArgument` for a setting the
+/// backend refuses, `Unavailable` or `Timeout` (retryable) when it cannot
+/// be reached, `Backend` when it refuses the credentials, the schema
+/// cannot be created, or (with `migrate_on_connect` off) the DynamoDB
+/// table is missing.
 pub async fn connect(config: &Config) -> Result<Backend, Error> {
-    let state = &config.state;
-    match state.backend {
-        BackendKind::Memory => Ok(memory(state)),
-        BackendKind::Redis => backends::redis(state).await,
-        BackendKind::Postgres => backends::postgres(state).await,
-        BackendKind::Dynamodb => backends::dynamodb(state).await,
-    }
+    Ok((config.ops().connect)(config.settings(), config.migrate_on_connect()).await?)
 }
 
-/// Creates or upgrades what the backend needs (PostgreSQL schema, DynamoDB
-/// table); idempotent. Returns a sentence saying what it did.
+/// Creates or upgrades what the backend needs (PostgreSQL tables, the
+/// DynamoDB table), whatever `migrate_on_connect` says; idempotent. Returns
+/// a sentence saying what it did.
 ///
 /// # Errors
 /// As [`connect`].
 pub async fn migrate(config: &Config) -> Result<String, Error> {
-    let state = &config.state;
-    match state.backend {
-        BackendKind::Memory => Ok("memory: nothing to migrate".to_owned()),
-        BackendKind::Redis => {
-            backends::redis(state).await?;
-            Ok("redis: nothing to migrate (scripts load on first use)".to_owned())
-        }
-        BackendKind::Postgres => backends::migrate_postgres(state).await,
-        BackendKind::Dynamodb => backends::migrate_dynamodb(state).await,
-    }
-}
-
-fn memory(state: &StateConfig) -> Backend {
-    let mut builder = state_api::MemoryStore::builder();
-    if let Some(max) = state.max_value_len {
-        builder = builder.max_value_len(max);
-    }
-    let store = builder.build();
-    Backend::new(std::sync::Arc::new(store.clone()), std::sync::Arc::new(store))
-}
-
-/// One function per backend, compiled to a "not compiled in" error when its
-/// feature is off.
-mod backends {
-    #[allow(unused_imports)]
-    use crate::{Backend, ConfigError, Error, StateConfig};
-
-    #[cfg(feature = "redis")]
-    pub async fn redis(state: &StateConfig) -> Result<Backend, Error> {
-        let url = state.url.clone().ok_or(ConfigError::Missing {
-            backend: "redis",
-            field: "url",
-            variable: "STATEKIT_URL",
-        })?;
-        let mut config = state_redis::RedisConfig::new(url)
-            .with_connect_timeout(state.connect_timeout())
-            .with_command_timeout(state.command_timeout());
-        if let Some(prefix) = &state.prefix {
-            config = config.with_key_prefix(prefix.clone());
-        }
-        if let Some(max) = state.max_value_len {
-            config = config.with_max_value_len(max);
-        }
-        Ok(state_redis::backend(config).await?)
-    }
-
-    #[cfg(not(feature = "redis"))]
-    pub async fn redis(_: &StateConfig) -> Result<Backend, Error> {
-        Err(ConfigError::NotCompiled { backend: "redis" }.into())
-    }
-
-    #[cfg(feature = "postgres")]
-    fn postgres_config(state: &StateConfig) -> Result<state_postgres::PostgresConfig, Error> {
-        let url = state.url.clone().ok_or(ConfigError::Missing {
-            backend: "postgres",
-            field: "url",
-            variable: "STATEKIT_URL",
-        })?;
-        let mut config = state_postgres::PostgresConfig::new(url)
-            .with_connect_timeout(state.connect_timeout())
-            .with_statement_timeout(state.command_timeout());
-        if let Some(schema) = &state.schema {
-            config = config.with_schema(schema.clone())?;
-        }
-        if let Some(prefix) = &state.prefix {
-            config = config.with_table_prefix(prefix.clone())?;
-        }
-        if let Some(size) = state.pool_size {
-            config = config.with_pool_size(size);
-        }
-        if let Some(max) = state.max_value_len {
-            config = config.with_max_value_len(max);
-        }
-        Ok(config)
-    }
-
-    /// Connects and applies pending migrations, so a configured PostgreSQL
-    /// works without a separate step; `statekit migrate` reports them.
-    #[cfg(feature = "postgres")]
-    pub async fn postgres(state: &StateConfig) -> Result<Backend, Error> {
-        Ok(state_postgres::backend(postgres_config(state)?).await?)
-    }
-
-    #[cfg(feature = "postgres")]
-    pub async fn migrate_postgres(state: &StateConfig) -> Result<String, Error> {
-        let store = state_postgres::PostgresStore::connect(postgres_config(state)?).await?;
-        let report = store.migrate().await?;
-        Ok(if report.applied.is_empty() {
-            format!("postgres: schema already at version {}; nothing to do", report.current)
-        } else {
-            format!("postgres: applied migrations {:?}; schema now at version {}", report.applied, report.current)
-        })
-    }
-
-    #[cfg(feature = "dynamodb")]
-    fn dynamodb_config(state: &StateConfig) -> state_dynamodb::DynamoConfig {
-        let mut config = state_dynamodb::DynamoConfig::new()
-            .with_connect_timeout(state.connect_timeout())
-            .with_operation_timeout(state.command_timeout());
-        if let Some(url) = &state.url {
-            config = config.with_endpoint_url(url.clone());
-        }
-        if let Some(region) = &state.region {
-            config = config.with_region(region.clone());
-        }
-        if let Some(table) = &state.table_name {
-            config = config.with_table_name(table.clone());
-        }
-        if let (Some(id), Some(secret)) = (&state.access_key_id, &state.secret_access_key) {
-            config = config.with_static_credentials(id.clone(), secret.clone());
-        }
-        config
-    }
-
-    #[cfg(feature = "dynamodb")]
-    pub async fn dynamodb(state: &StateConfig) -> Result<Backend, Error> {
-        Ok(state_dynamodb::backend(dynamodb_config(state)).await?)
-    }
-
-    #[cfg(feature = "dynamodb")]
-    pub async fn migrate_dynamodb(state: &StateConfig) -> Result<String, Error> {
-        let store = state_dynamodb::DynamoStore::open(dynamodb_config(state)).await?;
-        Ok(store.migrate().await?.to_string())
-    }
-
-    #[cfg(not(feature = "dynamodb"))]
-    pub async fn dynamodb(_: &StateConfig) -> Result<Backend, Error> {
-        Err(ConfigError::NotCompiled { backend: "dynamodb" }.into())
-    }
-
-    #[cfg(not(feature = "dynamodb"))]
-    pub async fn migrate_dynamodb(_: &StateConfig) -> Result<String, Error> {
-        Err(ConfigError::NotCompiled { backend: "dynamodb" }.into())
-    }
-
-    #[cfg(not(feature = "postgres"))]
-    pub async fn postgres(_: &StateConfig) -> Result<Backend, Error> {
-        Err(ConfigError::NotCompiled { backend: "postgres" }.into())
-    }
-
-    #[cfg(not(feature = "postgres"))]
-    pub async fn migrate_postgres(_: &StateConfig) -> Result<String, Error> {
-        Err(ConfigError::NotCompiled { backend: "postgres" }.into())
-    }
+    Ok((config.ops().migrate)(config.settings()).await?)
 }

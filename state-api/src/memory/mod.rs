@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod config;
 mod lock;
 mod store;
 mod table;
@@ -28,6 +29,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::capabilities::{Capabilities, ExpiryClock};
+
+pub use self::config::MemoryConfig;
 
 use self::lock::LockTable;
 use self::table::Table;
