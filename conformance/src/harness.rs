@@ -6,19 +6,34 @@ use std::future::Future;
 
 use state_api::Backend;
 
-use crate::kit::Property;
-use crate::report::Verdict;
+use crate::kit::{Context, Property};
+use crate::report::{PropertyReport, Verdict};
 use crate::scale::Scale;
+use crate::unreachable::Unreachable;
 
 /// A backend under test, plus whatever must live as long as the test (a
 /// disposable server, a temporary directory).
 pub struct Subject {
     /// The backend.
     pub backend: Backend,
+    unreachable: Option<Unreachable>,
     keep_alive: Vec<Box<dyn Any + Send>>,
 }
 
 impl Subject {
+    /// Gives the kit a way to connect the same backend to an endpoint
+    /// where nothing listens, for the unreachable-endpoint property.
+    pub fn with_unreachable(mut self, probe: Unreachable) -> Subject {
+        self.unreachable = Some(probe);
+        self
+    }
+
+    /// Runs `property` against this subject.
+    pub async fn run(&self, property: Property, scale: Scale) -> PropertyReport {
+        let cx = Context::new(self.backend.clone(), scale).with_unreachable(self.unreachable.clone());
+        property.run_in(&cx).await
+    }
+
     /// Keeps `guard` alive until the test ends.
     pub fn keep_alive(mut self, guard: impl Any + Send) -> Subject {
         self.keep_alive.push(Box::new(guard));
@@ -28,7 +43,7 @@ impl Subject {
 
 impl From<Backend> for Subject {
     fn from(backend: Backend) -> Subject {
-        Subject { backend, keep_alive: Vec::new() }
+        Subject { backend, unreachable: None, keep_alive: Vec::new() }
     }
 }
 
@@ -76,7 +91,7 @@ where
     let scale = Scale::from_env().unwrap_or_else(|e| panic!("{e}"));
     let report = runtime.block_on(async {
         let subject = factory().await.into_subject().unwrap_or_else(|e| panic!("cannot create the backend: {e}"));
-        let report = property.run(&subject.backend, scale).await;
+        let report = subject.run(property, scale).await;
         drop(subject);
         report
     });

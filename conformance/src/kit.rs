@@ -9,6 +9,7 @@ use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
 
 use crate::report::{PropertyReport, RunReport, Verdict};
 use crate::scale::Scale;
+use crate::unreachable::Unreachable;
 
 /// Why a property failed: a counterexample a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,7 @@ pub struct Context {
     /// The run's size.
     pub scale: Scale,
     namespace: String,
+    unreachable: Option<Unreachable>,
 }
 
 impl Context {
@@ -64,7 +66,18 @@ impl Context {
     pub fn new(backend: Backend, scale: Scale) -> Context {
         let capabilities = backend.capabilities();
         let namespace = format!("ck{:08x}", fastrand::u32(..));
-        Context { backend, capabilities, scale, namespace }
+        Context { backend, capabilities, scale, namespace, unreachable: None }
+    }
+
+    /// The same context with a probe for the unreachable-endpoint property.
+    pub fn with_unreachable(mut self, probe: Option<Unreachable>) -> Context {
+        self.unreachable = probe;
+        self
+    }
+
+    /// The unreachable-endpoint probe, if the test gave one.
+    pub fn unreachable(&self) -> Option<&Unreachable> {
+        self.unreachable.as_ref()
     }
 
     /// A space name unique to this run and `label`.
@@ -152,6 +165,17 @@ macro_rules! with_properties {
             edge_inputs => EdgeInputs [$crate::properties::edge::run] requires [],
             /// Undeclared optional features answer `Unsupported`.
             capabilities => Capabilities [$crate::properties::capabilities::run] requires [],
+            /// The largest and smallest arguments (`Duration::MAX` timeouts and
+            /// TTLs, `u64::MAX` versions, `i64` bounds, scan limits) give the
+            /// typed answer: never a panic, never a write.
+            extreme_arguments => ExtremeArguments [$crate::properties::extremes::run] requires [],
+            /// A release wakes a waiter promptly where the backend declares
+            /// release wake-ups.
+            release_wakeups => ReleaseWakeups [$crate::properties::wakeups::run] requires [locks, lock_wakeups],
+            /// An unreachable endpoint fails with a retryable `Unavailable` within
+            /// the connect timeout, and no error reveals a secret. Runs when the
+            /// test gives the kit an [`Unreachable`](crate::Unreachable) probe.
+            unreachable_endpoint => UnreachableEndpoint [$crate::properties::unreachable::run] requires [],
         }
     };
 }
@@ -221,6 +245,13 @@ impl Property {
         (!missing.is_empty()).then(|| format!("the backend does not declare the {} feature", missing.join(" and ")))
     }
 
+    /// `Some(reason)` when the context lacks what the property needs
+    /// beyond features: the unreachable-endpoint property needs a probe.
+    fn context_skip(&self, cx: &Context) -> Option<String> {
+        (*self == Property::UnreachableEndpoint && cx.unreachable().is_none())
+            .then(|| "the test gives the kit no unreachable endpoint (Subject::with_unreachable)".to_owned())
+    }
+
     /// Runs this property against `backend` and reports. Must be called
     /// inside a multi-threaded tokio runtime.
     pub async fn run(&self, backend: &Backend, scale: Scale) -> PropertyReport {
@@ -230,7 +261,7 @@ impl Property {
     /// Runs this property in an existing context.
     pub async fn run_in(&self, cx: &Context) -> PropertyReport {
         let started = Instant::now();
-        let (verdict, cases) = match self.skip_reason(&cx.capabilities) {
+        let (verdict, cases) = match self.skip_reason(&cx.capabilities).or_else(|| self.context_skip(cx)) {
             Some(reason) => (Verdict::Skipped { reason }, 0),
             None => match self.start(cx).await {
                 Ok(cases) => (Verdict::Passed, cases),

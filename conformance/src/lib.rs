@@ -57,6 +57,7 @@ pub mod mutants;
 pub mod properties;
 pub mod report;
 pub mod scale;
+pub mod unreachable;
 
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};
@@ -64,3 +65,4 @@ pub use kit::{Context, Failure, Property, run_all, run_selected};
 pub use mutants::Mutation;
 pub use report::{PropertyReport, RunReport, Verdict};
 pub use scale::Scale;
+pub use unreachable::Unreachable;

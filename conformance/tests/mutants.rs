@@ -3,12 +3,13 @@
 
 #![allow(missing_docs, clippy::panic, clippy::unwrap_used)]
 
-use conformance::{Mutation, Scale, Verdict};
+use conformance::{Mutation, Scale, Subject, Verdict};
 
 fn assert_caught(mutation: Mutation) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let property = mutation.caught_by();
-    let report = runtime.block_on(property.run(&mutation.backend(), Scale::DEFAULT));
+    let subject = Subject::from(mutation.backend()).with_unreachable(mutation.unreachable());
+    let report = runtime.block_on(subject.run(property, Scale::DEFAULT));
     match report.verdict {
         Verdict::Failed { counterexample } => {
             eprintln!("{mutation:?} caught by {}:\n{counterexample}", property.name());
@@ -52,4 +53,8 @@ mutant_tests! {
     fencing_token_reused_on_takeover_is_caught => TokenReusedOnTakeover,
     missing_mutual_exclusion_is_caught => NoMutualExclusion,
     undeclared_scan_that_answers_is_caught => UndeclaredScan,
+    acquire_panicking_on_a_huge_timeout_is_caught => PanicsOnHugeTimeout,
+    declared_wakeups_that_poll_are_caught => NoReleaseWakeups,
+    an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
+    an_error_revealing_the_password_is_caught => LeaksSecret,
 }

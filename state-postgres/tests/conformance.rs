@@ -4,7 +4,20 @@
 
 use std::time::Duration;
 
+use conformance::{Subject, Unreachable};
 use state_postgres::PostgresConfig;
+
+/// A password for the unreachable endpoint, which no error may reveal.
+const SECRET: &str = "kit-hunter2";
+
+/// The same backend aimed at a loopback port where nothing listens.
+fn unreachable() -> Result<Unreachable, String> {
+    let port = test_servers::free_port()?;
+    let timeout = Duration::from_millis(500);
+    let url = format!("postgres://statekit:{SECRET}@127.0.0.1:{port}/statekit");
+    let config = PostgresConfig::new(url).with_connect_timeout(timeout);
+    Ok(Unreachable::new(timeout, move || state_postgres::backend(config.clone())).with_secret(SECRET))
+}
 
 conformance::suite!(postgres, async {
     let server = test_servers::postgres::postgres()?;
@@ -12,5 +25,5 @@ conformance::suite!(postgres, async {
     // concurrently with their writes.
     let config = PostgresConfig::new(server.url()).with_reap_interval(Some(Duration::from_millis(500)));
     let backend = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
-    Ok::<_, String>(conformance::Subject::from(backend).keep_alive(server))
+    Ok::<_, String>(Subject::from(backend).with_unreachable(unreachable()?).keep_alive(server))
 });

@@ -4,12 +4,25 @@
 
 #![allow(missing_docs)]
 
-use conformance::Subject;
+use std::time::Duration;
+
+use conformance::{Subject, Unreachable};
 use state_redis::RedisConfig;
 use test_servers::redis::redis;
+
+/// A password for the unreachable endpoint, which no error may reveal.
+const SECRET: &str = "kit-hunter2";
+
+/// The same backend aimed at a loopback port where nothing listens.
+fn unreachable() -> Result<Unreachable, String> {
+    let port = test_servers::free_port()?;
+    let timeout = Duration::from_millis(500);
+    let config = RedisConfig::new(format!("redis://:{SECRET}@127.0.0.1:{port}")).with_connect_timeout(timeout);
+    Ok(Unreachable::new(timeout, move || state_redis::backend(config.clone())).with_secret(SECRET))
+}
 
 conformance::suite!(redis, async {
     let server = redis()?;
     let backend = state_redis::backend(RedisConfig::new(server.url())).await.map_err(|e| e.to_string())?;
-    Ok::<_, String>(Subject::from(backend).keep_alive(server))
+    Ok::<_, String>(Subject::from(backend).with_unreachable(unreachable()?).keep_alive(server))
 });

@@ -60,7 +60,12 @@ impl Findings {
         if self.failures.is_empty() {
             Ok(self.cases)
         } else {
-            Err(Failure(format!("{} of {} calls misbehaved:\n- {}", self.failures.len(), self.cases, self.failures.join("\n- "))))
+            Err(Failure(format!(
+                "{} of {} calls misbehaved:\n- {}",
+                self.failures.len(),
+                self.cases,
+                self.failures.join("\n- ")
+            )))
         }
     }
 }
@@ -111,7 +116,9 @@ async fn store_arguments(cx: &Context, findings: &mut Findings) -> std::result::
     }
     // Nothing above may have written.
     let (s, k) = (store.clone(), key.clone());
-    findings.expect("get after the refused writes", async move { s.get(&k).await }, "None", |a| matches!(a, Ok(None))).await;
+    findings
+        .expect("get after the refused writes", async move { s.get(&k).await }, "None", |a| matches!(a, Ok(None)))
+        .await;
 
     let counter = Key::new(&space, "counter")?;
     for (delta, then) in [(i64::MAX, 1), (i64::MIN, -1)] {
@@ -119,7 +126,9 @@ async fn store_arguments(cx: &Context, findings: &mut Findings) -> std::result::
         let _ = s.delete(&k, DeleteCondition::Always).await?;
         let call = async move { s.increment(&k, delta, None).await };
         let what = format!("increment by {delta} from absent");
-        findings.expect(&what, call, format!("the counter {delta}").as_str(), |a| matches!(a, Ok(c) if c.value == delta)).await;
+        findings
+            .expect(&what, call, format!("the counter {delta}").as_str(), |a| matches!(a, Ok(c) if c.value == delta))
+            .await;
         let (s, k) = (store.clone(), counter.clone());
         let call = async move { s.increment(&k, then, None).await };
         let what = format!("increment by {then} past {delta}");
@@ -151,7 +160,8 @@ async fn lock_arguments(cx: &Context, findings: &mut Findings) -> std::result::R
     // "Wait forever" is a valid timeout: on a free lock it acquires at once.
     let (l, n) = (locks.clone(), name.clone());
     let call = async move { l.acquire(&n, Duration::from_secs(30), Duration::MAX).await };
-    let Some(mut lease) = findings.expect("acquire with a timeout of Duration::MAX", call, "a lease", |a| a.is_ok()).await
+    let Some(mut lease) =
+        findings.expect("acquire with a timeout of Duration::MAX", call, "a lease", |a| a.is_ok()).await
     else {
         return Ok(());
     };

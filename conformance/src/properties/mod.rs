@@ -4,9 +4,12 @@
 
 pub mod capabilities;
 pub mod edge;
+pub mod extremes;
 pub mod linearizable;
 pub mod locks;
 pub mod races;
 pub mod scan;
 pub mod sequential;
 pub mod ttl;
+pub mod unreachable;
+pub mod wakeups;

@@ -10,13 +10,15 @@ use state_api::{Key, StateError};
 use tokio::time::Instant;
 
 use crate::kit::{Context, Failure, Outcome};
-use crate::unreachable::Unreachable;
 
 /// Time allowed beyond the connect timeout for the failure to arrive.
 const TOLERANCE: Duration = Duration::from_secs(1);
 
-/// Runs the property with `probe`.
-pub async fn run(cx: &Context, probe: &Unreachable) -> Outcome {
+/// Runs the property with the context's probe.
+pub async fn run(cx: &Context) -> Outcome {
+    let Some(probe) = cx.unreachable() else {
+        return Err(Failure("the unreachable-endpoint property ran without a probe".to_owned()));
+    };
     let bound = probe.connect_timeout() + TOLERANCE;
     let started = Instant::now();
     let mut failures = Vec::new();

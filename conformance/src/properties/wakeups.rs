@@ -18,11 +18,11 @@ use crate::ensure;
 use crate::kit::{Context, Failure, Outcome};
 
 /// How many waiters wait at once.
-const WAITERS: usize = 16;
+const WAITERS: usize = 32;
 
 /// The longest mean delay between a release and the waiter holding the
 /// lock that counts as "woken by the release".
-pub const WAKE_BOUND: Duration = Duration::from_millis(80);
+pub const WAKE_BOUND: Duration = Duration::from_millis(50);
 
 /// How long waiters wait before the releases: a polling waiter's backoff
 /// is at its cap by then.
