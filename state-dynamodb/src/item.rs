@@ -32,7 +32,7 @@ use crate::BACKEND;
 use crate::clock::{Deadline, remaining};
 
 /// Attribute names. Expressions refer to them through `#name` placeholders
-/// (see [`crate::expressions`]), so none can clash with DynamoDB's
+/// (see [`crate::statements`]), so none can clash with DynamoDB's
 /// reserved words.
 pub(crate) mod attr {
     /// Partition key: the entry's space (or a lock's reserved partition).

@@ -72,15 +72,15 @@
 
 #![doc(html_no_source)]
 
-mod client;
 mod clock;
 mod config;
+mod connection;
 mod error;
-mod expressions;
 mod item;
 mod lock;
+mod schema;
+mod statements;
 mod store;
-mod table;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,10 +90,10 @@ use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
 use tracing::Instrument;
 
 pub use config::DynamoConfig;
-pub use table::Migration;
+pub use schema::Migration;
 
-use client::Clients;
-use table::Table;
+use connection::Clients;
+use schema::Table;
 
 /// The backend name in errors, spans and capabilities.
 pub const BACKEND: &str = "dynamodb";
@@ -229,12 +229,16 @@ impl std::fmt::Debug for DynamoStore {
     }
 }
 
-/// Connects (see [`DynamoStore::connect`]) and returns the store as a
-/// [`Backend`]: what `statekit::connect` and the conformance kit use.
+/// Connects, creates the table if it is missing (idempotent, as
+/// [`DynamoStore::migrate`]), and returns the store as a [`Backend`]. Every
+/// backend crate's `backend()` does the same: connect and create what is
+/// missing, like `statekit::connect` by default.
 ///
 /// # Errors
-/// As [`DynamoStore::connect`].
+/// As [`DynamoStore::open`] and [`DynamoStore::migrate`].
 pub async fn backend(config: DynamoConfig) -> Result<Backend, StateError> {
-    let store = Arc::new(DynamoStore::connect(config).await?);
+    let store = DynamoStore::open(config).await?;
+    store.migrate().await?;
+    let store = Arc::new(store);
     Ok(Backend::new(store.clone(), store))
 }

@@ -30,8 +30,8 @@ use state_api::{FencingToken, Lease, Result};
 use crate::DynamoStore;
 use crate::clock::now_ms;
 use crate::error::{Conditional, conditional};
-use crate::expressions::{self as expr, attribute_names, values};
 use crate::item::{attr, key_of, number, optional_string, required_number, string};
+use crate::statements::{self as expr, attribute_names, values};
 
 /// The sort key of every lock item (the partition key names the lock).
 const LEASE_ID: &str = "lease";

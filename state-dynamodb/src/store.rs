@@ -21,9 +21,9 @@ use state_api::{
 
 use crate::clock::{Deadline, deadline, now_ms};
 use crate::error::{Conditional, conditional};
-use crate::expressions::{self as expr, attribute_names, values};
 use crate::item::{ENTRY_PROJECTION, StoredEntry, StoredValue, attr, entry_item, key_of, number, optional_string};
 use crate::item::{required_number, string, value_attribute};
+use crate::statements::{self as expr, attribute_names, values};
 use crate::{BACKEND, DynamoStore};
 
 /// How many times an operation may switch between its two branches

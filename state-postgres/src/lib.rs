@@ -116,28 +116,29 @@
 //! never part of an error.
 
 mod config;
+mod connection;
 mod error;
 mod keyset;
 mod lock;
-mod migrate;
-mod pool;
 mod reaper;
 mod releases;
-mod sql;
+mod schema;
+mod statements;
 mod store;
 
 use std::sync::Arc;
 
 pub use config::{MAX_IDENTIFIER_LEN, PostgresConfig};
-pub use migrate::MigrationReport;
+pub use schema::MigrationReport;
 pub use store::PostgresStore;
 
 /// The backend name in errors, spans and capabilities.
 pub const BACKEND: &str = "postgres";
 
-/// Connects with `config`, applies the migrations, and returns the store as
-/// a [`state_api::Backend`] — what the `statekit` facade and the
-/// conformance kit use.
+/// Connects with `config`, applies the migrations (idempotent), and returns
+/// the store as a [`state_api::Backend`]. Every backend crate's `backend()`
+/// does the same: connect and create what is missing, like
+/// `statekit::connect` by default.
 ///
 /// # Errors
 /// As [`PostgresStore::connect`] and [`PostgresStore::migrate`].

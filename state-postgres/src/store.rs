@@ -20,13 +20,13 @@ use tracing::Instrument;
 
 use crate::BACKEND;
 use crate::config::PostgresConfig;
+use crate::connection::ConnectionPool;
 use crate::error::{map_sqlx, unexpected};
 use crate::keyset::prefix_successor;
-use crate::migrate::{self, MigrationReport};
-use crate::pool::ConnectionPool;
 use crate::reaper::{self, Reaper};
 use crate::releases::ReleaseFeed;
-use crate::sql::{Names, Statements};
+use crate::schema::{self, MigrationReport};
+use crate::statements::{Names, Statements};
 
 /// How many times a conditional write or increment re-runs its statement
 /// when the entry that refused it could not be read atomically (see
@@ -116,7 +116,7 @@ impl PostgresStore {
     /// edited since.
     pub async fn migrate(&self) -> Result<MigrationReport> {
         let statement_timeout = self.inner.config.statement_timeout();
-        let run = migrate::run(&self.inner.pool, &self.inner.names, |e| map_sqlx("migrate", statement_timeout, e));
+        let run = schema::run(&self.inner.pool, &self.inner.names, |e| map_sqlx("migrate", statement_timeout, e));
         run.instrument(operation_span(BACKEND, "migrate", "")).await
     }
 

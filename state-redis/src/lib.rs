@@ -68,7 +68,7 @@ mod keys;
 mod lock;
 mod releases;
 mod reply;
-mod scripts;
+mod statements;
 mod store;
 
 use std::sync::{Arc, OnceLock};
@@ -82,7 +82,7 @@ pub use config::RedisConfig;
 use connection::Connection;
 use keys::KeyLayout;
 use releases::ReleaseFeed;
-use scripts::SCRIPTS;
+use statements::SCRIPTS;
 
 /// The backend name in errors, spans and capabilities.
 pub const BACKEND: &str = "redis";

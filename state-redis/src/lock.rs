@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::RedisStore;
 use crate::error::unexpected_reply;
 use crate::reply;
-use crate::scripts::SCRIPTS;
+use crate::statements::SCRIPTS;
 
 #[async_trait]
 impl LockDriver for RedisStore {

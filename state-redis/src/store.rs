@@ -13,7 +13,7 @@ use state_api::{
 
 use crate::error::unexpected_reply;
 use crate::reply;
-use crate::scripts::SCRIPTS;
+use crate::statements::SCRIPTS;
 use crate::{BACKEND, RedisStore};
 
 /// How many index members a scan page may examine beyond `limit + 1`: room

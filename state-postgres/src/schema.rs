@@ -5,7 +5,7 @@
 //! `_sqlx_migrations` table per schema, while this crate's table names
 //! depend on the configured schema and prefix, and two stores with
 //! different prefixes in one schema must each get their tables. So the
-//! files are templates (see [`crate::sql`]) and this runner records what
+//! files are templates (see [`crate::statements`]) and this runner records what
 //! it applied in `{prefix}_migrations`, next to the tables it created.
 //!
 //! Safety with several instances migrating at once: everything happens in
@@ -21,8 +21,8 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 use state_api::{Result, StateError};
 
 use crate::BACKEND;
-use crate::pool::ConnectionPool;
-use crate::sql::{Names, fnv1a};
+use crate::connection::ConnectionPool;
+use crate::statements::{Names, fnv1a};
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
