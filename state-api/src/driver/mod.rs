@@ -1,6 +1,6 @@
 //! The support layer for backend authors: implement [`StoreDriver`] (and
-//! [`LockDriver`]) and get [`StateStore`](crate::StateStore) and
-//! [`LockService`](crate::LockService) with everything that does not depend
+//! [`LockDriver`]) and get [`StateStore`] and
+//! [`LockService`] with everything that does not depend
 //! on the service applied once, here, for every backend:
 //!
 //! - argument checks before any I/O ([`args`]): value size against the
