@@ -19,7 +19,7 @@ type Connect = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Backend, State
 /// ```
 /// use std::time::Duration;
 /// let probe = conformance::Unreachable::new(Duration::from_millis(500), || async {
-///     // MyStore::connect(config_for("redis://:hunter2@127.0.0.1:1")).await
+///     // MyStore::connect(config_for("mystore://:hunter2@127.0.0.1:1")).await
 ///     Err(state_api::StateError::unavailable("mine", "connection refused", "refused"))
 /// })
 /// .with_secret("hunter2");
