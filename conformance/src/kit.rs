@@ -248,8 +248,9 @@ impl Property {
     /// `Some(reason)` when the context lacks what the property needs
     /// beyond features: the unreachable-endpoint property needs a probe.
     fn context_skip(&self, cx: &Context) -> Option<String> {
-        (*self == Property::UnreachableEndpoint && cx.unreachable().is_none())
-            .then(|| "the test gives the kit no unreachable endpoint (Subject::with_unreachable)".to_owned())
+        (*self == Property::UnreachableEndpoint && cx.unreachable().is_none()).then(|| {
+            "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)".to_owned()
+        })
     }
 
     /// Runs this property against `backend` and reports. Must be called

@@ -93,12 +93,8 @@ impl fmt::Display for RunReport {
             }
         }
         let failed = self.properties.iter().filter(|p| p.failed()).count();
-        write!(
-            f,
-            "\n{} properties: {} passed, {} failed",
-            self.properties.len(),
-            self.properties.len() - failed,
-            failed
-        )
+        let skipped = self.properties.iter().filter(|p| matches!(p.verdict, Verdict::Skipped { .. })).count();
+        let all = self.properties.len();
+        write!(f, "\n{all} properties: {} passed, {skipped} skipped, {failed} failed", all - failed - skipped)
     }
 }
