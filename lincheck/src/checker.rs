@@ -120,36 +120,44 @@ impl fmt::Display for Inconclusive {
 /// failed and while some were still undecided.
 pub fn check<M: Model>(model: &M, history: &History<M::Input, M::Output>, options: &CheckOptions) -> CheckResult {
     let mut budget = Budget::new(options.time_limit, options.step_limit);
-    let timelines: Vec<(Option<String>, Timeline<'_, M::Input, M::Output>)> =
-        partitions(model, history, options.partitioned)
-            .into_iter()
-            .map(|(name, indices)| (name, Timeline::new(history, &indices)))
-            .collect();
-    let mut undecided: VecDeque<(&Option<String>, &Timeline<'_, M::Input, M::Output>, Search<'_, M>)> = timelines
-        .iter()
-        .map(|(name, timeline)| (name, timeline, Search::new(model, timeline.operations(), timeline.events())))
+    let all: Vec<Partition<'_, M>> = partitions(model, history, options.partitioned)
+        .into_iter()
+        .map(|(name, indices)| Partition { name, timeline: Timeline::new(history, &indices) })
         .collect();
-    while let Some((partition, timeline, mut search)) = undecided.pop_front() {
+    let mut undecided: VecDeque<(&Partition<'_, M>, Search<'_, M>)> = all
+        .iter()
+        .map(|partition| {
+            let timeline = &partition.timeline;
+            (partition, Search::new(model, timeline.operations(), timeline.events()))
+        })
+        .collect();
+    while let Some((partition, mut search)) = undecided.pop_front() {
         match search.resume(&mut budget, STEPS_PER_TURN) {
-            None => undecided.push_back((partition, timeline, search)),
+            None => undecided.push_back((partition, search)),
             Some(Verdict::Linearizable) => {}
             Some(Verdict::NotLinearizable { cleared }) => {
                 // The other searches' memo tables are no longer needed;
                 // free them before explaining.
                 drop(undecided);
-                let explanation = explain(model, timeline, partition.clone(), cleared, &mut budget);
-                return CheckResult::NotLinearizable(explanation);
+                let name = partition.name.clone();
+                return CheckResult::NotLinearizable(explain(model, &partition.timeline, name, cleared, &mut budget));
             }
             Some(Verdict::OutOfBudget(limit)) => {
                 // The budget is shared, so every other search is stopped too.
-                undecided.push_back((partition, timeline, search));
-                let hardest = undecided.iter().max_by_key(|(_, _, search)| search.steps());
-                let partition = hardest.and_then(|(name, _, _)| (*name).clone());
+                undecided.push_back((partition, search));
+                let hardest = undecided.iter().max_by_key(|(_, search)| search.steps());
+                let partition = hardest.and_then(|(hardest, _)| hardest.name.clone());
                 return CheckResult::Unknown(Inconclusive { partition, undecided: undecided.len(), limit });
             }
         }
     }
     CheckResult::Linearizable
+}
+
+/// One partition of a history, ready to be searched.
+struct Partition<'h, M: Model> {
+    name: Option<String>,
+    timeline: Timeline<'h, M::Input, M::Output>,
 }
 
 /// The history's operation indices grouped by partition name, groups in

@@ -60,6 +60,7 @@ pub mod formats;
 mod hashing;
 mod history;
 pub mod history_file;
+pub mod html_view;
 mod key_value;
 mod model;
 mod register;
@@ -72,7 +73,7 @@ mod tests;
 
 pub use budget::Limit;
 pub use checker::{CheckOptions, CheckResult, Inconclusive, check};
-pub use explanation::{ExplainedOperation, Explanation};
+pub use explanation::{ExplainedOperation, Explanation, LinearizationStep};
 pub use history::{History, InvalidOperation, Operation, Outcome};
 pub use key_value::{KeyValue, KvInput, KvOutput, KvState};
 pub use model::Model;

@@ -177,19 +177,17 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// The linearization found, once the verdict is
     /// [`Verdict::Linearizable`]: each linearized operation in order, with
-    /// the model state it leaves behind. Empty before that.
-    pub(crate) fn linearization(&self) -> Vec<(usize, &M::State)> {
+    /// the model state it leaves behind. `None` before that, or if the
+    /// verdict is another.
+    pub(crate) fn linearization(&self) -> Option<Vec<(usize, &M::State)>> {
         if self.verdict != Some(Verdict::Linearizable) {
-            return Vec::new();
+            return None;
         }
         // The state after choice `i` is the state the next choice started
         // from, or the current state after the last one.
         let after = self.choices.iter().skip(1).map(|choice| choice.previous).chain([self.state]);
-        self.choices
-            .iter()
-            .zip(after)
-            .filter_map(|(choice, state)| Some((choice.call.op, self.states.get(state)?)))
-            .collect()
+        let steps = self.choices.iter().zip(after);
+        Some(steps.filter_map(|(choice, state)| Some((choice.call.op, self.states.get(state)?))).collect())
     }
 
     /// The walk itself: at most `slice` steps.

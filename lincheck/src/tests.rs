@@ -143,6 +143,28 @@ fn the_explanation_is_the_shortest_failing_prefix_with_later_returns_pending() {
     let returns: Vec<Option<u64>> = explanation.operations.iter().map(|op| op.returned).collect();
     assert_eq!(returns, vec![Some(10), Some(20), Some(40), None]);
     assert_eq!(explanation.culprit, 2);
+    let linearization = explanation.linearization.expect("everything before the read returns is linearizable");
+    let order: Vec<(usize, &str)> = linearization.iter().map(|step| (step.operation, step.state.as_str())).collect();
+    assert_eq!(order, [(0, "Some(2)"), (1, "Some(1)")], "the pending write 3 need not take effect");
+}
+
+#[test]
+fn the_culprit_is_linearized_pending_only_when_the_others_need_its_effect() {
+    // The cas returned false, yet the read saw its effect: without the cas
+    // the read is unexplained, with it the cas swapped.
+    let cas = RegisterInput::Cas { expected: 1, new: 2 };
+    let result = check_register(vec![
+        write(0, 1, 0, 10),
+        Operation::returned(1, cas, RegisterOutput::Cas(false), 20, 100),
+        read(2, Some(2), 30, 40),
+    ]);
+    let CheckResult::NotLinearizable(explanation) = result else {
+        panic!("expected a violation, got {result:?}");
+    };
+    assert_eq!(explanation.culprit, 1);
+    let linearization = explanation.linearization.expect("a linearization with the cas pending");
+    let order: Vec<usize> = linearization.iter().map(|step| step.operation).collect();
+    assert_eq!(order, [0, 1, 2]);
 }
 
 #[test]
