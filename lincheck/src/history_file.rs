@@ -8,7 +8,7 @@
 //! models; a program with models of its own (the statekit kit, say) puts
 //! its rows beside them and passes the whole table to [`check_file`].
 //! [`check_file_with_view`] also draws a history that is not linearizable
-//! as an HTML page (see [`html_view`](crate::html_view)).
+//! as an HTML page (see [`html_view`]).
 //!
 //! ```
 //! use std::io::Write;
