@@ -192,30 +192,37 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// The walk itself: at most `slice` steps.
     fn walk(&mut self, budget: &mut Budget, slice: u64) -> Option<Verdict> {
-        for _ in 0..slice {
+        // The hot loop works on locals, saved when the slice ends.
+        let (mut cursor, mut taken) = (self.cursor, 0);
+        let verdict = loop {
             if self.unlinearized == 0 {
-                return Some(Verdict::Linearizable);
+                break Some(Verdict::Linearizable);
+            }
+            if taken == slice {
+                break None;
             }
             if let Err(limit) = budget.spend() {
-                return Some(Verdict::OutOfBudget(limit));
+                break Some(Verdict::OutOfBudget(limit));
             }
-            self.steps += 1;
-            let call = self.cursor.and_then(|entry| {
+            taken += 1;
+            let call = cursor.and_then(|entry| {
                 let (op, determinate) = self.entries.call(entry)?;
                 Some(Call { entry, op, determinate })
             });
-            self.cursor = match call {
+            cursor = match call {
                 Some(call) => self.try_call(call),
                 None => {
-                    self.note_dead_end(self.cursor);
+                    self.note_dead_end(cursor);
                     match self.backtrack() {
                         Some(cursor) => cursor,
-                        None => return Some(Verdict::NotLinearizable { cleared: self.cleared }),
+                        None => break Some(Verdict::NotLinearizable { cleared: self.cleared }),
                     }
                 }
             };
-        }
-        (self.unlinearized == 0).then_some(Verdict::Linearizable)
+        };
+        self.cursor = cursor;
+        self.steps += taken;
+        verdict
     }
 
     /// The walk reached `cursor`, the return of an operation not linearized
