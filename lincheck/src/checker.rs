@@ -6,9 +6,12 @@
 //! that is hard to decide use up the whole budget while a later one, plainly
 //! not linearizable, waits: the answer would be "unknown" where "not
 //! linearizable" was there to be found. Taking turns finds a failure that
-//! needs `s` steps within about `k * s` steps when `k` partitions are
-//! undecided, and the check is still deterministic (the same history and
-//! step limit give the same verdict), which threads would not be.
+//! needs `s` steps within about `k * max(s, turn)` steps when `k` partitions
+//! are undecided, and the check stays deterministic (the same history and
+//! step limit give the same verdict, naming the same partition), which
+//! threads racing for one budget would not be. Only the partitions' memo
+//! tables live side by side; together they hold no more nodes than the
+//! steps spent, as before.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
