@@ -9,7 +9,7 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use lincheck::history_file::{HistoryFormat, JsonlModel, builtin_jsonl_models};
+use lincheck::history_file::{CheckedFile, HistoryFormat, JsonlModel, builtin_jsonl_models};
 use lincheck::{CheckOptions, CheckResult};
 
 use crate::history_model::StatekitModel;
@@ -31,4 +31,13 @@ pub fn jsonl_models<R: BufRead>() -> Vec<JsonlModel<R>> {
 /// operations.
 pub fn check_file(format: HistoryFormat, path: &Path, options: &CheckOptions) -> Result<CheckResult, String> {
     lincheck::history_file::check_file(format, path, options, &jsonl_models())
+}
+
+/// As [`check_file`], and draws a history that is not linearizable as a
+/// self-contained HTML page (see [`lincheck::html_view`]).
+///
+/// # Errors
+/// As [`check_file`].
+pub fn check_file_with_view(format: HistoryFormat, path: &Path, options: &CheckOptions) -> Result<CheckedFile, String> {
+    lincheck::history_file::check_file_with_view(format, path, options, &jsonl_models())
 }

@@ -1,7 +1,19 @@
-//! The checker's entry point: split a history into partitions, search each,
-//! and turn the first failure into an explanation.
+//! The checker's entry point: split a history into partitions, search them
+//! all at once, and turn the first failure into an explanation.
+//!
+//! The partitions' searches take turns, a slice of steps each, all spending
+//! from one budget. Searching them one after another would let a partition
+//! that is hard to decide use up the whole budget while a later one, plainly
+//! not linearizable, waits: the answer would be "unknown" where "not
+//! linearizable" was there to be found. Taking turns finds a failure that
+//! needs `s` steps within about `k * max(s, turn)` steps when `k` partitions
+//! are undecided, and the check stays deterministic (the same history and
+//! step limit give the same verdict, naming the same partition), which
+//! threads racing for one budget would not be. Only the partitions' memo
+//! tables live side by side; together they hold no more nodes than the
+//! steps spent, as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -9,8 +21,13 @@ use super::budget::{Budget, Limit};
 use super::explanation::{Explanation, explain};
 use super::history::History;
 use super::model::Model;
-use super::search::{Verdict, search};
+use super::search::{Search, Verdict};
 use super::timeline::Timeline;
+
+/// Steps a partition's search takes before the next partition's turn: small
+/// enough that a failure is not kept waiting long behind hard partitions,
+/// large enough that switching costs nothing measurable.
+const STEPS_PER_TURN: u64 = 1 << 12;
 
 /// How a check is run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +85,16 @@ impl fmt::Display for CheckResult {
     }
 }
 
-/// Why a check could not reach a verdict.
+/// Why a check could not reach a verdict: no partition was found not
+/// linearizable before a limit ran out, and some were still undecided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inconclusive {
-    /// The partition being searched when the limit ran out (`None` when the
-    /// history was checked whole).
+    /// The undecided partition whose search had taken the most steps, the
+    /// likeliest reason the check gave up (`None` when the history was
+    /// checked whole).
     pub partition: Option<String>,
+    /// How many partitions were still undecided, `partition` included.
+    pub undecided: usize,
     /// The limit that ran out.
     pub limit: Limit,
 }
@@ -81,36 +102,70 @@ pub struct Inconclusive {
 impl fmt::Display for Inconclusive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.partition {
-            Some(name) => write!(f, "the {} ran out checking partition {name:?}", self.limit),
-            None => write!(f, "the {} ran out checking the history", self.limit),
+            Some(name) => write!(f, "the {} ran out checking partition {name:?}", self.limit)?,
+            None => write!(f, "the {} ran out checking the history", self.limit)?,
+        }
+        match self.undecided.saturating_sub(1) {
+            0 => Ok(()),
+            1 => write!(f, " (and 1 other partition still undecided)"),
+            others => write!(f, " (and {others} other partitions still undecided)"),
         }
     }
 }
 
 /// Checks whether `history` is linearizable with respect to `model`.
 ///
-/// Partitions are searched in the order their first operation appears in
-/// the history; the first one found not linearizable is explained (see
-/// [`Explanation`]) and the rest are not searched.
+/// The partitions are searched together, taking turns (see the module
+/// documentation), so the verdict does not wait for partitions that are
+/// hard to decide: the first partition found not linearizable is explained
+/// (see [`Explanation`]) and the others are dropped. The answer is
+/// [`CheckResult::Unknown`] only when a limit ran out before any partition
+/// failed and while some were still undecided.
 pub fn check<M: Model>(model: &M, history: &History<M::Input, M::Output>, options: &CheckOptions) -> CheckResult {
     let mut budget = Budget::new(options.time_limit, options.step_limit);
-    for (partition, indices) in partitions(model, history, options.partitioned) {
-        let timeline = Timeline::new(history, &indices);
-        match search(model, timeline.operations(), timeline.events(), &mut budget) {
-            Verdict::Linearizable => {}
-            Verdict::NotLinearizable { cleared } => {
-                let explanation = explain(model, &timeline, partition, cleared, &mut budget);
-                return CheckResult::NotLinearizable(explanation);
+    let all: Vec<Partition<'_, M>> = partitions(model, history, options.partitioned)
+        .into_iter()
+        .map(|(name, indices)| Partition { name, timeline: Timeline::new(history, &indices) })
+        .collect();
+    let mut undecided: VecDeque<(&Partition<'_, M>, Search<'_, M>)> = all
+        .iter()
+        .map(|partition| {
+            let timeline = &partition.timeline;
+            (partition, Search::new(model, timeline.operations(), timeline.events()))
+        })
+        .collect();
+    while let Some((partition, mut search)) = undecided.pop_front() {
+        match search.resume(&mut budget, STEPS_PER_TURN) {
+            None => undecided.push_back((partition, search)),
+            Some(Verdict::Linearizable) => {}
+            Some(Verdict::NotLinearizable { cleared }) => {
+                // The other searches' memo tables are no longer needed;
+                // free them before explaining.
+                drop(undecided);
+                let name = partition.name.clone();
+                return CheckResult::NotLinearizable(explain(model, &partition.timeline, name, cleared, &mut budget));
             }
-            Verdict::OutOfBudget(limit) => return CheckResult::Unknown(Inconclusive { partition, limit }),
+            Some(Verdict::OutOfBudget(limit)) => {
+                // The budget is shared, so every other search is stopped too.
+                undecided.push_back((partition, search));
+                let hardest = undecided.iter().max_by_key(|(_, search)| search.steps());
+                let partition = hardest.and_then(|(hardest, _)| hardest.name.clone());
+                return CheckResult::Unknown(Inconclusive { partition, undecided: undecided.len(), limit });
+            }
         }
     }
     CheckResult::Linearizable
 }
 
+/// One partition of a history, ready to be searched.
+struct Partition<'h, M: Model> {
+    name: Option<String>,
+    timeline: Timeline<'h, M::Input, M::Output>,
+}
+
 /// The history's operation indices grouped by partition name, groups in
 /// order of first appearance.
-fn partitions<M: Model>(
+pub(crate) fn partitions<M: Model>(
     model: &M,
     history: &History<M::Input, M::Output>,
     partitioned: bool,

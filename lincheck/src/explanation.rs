@@ -15,12 +15,16 @@
 //! linearization covered, so the prefix up to there is known to pass, and
 //! the first failing prefix is usually the very next one. The search gallops
 //! forward from there and bisects once it has overshot.
+//!
+//! Everything before the culprit's return is then the longest prefix that
+//! can be linearized; one more search finds a linearization of it, which
+//! shows how far the operations can be explained and in which states.
 
 use std::fmt;
 
 use super::budget::Budget;
 use super::model::Model;
-use super::search::{Verdict, search};
+use super::search::{Search, Verdict, search};
 use super::timeline::{Event, EventKind, Timeline};
 
 /// Why a partition is not linearizable: its shortest failing prefix.
@@ -41,6 +45,25 @@ pub struct Explanation {
     /// check's limits ran out while shortening it; it is then still a prefix
     /// that cannot be linearized.
     pub shortest: bool,
+    /// A linearization of the longest prefix that can be linearized
+    /// (everything before the culprit returns): the operations that take
+    /// effect in it, in their order. Operations still pending there appear
+    /// only where taking effect helps explain the others. The culprit is left
+    /// out if the others can be explained without it; otherwise it appears
+    /// taking effect with an output other than the one observed. `None` when
+    /// the prefix is not known to be the shortest, or the check's limits ran
+    /// out before a linearization was found.
+    pub linearization: Option<Vec<LinearizationStep>>,
+}
+
+/// One operation of an [`Explanation`]'s linearization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinearizationStep {
+    /// The operation, an index into [`Explanation::operations`].
+    pub operation: usize,
+    /// The model state it leaves behind (its `Debug` rendering).
+    pub state: String,
 }
 
 /// One operation of an [`Explanation`]'s prefix.
@@ -75,8 +98,42 @@ pub(crate) fn explain<M: Model>(
     let (returns, shortest) = prefixes.shortest_failing(model, timeline, cleared, budget);
     let prefix = prefixes.up_to(returns);
     let culprit = prefix.last().map_or(0, |event| event.op);
+    let linearization = shortest.then(|| linearize_before(model, timeline, prefix, budget)).flatten();
     let operations = describe_prefix(model, timeline, prefix);
-    Explanation { partition, partition_len: timeline.operations().len(), operations, culprit, shortest }
+    let partition_len = timeline.operations().len();
+    Explanation { partition, partition_len, operations, culprit, shortest, linearization }
+}
+
+/// A linearization of `prefix` without its last event, the culprit's
+/// return: without the culprit if possible, else with it pending.
+fn linearize_before<M: Model>(
+    model: &M,
+    timeline: &Timeline<'_, M::Input, M::Output>,
+    prefix: &[Event],
+    budget: &mut Budget,
+) -> Option<Vec<LinearizationStep>> {
+    let (culprit_return, before) = prefix.split_last()?;
+    let without_culprit: Vec<Event> = before.iter().filter(|event| event.op != culprit_return.op).copied().collect();
+    linearize(model, timeline, &without_culprit, budget).or_else(|| linearize(model, timeline, before, budget))
+}
+
+/// A linearization of the operations called within `events`, or `None` if
+/// there is none or the budget runs out first.
+fn linearize<M: Model>(
+    model: &M,
+    timeline: &Timeline<'_, M::Input, M::Output>,
+    events: &[Event],
+    budget: &mut Budget,
+) -> Option<Vec<LinearizationStep>> {
+    let mut search = Search::new(model, timeline.operations(), events);
+    search.resume(budget, u64::MAX);
+    let steps = search.linearization()?;
+    Some(
+        steps
+            .into_iter()
+            .map(|(operation, state)| LinearizationStep { operation, state: format!("{state:?}") })
+            .collect(),
+    )
 }
 
 /// The prefixes of a partition's events that end just after a return.

@@ -7,6 +7,8 @@
 //! [`JsonlModel`] rows. [`builtin_jsonl_models`] holds this crate's own
 //! models; a program with models of its own (the statekit kit, say) puts
 //! its rows beside them and passes the whole table to [`check_file`].
+//! [`check_file_with_view`] also draws a history that is not linearizable
+//! as an HTML page (see [`html_view`]).
 //!
 //! ```
 //! use std::io::Write;
@@ -35,8 +37,8 @@ use std::str::FromStr;
 
 use serde::de::DeserializeOwned;
 
-use crate::formats::{FormatError, JsonlReader, check_jsonl_with, read_etcd_log, read_kv_edn};
-use crate::{CheckOptions, CheckResult, History, KeyValue, Model, Register, check};
+use crate::formats::{FormatError, JsonlReader, read_etcd_log, read_kv_edn};
+use crate::{CheckOptions, CheckResult, History, KeyValue, Model, Register, check, html_view};
 
 /// The history file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +83,31 @@ impl FromStr for HistoryFormat {
     }
 }
 
+/// The verdict on a history file, and the view of a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckedFile {
+    /// The verdict.
+    pub result: CheckResult,
+    /// When the history is not linearizable, the self-contained HTML page
+    /// that draws it (see [`html_view::render`]); otherwise `None`.
+    pub html_view: Option<String>,
+}
+
+impl CheckedFile {
+    /// Checks `history` against `model`, drawing it if it fails.
+    pub fn check<M: Model>(model: &M, history: &History<M::Input, M::Output>, options: &CheckOptions) -> CheckedFile {
+        let result = check(model, history, options);
+        let html_view = match &result {
+            CheckResult::NotLinearizable(explanation) => Some(html_view::render(model, history, explanation)),
+            CheckResult::Linearizable | CheckResult::Unknown(_) => None,
+        };
+        CheckedFile { result, html_view }
+    }
+}
+
 /// Checks a JSON-lines history, already past its header, as one model's.
-pub type JsonlCheck<R> = fn(JsonlReader<R>, &CheckOptions) -> Result<CheckResult, FormatError>;
+pub type JsonlCheck<R> = fn(JsonlReader<R>, &CheckOptions) -> Result<CheckedFile, FormatError>;
 
 /// One row of a table of JSON-lines models: the model's name in history
 /// headers, and how to check a history of it.
@@ -111,14 +136,15 @@ impl<R: BufRead> JsonlModel<R> {
     }
 }
 
-fn check_default_model<M, R>(reader: JsonlReader<R>, options: &CheckOptions) -> Result<CheckResult, FormatError>
+fn check_default_model<M, R>(reader: JsonlReader<R>, options: &CheckOptions) -> Result<CheckedFile, FormatError>
 where
     M: Model + Default,
     M::Input: DeserializeOwned,
     M::Output: DeserializeOwned,
     R: BufRead,
 {
-    check_jsonl_with(&M::default(), reader, options)
+    let history = reader.read_history::<M::Input, M::Output>()?;
+    Ok(CheckedFile::check(&M::default(), &history, options))
 }
 
 /// The JSON-lines models this crate ships: [`Register`] and [`KeyValue`].
@@ -139,6 +165,20 @@ pub fn check_file(
     options: &CheckOptions,
     jsonl_models: &[JsonlModel<BufReader<File>>],
 ) -> Result<CheckResult, String> {
+    check_file_with_view(format, path, options, jsonl_models).map(|checked| checked.result)
+}
+
+/// As [`check_file`], and draws a history that is not linearizable as an
+/// HTML page.
+///
+/// # Errors
+/// As [`check_file`].
+pub fn check_file_with_view(
+    format: HistoryFormat,
+    path: &Path,
+    options: &CheckOptions,
+    jsonl_models: &[JsonlModel<BufReader<File>>],
+) -> Result<CheckedFile, String> {
     let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let reader = BufReader::new(file);
     let result = match format {
@@ -157,8 +197,8 @@ fn check_read<M: Model>(
     model: &M,
     history: &History<M::Input, M::Output>,
     options: &CheckOptions,
-) -> Option<CheckResult> {
-    (!history.is_empty()).then(|| check(model, history, options))
+) -> Option<CheckedFile> {
+    (!history.is_empty()).then(|| CheckedFile::check(model, history, options))
 }
 
 /// Checks a JSON-lines history against the table row its header names.
@@ -166,7 +206,7 @@ fn check_jsonl<R: BufRead>(
     reader: R,
     options: &CheckOptions,
     models: &[JsonlModel<R>],
-) -> Result<CheckResult, FormatError> {
+) -> Result<CheckedFile, FormatError> {
     let jsonl = JsonlReader::new(reader)?;
     match models.iter().find(|row| row.name == jsonl.model()) {
         Some(row) => (row.check)(jsonl, options),
@@ -204,9 +244,19 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_history_comes_with_its_view() {
+        let text = "{\"format\":\"statekit-history\",\"version\":1,\"model\":\"register\"}\n\
+                    {\"client\":0,\"input\":\"read\",\"output\":{\"read\":7},\"call\":0,\"return\":10}\n";
+        let checked = check_jsonl(text.as_bytes(), &CheckOptions::default(), &builtin_jsonl_models()).unwrap();
+        assert!(matches!(checked.result, crate::CheckResult::NotLinearizable(_)));
+        assert!(checked.html_view.is_some_and(|page| page.contains("read: 7")));
+    }
+
+    #[test]
     fn a_builtin_model_is_checked() {
         let text = "{\"format\":\"statekit-history\",\"version\":1,\"model\":\"kv\"}\n";
-        let result = check_jsonl(text.as_bytes(), &CheckOptions::default(), &builtin_jsonl_models()).unwrap();
-        assert!(result.is_linearizable());
+        let checked = check_jsonl(text.as_bytes(), &CheckOptions::default(), &builtin_jsonl_models()).unwrap();
+        assert!(checked.result.is_linearizable());
+        assert_eq!(checked.html_view, None);
     }
 }

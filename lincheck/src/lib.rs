@@ -17,9 +17,12 @@
 //! [`check`] implements the Wing–Gong depth-first search with Lowe's
 //! memoization, the algorithm of Knossos and Porcupine. When the model
 //! splits histories into independent partitions (for example one per key),
-//! each partition is searched on its own. A failed check comes with an
-//! [`Explanation`]: the failing partition's shortest prefix that cannot be
-//! linearized.
+//! each partition is searched on its own; the searches take turns, so one
+//! partition that is hard to decide does not hide another that plainly
+//! fails. A failed check comes with an [`Explanation`]: the failing
+//! partition's shortest prefix that cannot be linearized, and a
+//! linearization of everything before it. [`html_view`] draws it as a
+//! self-contained HTML page.
 //!
 //! Two models ship with the checker, [`Register`] (Jepsen's etcd register)
 //! and [`KeyValue`] (a string map with get, put and append); histories can
@@ -28,7 +31,7 @@
 //! the core of the `lincheck` binary:
 //!
 //! ```text
-//! lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE
+//! lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] [--html OUT.html] FILE
 //! ```
 //!
 //! # Example
@@ -60,6 +63,7 @@ pub mod formats;
 mod hashing;
 mod history;
 pub mod history_file;
+pub mod html_view;
 mod key_value;
 mod model;
 mod register;
@@ -72,7 +76,7 @@ mod tests;
 
 pub use budget::Limit;
 pub use checker::{CheckOptions, CheckResult, Inconclusive, check};
-pub use explanation::{ExplainedOperation, Explanation};
+pub use explanation::{ExplainedOperation, Explanation, LinearizationStep};
 pub use history::{History, InvalidOperation, Operation, Outcome};
 pub use key_value::{KeyValue, KvInput, KvOutput, KvState};
 pub use model::Model;

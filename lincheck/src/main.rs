@@ -1,7 +1,7 @@
 //! `lincheck`: checks one recorded history for linearizability.
 //!
 //! ```text
-//! lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE
+//! lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] [--html OUT.html] FILE
 //! ```
 //!
 //! - `jepsen`: a Jepsen etcd log, checked against the register model;
@@ -12,7 +12,9 @@
 //!   `statekit lincheck`, which supports every format here too.
 //!
 //! Prints `linearizable`, or `not linearizable` and an explanation, or
-//! `unknown` when the time limit ran out. Exit status: 0 linearizable,
+//! `unknown` when the time limit ran out. With `--html OUT.html`, a history
+//! that is not linearizable is also drawn as a self-contained HTML page
+//! written to `OUT.html` (nothing is written for another verdict). Exit status: 0 linearizable,
 //! 1 not linearizable, 2 usage, I/O or parse error, 3 unknown.
 
 use std::io::{self, Write};
@@ -20,16 +22,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lincheck::history_file::{HistoryFormat, builtin_jsonl_models, check_file};
+use lincheck::history_file::{CheckedFile, HistoryFormat, builtin_jsonl_models, check_file_with_view};
 use lincheck::{CheckOptions, CheckResult};
 
-const USAGE: &str = "usage: lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] FILE";
+const USAGE: &str =
+    "usage: lincheck --format jepsen|kv|jsonl [--time-limit SECONDS] [--unpartitioned] [--html OUT.html] FILE";
 
 /// The parsed command line.
 #[derive(Debug)]
 struct Args {
     format: HistoryFormat,
     options: CheckOptions,
+    /// Where to write the HTML view of a failure.
+    html: Option<PathBuf>,
     file: PathBuf,
 }
 
@@ -45,16 +50,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&args) {
-        Ok(result) => {
-            let status = match result {
-                CheckResult::Linearizable => 0,
-                CheckResult::NotLinearizable(_) => 1,
-                CheckResult::Unknown(_) => 3,
-            };
-            print_result(&result).unwrap_or_else(|error| eprintln!("lincheck: cannot print the result: {error}"));
-            ExitCode::from(status)
-        }
+    match check_file_with_view(args.format, &args.file, &args.options, &builtin_jsonl_models()) {
+        Ok(checked) => report(&args, checked),
         Err(message) => {
             eprintln!("lincheck: {message}");
             ExitCode::from(2)
@@ -62,9 +59,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints the verdict to stdout. A reader that stops early (`| head`) is
-/// not an error: the exit status still carries the verdict.
-fn print_result(result: &CheckResult) -> io::Result<()> {
+/// Prints the verdict, writes the view of a failure if asked to, and
+/// returns the exit status.
+fn report(args: &Args, checked: CheckedFile) -> ExitCode {
+    let CheckedFile { result, html_view, .. } = checked;
+    let status = match result {
+        CheckResult::Linearizable => 0,
+        CheckResult::NotLinearizable(_) => 1,
+        CheckResult::Unknown(_) => 3,
+    };
+    print_result(&result).unwrap_or_else(|error| eprintln!("lincheck: cannot print the result: {error}"));
+    if let (Some(path), Some(page)) = (&args.html, html_view) {
+        if let Err(error) = std::fs::write(path, page) {
+            eprintln!("lincheck: cannot write the HTML view: {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+        print_result(&format_args!("HTML view: {}", path.display()))
+            .unwrap_or_else(|error| eprintln!("lincheck: cannot print the result: {error}"));
+    }
+    ExitCode::from(status)
+}
+
+/// Prints the verdict (or any text) to stdout. A reader that stops early
+/// (`| head`) is not an error: the exit status still carries the verdict.
+fn print_result(result: &dyn std::fmt::Display) -> io::Result<()> {
     match writeln!(io::stdout().lock(), "{result}") {
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
@@ -72,19 +90,20 @@ fn print_result(result: &CheckResult) -> io::Result<()> {
 }
 
 fn parse_args(mut words: impl Iterator<Item = String>) -> Result<Args, String> {
-    let (mut format, mut file) = (None, None);
+    let (mut format, mut file, mut html) = (None, None, None);
     let mut options = CheckOptions::default();
     while let Some(word) = words.next() {
         match word.as_str() {
             "--format" => format = Some(parse_format(words.next())?),
             "--time-limit" => options.time_limit = Some(parse_seconds(words.next())?),
             "--unpartitioned" => options.partitioned = false,
+            "--html" => html = Some(PathBuf::from(words.next().ok_or("--html needs a file name")?)),
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             _ if file.is_some() => return Err("more than one FILE given".to_owned()),
             _ => file = Some(PathBuf::from(word)),
         }
     }
-    Ok(Args { format: format.ok_or("--format is required")?, options, file: file.ok_or("FILE is required")? })
+    Ok(Args { format: format.ok_or("--format is required")?, options, html, file: file.ok_or("FILE is required")? })
 }
 
 fn parse_format(word: Option<String>) -> Result<HistoryFormat, String> {
@@ -97,9 +116,4 @@ fn parse_seconds(word: Option<String>) -> Result<Duration, String> {
         .ok()
         .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
         .ok_or_else(|| format!("--time-limit: {word:?} is not a number of seconds"))
-}
-
-/// Reads and checks the history; errors are messages for the user.
-fn run(args: &Args) -> Result<CheckResult, String> {
-    check_file(args.format, &args.file, &args.options, &builtin_jsonl_models())
 }

@@ -17,6 +17,10 @@
 //! them to be linearized: the search may linearize one at any point after its
 //! call, or leave it out. The search succeeds once every determinate
 //! operation is linearized.
+//!
+//! A search can be run in slices ([`Search::resume`]), so that the checker
+//! can interleave the searches of several partitions and answer as soon as
+//! any of them fails.
 
 use std::collections::HashMap;
 
@@ -45,7 +49,8 @@ pub(crate) enum Verdict {
     OutOfBudget(Limit),
 }
 
-/// Searches for a linearization of the operations called within `events`.
+/// Searches for a linearization of the operations called within `events`,
+/// to the end or until `budget` runs out.
 ///
 /// `operations` are indexed by the events' `op`; an operation whose return is
 /// not among `events` is treated as indeterminate, which is what lets the
@@ -98,11 +103,13 @@ struct Choice<S> {
     untried: Successors<S>,
 }
 
-/// The state of one depth-first search.
-struct Search<'a, M: Model> {
+/// One depth-first search for a linearization, which can be run in slices.
+pub(crate) struct Search<'a, M: Model> {
     model: &'a M,
     operations: &'a [&'a Operation<M::Input, M::Output>],
     entries: Entries,
+    /// Where the walk continues; `None` is the end of the list.
+    cursor: Option<usize>,
     states: StateTable<M::State>,
     state: StateId,
     linearized: Bitset,
@@ -113,17 +120,25 @@ struct Search<'a, M: Model> {
     seen: HashMap<Bitset, Vec<StateId>, FxBuildHasher>,
     /// The most leading returns any dead end had linearized.
     cleared: usize,
+    /// Steps taken so far.
+    steps: u64,
+    /// The verdict, once reached.
+    verdict: Option<Verdict>,
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    fn new(model: &'a M, operations: &'a [&'a Operation<M::Input, M::Output>], events: &[Event]) -> Self {
+    /// A search of the operations called within `events`, as for [`search`];
+    /// no step is taken yet.
+    pub(crate) fn new(model: &'a M, operations: &'a [&'a Operation<M::Input, M::Output>], events: &[Event]) -> Self {
         let entries = Entries::new(events);
+        let cursor = entries.first();
         // Exactly the determinate operations return within `events`.
         let unlinearized = events.iter().filter(|event| event.kind == EventKind::Return).count();
         Search {
             model,
             operations,
             entries,
+            cursor,
             states: StateTable::new(model.init()),
             state: 0,
             linearized: Bitset::new(operations.len()),
@@ -131,15 +146,65 @@ impl<'a, M: Model> Search<'a, M> {
             choices: Vec::new(),
             seen: HashMap::default(),
             cleared: 0,
+            steps: 0,
+            verdict: None,
         }
     }
 
-    fn run(mut self, budget: &mut Budget) -> Verdict {
-        let mut cursor = self.entries.first();
-        while self.unlinearized > 0 {
-            if let Err(limit) = budget.spend() {
-                return Verdict::OutOfBudget(limit);
+    /// Runs the search to its verdict.
+    pub(crate) fn run(mut self, budget: &mut Budget) -> Verdict {
+        loop {
+            if let Some(verdict) = self.resume(budget, u64::MAX) {
+                return verdict;
             }
+        }
+    }
+
+    /// Takes at most `slice` more steps, spending them from `budget`.
+    /// Returns the verdict once there is one (and the same verdict on every
+    /// later call), `None` if the slice ended first.
+    pub(crate) fn resume(&mut self, budget: &mut Budget, slice: u64) -> Option<Verdict> {
+        if self.verdict.is_none() {
+            self.verdict = self.walk(budget, slice);
+        }
+        self.verdict
+    }
+
+    /// How many steps the search has taken.
+    pub(crate) fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The linearization found, once the verdict is
+    /// [`Verdict::Linearizable`]: each linearized operation in order, with
+    /// the model state it leaves behind. `None` before that, or if the
+    /// verdict is another.
+    pub(crate) fn linearization(&self) -> Option<Vec<(usize, &M::State)>> {
+        if self.verdict != Some(Verdict::Linearizable) {
+            return None;
+        }
+        // The state after choice `i` is the state the next choice started
+        // from, or the current state after the last one.
+        let after = self.choices.iter().skip(1).map(|choice| choice.previous).chain([self.state]);
+        let steps = self.choices.iter().zip(after);
+        Some(steps.filter_map(|(choice, state)| Some((choice.call.op, self.states.get(state)?))).collect())
+    }
+
+    /// The walk itself: at most `slice` steps.
+    fn walk(&mut self, budget: &mut Budget, slice: u64) -> Option<Verdict> {
+        // The hot loop works on locals, saved when the slice ends.
+        let (mut cursor, mut taken) = (self.cursor, 0);
+        let verdict = loop {
+            if self.unlinearized == 0 {
+                break Some(Verdict::Linearizable);
+            }
+            if taken == slice {
+                break None;
+            }
+            if let Err(limit) = budget.spend() {
+                break Some(Verdict::OutOfBudget(limit));
+            }
+            taken += 1;
             let call = cursor.and_then(|entry| {
                 let (op, determinate) = self.entries.call(entry)?;
                 Some(Call { entry, op, determinate })
@@ -150,15 +215,14 @@ impl<'a, M: Model> Search<'a, M> {
                     self.note_dead_end(cursor);
                     match self.backtrack() {
                         Some(cursor) => cursor,
-                        None => {
-                            let cleared = self.cleared;
-                            return Verdict::NotLinearizable { cleared };
-                        }
+                        None => break Some(Verdict::NotLinearizable { cleared: self.cleared }),
                     }
                 }
             };
-        }
-        Verdict::Linearizable
+        };
+        self.cursor = cursor;
+        self.steps += taken;
+        verdict
     }
 
     /// The walk reached `cursor`, the return of an operation not linearized

@@ -5,6 +5,8 @@ use super::{
     RegisterOutput, check,
 };
 
+use std::time::{Duration, Instant};
+
 use RegisterInput::{Read, Write};
 
 fn read(client: u64, value: Option<i64>, call: u64, returned: u64) -> Operation<RegisterInput, RegisterOutput> {
@@ -141,6 +143,28 @@ fn the_explanation_is_the_shortest_failing_prefix_with_later_returns_pending() {
     let returns: Vec<Option<u64>> = explanation.operations.iter().map(|op| op.returned).collect();
     assert_eq!(returns, vec![Some(10), Some(20), Some(40), None]);
     assert_eq!(explanation.culprit, 2);
+    let linearization = explanation.linearization.expect("everything before the read returns is linearizable");
+    let order: Vec<(usize, &str)> = linearization.iter().map(|step| (step.operation, step.state.as_str())).collect();
+    assert_eq!(order, [(0, "Some(2)"), (1, "Some(1)")], "the pending write 3 need not take effect");
+}
+
+#[test]
+fn the_culprit_is_linearized_pending_only_when_the_others_need_its_effect() {
+    // The cas returned false, yet the read saw its effect: without the cas
+    // the read is unexplained, with it the cas swapped.
+    let cas = RegisterInput::Cas { expected: 1, new: 2 };
+    let result = check_register(vec![
+        write(0, 1, 0, 10),
+        Operation::returned(1, cas, RegisterOutput::Cas(false), 20, 100),
+        read(2, Some(2), 30, 40),
+    ]);
+    let CheckResult::NotLinearizable(explanation) = result else {
+        panic!("expected a violation, got {result:?}");
+    };
+    assert_eq!(explanation.culprit, 1);
+    let linearization = explanation.linearization.expect("a linearization with the cas pending");
+    let order: Vec<usize> = linearization.iter().map(|step| step.operation).collect();
+    assert_eq!(order, [0, 1, 2]);
 }
 
 #[test]
@@ -178,6 +202,80 @@ fn key_value_violations_name_their_partition_and_agree_with_an_unpartitioned_che
     assert_eq!(explanation.partition.as_deref(), Some("a"));
     assert_eq!(explanation.operations.len(), 2, "only key a's operations");
     assert!(!unpartitioned.is_linearizable());
+}
+
+fn put(client: u64, key: &str, value: &str, call: u64, returned: u64) -> Operation<KvInput, KvOutput> {
+    let input = KvInput::Put { key: key.to_owned(), value: value.to_owned() };
+    Operation::returned(client, input, KvOutput::Put, call, returned)
+}
+
+/// Key "slow": `writers` puts, all concurrent, and a concurrent get of a
+/// value none of them wrote. No order explains the get, but proving it
+/// means trying every subset of the puts in every order the memo table
+/// cannot merge: about `2^writers * writers` search nodes.
+fn undecidable_in_time(writers: u64) -> Vec<Operation<KvInput, KvOutput>> {
+    let mut operations: Vec<_> =
+        (0..writers).map(|client| put(client, "slow", &format!("v{client}"), client, 1_000)).collect();
+    operations.push(get(writers, "slow", "never written", 0, 2_000));
+    operations
+}
+
+/// Key "fast": a get that misses a put which returned before it.
+fn plainly_not_linearizable() -> Vec<Operation<KvInput, KvOutput>> {
+    vec![put(100, "fast", "x", 3_000, 3_010), get(101, "fast", "", 3_020, 3_030)]
+}
+
+#[test]
+fn the_slow_partition_of_the_tests_below_cannot_be_decided_in_their_limits() {
+    let options = CheckOptions { step_limit: Some(200_000), ..CheckOptions::default() };
+    let result = check(&KeyValue, &history(undecidable_in_time(24)), &options);
+    assert!(matches!(result, CheckResult::Unknown(ref why) if why.partition.as_deref() == Some("slow")), "{result}");
+}
+
+#[test]
+fn a_failing_partition_is_found_behind_one_that_cannot_be_decided_within_the_step_limit() {
+    let options = CheckOptions { step_limit: Some(200_000), ..CheckOptions::default() };
+    let operations = history(undecidable_in_time(24).into_iter().chain(plainly_not_linearizable()));
+    let CheckResult::NotLinearizable(explanation) = check(&KeyValue, &operations, &options) else {
+        panic!("expected the fast partition to fail");
+    };
+    assert_eq!(explanation.partition.as_deref(), Some("fast"));
+    assert!(explanation.shortest);
+    assert_eq!(explanation.operations[explanation.culprit].description, r#"get("fast") -> """#);
+}
+
+#[test]
+fn a_failing_partition_is_found_long_before_the_time_limit_spent_on_an_undecidable_one() {
+    let time_limit = Duration::from_secs(20);
+    let options = CheckOptions { time_limit: Some(time_limit), ..CheckOptions::default() };
+    let operations = history(undecidable_in_time(40).into_iter().chain(plainly_not_linearizable()));
+    let started = Instant::now();
+    let result = check(&KeyValue, &operations, &options);
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(result, CheckResult::NotLinearizable(ref why) if why.partition.as_deref() == Some("fast")),
+        "{result}"
+    );
+    assert!(elapsed < time_limit / 4, "took {elapsed:?} of a {time_limit:?} limit");
+}
+
+#[test]
+fn an_unknown_verdict_names_the_hardest_undecided_partition_and_counts_the_others() {
+    let options = CheckOptions { step_limit: Some(200_000), ..CheckOptions::default() };
+    let easy = [put(200, "easy", "y", 0, 10), get(201, "easy", "y", 20, 30)];
+    let mut slow_too = undecidable_in_time(20);
+    for operation in &mut slow_too {
+        if let KvInput::Put { key, .. } | KvInput::Get { key } = &mut operation.input {
+            "slow too".clone_into(key);
+        }
+    }
+    let operations = history(easy.into_iter().chain(undecidable_in_time(24)).chain(slow_too));
+    let CheckResult::Unknown(why) = check(&KeyValue, &operations, &options) else {
+        panic!("expected the check to give up");
+    };
+    assert_eq!(why.limit, Limit::Steps(200_000));
+    assert_eq!(why.undecided, 2, "the easy partition was decided");
+    assert!(why.partition.is_some_and(|name| name.starts_with("slow")));
 }
 
 #[test]

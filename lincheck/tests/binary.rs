@@ -30,6 +30,28 @@ fn a_jepsen_log_gets_its_published_verdict_as_the_exit_status() {
 }
 
 #[test]
+fn html_writes_the_view_of_a_failing_history_and_nothing_for_a_linearizable_one() {
+    let dir = format!("{}/jepsen-etcd", histories_dir());
+    let out = std::env::temp_dir().join(format!("lincheck-binary-view-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let (bad_view, ok_view) = (out.join("bad.html"), out.join("ok.html"));
+
+    let bad = lincheck(&["--format", "jepsen", "--html", bad_view.to_str().unwrap(), &format!("{dir}/etcd_000.log")]);
+    let ok = lincheck(&["--format", "jepsen", "--html", ok_view.to_str().unwrap(), &format!("{dir}/etcd_002.log")]);
+    let page = std::fs::read_to_string(&bad_view);
+    let ok_view_written = ok_view.exists();
+    std::fs::remove_dir_all(&out).unwrap();
+
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).starts_with("not linearizable"), "{}", text(&bad));
+    assert!(text(&bad).contains(&format!("HTML view: {}", bad_view.display())), "{}", text(&bad));
+    let page = page.expect("the view is written");
+    assert!(page.contains("<svg") && page.contains("class=\"op culprit"), "{page}");
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(!ok_view_written, "a linearizable history has no view");
+}
+
+#[test]
 fn a_jsonl_history_of_an_unknown_model_is_a_usage_error_naming_the_known_ones() {
     let path = std::env::temp_dir().join(format!("lincheck-binary-{}.jsonl", std::process::id()));
     std::fs::write(&path, "{\"format\":\"statekit-history\",\"version\":1,\"model\":\"statekit\"}\n").unwrap();

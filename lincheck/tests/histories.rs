@@ -162,6 +162,46 @@ fn a_failing_kv_history_is_explained_within_one_key() {
 }
 
 #[test]
+fn etcd_logs_separated_by_runs_of_spaces_read_as_the_tab_separated_originals() {
+    for (path, _) in etcd_logs_with_verdicts() {
+        let original = fs::read_to_string(&path).unwrap();
+        // Published logs separate fields by runs of spaces as often as by
+        // tabs; vary the run length so no fixed width is assumed.
+        let mut width = 0;
+        let spaced: String = original
+            .chars()
+            .map(|c| match c {
+                '\t' => {
+                    width = width % 3 + 1;
+                    " ".repeat(width)
+                }
+                c => c.to_string(),
+            })
+            .collect();
+        assert!(!spaced.contains('\t'));
+        let history = read_etcd_log(spaced.as_bytes()).unwrap();
+        assert_eq!(history, read_etcd_log(original.as_bytes()).unwrap(), "{}", name(&path));
+        assert!(!history.is_empty(), "{}", name(&path));
+    }
+}
+
+#[test]
+fn the_view_of_every_failing_kv_history_draws_each_operation_once_and_one_culprit() {
+    for (path, _) in kv_files_with_verdicts().into_iter().filter(|(_, linearizable)| !linearizable) {
+        let history = read_kv_edn(open(&path)).unwrap();
+        let CheckResult::NotLinearizable(explanation) = check(&KeyValue, &history, &CheckOptions::default()) else {
+            panic!("{} should not be linearizable", name(&path));
+        };
+        let page = lincheck::html_view::render(&KeyValue, &history, &explanation);
+        assert_eq!(page.matches("<rect class=\"op ").count(), history.len(), "{}", name(&path));
+        assert_eq!(page.matches("<rect class=\"op culprit").count(), 1, "{}", name(&path));
+        let culprit = &explanation.operations[explanation.culprit].description;
+        let escaped = culprit.replace('&', "&amp;").replace('"', "&quot;").replace('>', "&gt;");
+        assert!(page.contains(&escaped), "{}: {culprit}", name(&path));
+    }
+}
+
+#[test]
 fn etcd_histories_keep_their_verdicts_through_a_jsonl_round_trip() {
     for (path, expected) in etcd_logs_with_verdicts().into_iter().take(8) {
         let history = read_etcd_log(open(&path)).unwrap();

@@ -152,6 +152,9 @@ enum Command {
         format: HistoryFormat,
         /// The history file.
         file: PathBuf,
+        /// Also write an HTML view of a history that is not linearizable.
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
     },
 }
 
@@ -258,7 +261,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             println!("released");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lincheck { format, file } => lincheck(format, &file),
+        Command::Lincheck { format, file, html } => lincheck(format, &file, html.as_deref()),
         Command::Bench { render: Some(saved), out, .. } => {
             let text = std::fs::read_to_string(&saved).map_err(|e| format!("{}: {e}", saved.display()))?;
             let report = load::BenchReport::from_json(&text)?;
@@ -335,9 +338,14 @@ fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {
     bar
 }
 
-fn lincheck(format: HistoryFormat, file: &std::path::Path) -> Result<ExitCode, String> {
-    let result = conformance::history_file::check_file(format, file, &CheckOptions::default())?;
+fn lincheck(format: HistoryFormat, file: &std::path::Path, html: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let checked = conformance::history_file::check_file_with_view(format, file, &CheckOptions::default())?;
+    let result = checked.result;
     println!("{result}");
+    if let (Some(path), Some(page)) = (html, checked.html_view) {
+        std::fs::write(path, page).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("HTML view: {}", path.display());
+    }
     Ok(match result {
         CheckResult::Linearizable => ExitCode::SUCCESS,
         CheckResult::NotLinearizable(_) => ExitCode::from(1),

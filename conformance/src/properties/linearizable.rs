@@ -5,7 +5,8 @@
 //! increments on three keys at once; the recorded history is checked per
 //! key by the Wing–Gong checker against the statekit model. Every written
 //! value is unique, which makes stale or lost writes visible. A failing
-//! history is saved as JSON lines so that `statekit lincheck` can replay it.
+//! history is saved as JSON lines so that `statekit lincheck` can replay it,
+//! with an HTML view of it beside.
 
 use std::sync::Arc;
 
@@ -70,7 +71,7 @@ pub async fn run(cx: &Context) -> PropertyOutcome {
             (CheckResult::Linearizable, _) => {}
             (CheckResult::Unknown(why), _) => return Err(Failure(format!("round {round}: checker gave up: {why}"))),
             (CheckResult::NotLinearizable(explanation), history) => {
-                let saved = save(&history, round);
+                let saved = save(&history, &explanation, round);
                 return Err(Failure(format!("round {round}: {explanation}\n{saved}")));
             }
         }
@@ -78,13 +79,21 @@ pub async fn run(cx: &Context) -> PropertyOutcome {
     Ok(rounds)
 }
 
-fn save(history: &lincheck::History<Op, crate::model::Outcome>, round: u64) -> String {
+fn save(
+    history: &lincheck::History<Op, crate::model::Outcome>,
+    explanation: &lincheck::Explanation,
+    round: u64,
+) -> String {
     let path = std::env::temp_dir().join(format!("statekit-history-{}-{round}.jsonl", std::process::id()));
     match std::fs::File::create(&path).map(std::io::BufWriter::new) {
         Ok(file) => match write_jsonl(file, StatekitModel::NAME, history) {
             Ok(()) => format!(
-                "history saved: replay with `cargo run -p statekit-cli -- lincheck --format jsonl {}`",
-                path.display()
+                "history saved: replay with `cargo run -p statekit-cli -- lincheck --format jsonl {}`\n{}",
+                path.display(),
+                match lincheck::html_view::save_beside(&path, &StatekitModel, history, explanation) {
+                    Ok(view) => format!("HTML view: {}", view.display()),
+                    Err(e) => format!("(could not write the HTML view: {e})"),
+                }
             ),
             Err(e) => format!("(could not save the history: {e})"),
         },

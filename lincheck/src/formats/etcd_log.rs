@@ -10,9 +10,11 @@
 //! INFO  jepsen.util - 2  :info  :write  :timed-out
 //! ```
 //!
-//! The fields after `jepsen.util - ` are separated by tabs (shown as spaces
-//! above): process, event
-//! type, operation, value. Besides the general Jepsen rules (see
+//! The fields after `jepsen.util -` are process, event type, operation and
+//! value. Jepsen separates them with tabs, but published logs also use runs
+//! of spaces, so any run of whitespace separates fields (as in Porcupine's
+//! reader); the value is the rest of the line, which keeps a cas argument
+//! such as `[3 0]` whole. Besides the general Jepsen rules (see
 //! `jepsen.rs`): a `:fail` cas is a cas that ran and did not swap, an
 //! observed result; a `:fail` with value `:timed-out` (the README's
 //! `:fail :read :timed-out`) has an unknown outcome; any other `:fail`
@@ -25,8 +27,9 @@ use super::jepsen::{Completion, EventType, Pairing};
 use crate::history::History;
 use crate::register::{RegisterInput, RegisterOutput};
 
-/// What precedes the fields of an event line.
-const EVENT_MARKER: &str = "jepsen.util - ";
+/// The logger name that precedes the fields of an event line, followed by
+/// a `-` field.
+const EVENT_LOGGER: &str = "jepsen.util";
 
 /// The value Jepsen logs for an operation that timed out.
 const TIMED_OUT: &str = ":timed-out";
@@ -76,14 +79,28 @@ struct EtcdEvent<'a> {
 impl<'a> EtcdEvent<'a> {
     /// The event on `line`, or `None` if it is not an event line.
     fn parse(line: &'a str) -> Option<Self> {
-        let (_, fields) = line.split_once(EVENT_MARKER)?;
-        let mut fields = fields.split('\t').map(str::trim);
-        let process = fields.next()?.parse().ok()?;
-        let kind = EventType::from_keyword(fields.next()?.strip_prefix(':')?)?;
-        let f = fields.next()?;
-        let value = fields.next().unwrap_or("");
-        Some(EtcdEvent { process, kind, f, value })
+        let (_, after_logger) = line.split_once(EVENT_LOGGER)?;
+        let (dash, fields) = next_field(after_logger)?;
+        if dash != "-" {
+            return None;
+        }
+        let (process, rest) = next_field(fields)?;
+        let (kind, rest) = next_field(rest)?;
+        let (f, value) = next_field(rest)?;
+        let process = process.parse().ok()?;
+        let kind = EventType::from_keyword(kind.strip_prefix(':')?)?;
+        Some(EtcdEvent { process, kind, f, value: value.trim() })
     }
+}
+
+/// The first whitespace-separated field of `text` and the text after it
+/// (empty at the end of the line), or `None` if `text` is blank.
+fn next_field(text: &str) -> Option<(&str, &str)> {
+    let text = text.trim_start();
+    if text.is_empty() {
+        return None;
+    }
+    Some(text.split_once(char::is_whitespace).unwrap_or((text, "")))
 }
 
 /// The input an `:invoke` of `f` with `value` stands for.
@@ -177,6 +194,41 @@ INFO  jepsen.util - 8\t:invoke\t:write\t1
                 Operation::indeterminate(8, RegisterInput::Write(1), 9),
             ]
         );
+    }
+
+    #[test]
+    fn fields_may_be_separated_by_runs_of_spaces_as_well_as_tabs() {
+        // The first events of a published etcd log, as tabs and as spaces.
+        let tabs = "\
+INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]
+INFO  jepsen.util - 0\t:invoke\t:read\tnil
+INFO  jepsen.util - 2\t:ok\t:cas\t[3 0]
+INFO  jepsen.util - 0\t:ok\t:read\t0
+INFO  jepsen.util - 4\t:invoke\t:write\t3
+INFO  jepsen.util - 4\t:info\t:write\t:timed-out
+";
+        let spaces = "\
+INFO  jepsen.util  -  2   :invoke  :cas    [3 0]
+INFO jepsen.util - 0 :invoke :read nil
+INFO  jepsen.util - 2  :ok      :cas   [3  0]
+INFO  jepsen.util - 0 \t :ok :read   0   
+INFO  jepsen.util - 4    :invoke   :write   3
+INFO  jepsen.util - 4    :info     :write   :timed-out
+";
+        let from_tabs = read_etcd_log(tabs.as_bytes()).unwrap();
+        let from_spaces = read_etcd_log(spaces.as_bytes()).unwrap();
+        assert_eq!(from_tabs.len(), 3);
+        assert_eq!(from_spaces, from_tabs);
+    }
+
+    #[test]
+    fn a_line_of_another_logger_or_without_the_dash_is_not_an_event() {
+        let log = "\
+INFO  jepsen.utility - 0 :invoke :read nil
+INFO  jepsen.util 0 :invoke :read nil
+INFO  jepsen.util -
+";
+        assert!(read_etcd_log(log.as_bytes()).unwrap().is_empty());
     }
 
     #[test]

@@ -206,8 +206,7 @@ fn parse_operation<I: DeserializeOwned, O: DeserializeOwned>(
 
 /// Reads the operations of `reader` as a history of `model` and checks it.
 ///
-/// This is the one place that ties the JSON-lines format to the checker:
-/// a program supporting several models reads the header with
+/// For a program that needs only the verdict: it reads the header with
 /// [`JsonlReader::new`], matches on [`JsonlReader::model`], and calls this
 /// with the matching model.
 ///
