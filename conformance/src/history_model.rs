@@ -1,45 +1,271 @@
-//! The statekit contract as a [`lincheck::Model`],
-//! and a recorder that turns concurrent calls into a checkable history.
+//! The statekit contract as a [`lincheck::Model`], with expiry, and a
+//! recorder that turns concurrent calls into a checkable history.
+//!
+//! # Time in the linearizability model
+//!
+//! An operation takes effect at one instant `p` between its call and its
+//! return; a write with a TTL of `t` sets the deadline `p + t`, and the
+//! entry is absent from the deadline on. The checker never knows `p`,
+//! only the operation's window, so the model keeps what it does know:
+//!
+//! - a deadline is an interval `[earliest, latest]` of instants on the
+//!   recorder's clock: `[call + t, return + t]` widened by the backend's
+//!   clock tolerance (deadlines truncated to the millisecond, a server or
+//!   client clock that is not the recorder's);
+//! - an operation may take effect at any instant from `max(call, floor)`
+//!   to its return, where `floor` is the latest call among the operations
+//!   linearized before it (a linearization orders the instants too);
+//! - the operation sees the current entry live if some instant of its
+//!   window is before some possible deadline, expired if some instant is at
+//!   or after one. Where both are possible its output decides (a get
+//!   returns the entry or nothing, a conditional put writes or is
+//!   rejected...), and what that side implies narrows the interval: seen
+//!   live, the deadline is after the window's start; seen with `n` ms
+//!   left, it is within a millisecond of `n` ms after some instant of the
+//!   window; seen expired, the entry is gone for every later operation.
+//!   An indeterminate operation branches into both sides.
+//!
+//! This is sound — it never rejects a linearizable history — because every
+//! bound it keeps holds in every execution that explains the outputs so
+//! far: the true deadline is always inside the interval, the true instant
+//! inside the window, and a side is only ruled out when no instant and
+//! deadline allowed by the bounds produce it. It is exact for operations
+//! clearly before or after a deadline, and the narrowing keeps the
+//! uncertain zone about one operation's latency wide.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use state_api::StateStore;
 
 use crate::exec::execute;
-use crate::model::{ErrorKind, Op, Outcome, Stored, matches, step};
-use lincheck::{History, Model, Operation};
+use crate::model::{Clock, ErrorKind, Observed, Op, Outcome, Stored, matches, step};
+use lincheck::{History, Model, Operation, Window};
 
-/// The per-key contract for the linearizability checker. It reuses
-/// [`crate::model::step`], so the concurrent and sequential properties check
-/// the same semantics. It has no clock: histories checked with it must not
-/// depend on expiry (use no TTLs, or TTLs far longer than the run), and
-/// remaining TTLs are not compared.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StatekitModel;
+/// Nanoseconds in a millisecond: the recorder counts nanoseconds, TTLs are
+/// milliseconds.
+const MS: u64 = 1_000_000;
+
+/// The per-key contract for the linearizability checker, expiry included.
+/// It applies every operation with [`crate::model::step`], so the
+/// concurrent and sequential properties check the same semantics; see the
+/// [module docs](self) for how it handles time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatekitModel {
+    /// How far the backend's deadlines may be from the recorder's view of
+    /// them, in nanoseconds.
+    tolerance_ns: u64,
+}
 
 impl StatekitModel {
     /// The model's name in JSON-lines history headers.
     pub const NAME: &'static str = "statekit";
+
+    /// The tolerance of [`StatekitModel::default`]: the 1 ms truncation of
+    /// deadlines plus 2 ms for clocks that tick differently, enough for
+    /// backends whose expiry clock is the process's or the server's.
+    pub const DEFAULT_CLOCK_TOLERANCE: Duration = Duration::from_millis(3);
+
+    /// The model for a backend whose deadlines may be `tolerance` away from
+    /// where the recorder's clock puts them.
+    pub fn with_clock_tolerance(tolerance: Duration) -> StatekitModel {
+        StatekitModel { tolerance_ns: u64::try_from(tolerance.as_nanos()).unwrap_or(u64::MAX) }
+    }
+
+    /// The tolerance for a backend with these capabilities: the TTL
+    /// resolution, 2 ms for clocks that tick differently, and the declared
+    /// skew where clients' clocks decide expiry.
+    pub fn clock_tolerance(capabilities: &state_api::Capabilities) -> Duration {
+        let skew = match capabilities.expiry_clock {
+            state_api::ExpiryClock::Client { max_skew } => max_skew,
+            state_api::ExpiryClock::Process | state_api::ExpiryClock::Server => Duration::ZERO,
+        };
+        capabilities.ttl_resolution + Duration::from_millis(2) + skew
+    }
+}
+
+impl Default for StatekitModel {
+    fn default() -> Self {
+        StatekitModel::with_clock_tolerance(Self::DEFAULT_CLOCK_TOLERANCE)
+    }
+}
+
+/// A deadline known to lie in `[earliest, latest]`, in nanoseconds on the
+/// recorder's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Deadline {
+    /// The earliest possible deadline.
+    pub earliest: u64,
+    /// The latest possible deadline.
+    pub latest: u64,
+}
+
+impl Deadline {
+    /// The deadline narrowed to `[earliest, latest]`, or `None` when no
+    /// deadline is left.
+    fn within(self, earliest: u64, latest: u64) -> Option<Deadline> {
+        let narrowed = Deadline { earliest: self.earliest.max(earliest), latest: self.latest.min(latest) };
+        (narrowed.earliest <= narrowed.latest).then_some(narrowed)
+    }
+}
+
+/// One key's state during the search: its entry, if any, and the latest
+/// call among the operations linearized so far (no later operation can
+/// take effect before it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyState {
+    /// The entry; `None` when absent or seen expired.
+    pub entry: Option<Stored<Deadline>>,
+    /// The floor of the next operation's instant.
+    pub floor: u64,
+}
+
+/// The instant of one operation as the model knows it: somewhere in
+/// `[from, to]`, on a side of the current entry's deadline decided before
+/// the step (`live`).
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    from: u64,
+    to: u64,
+    live: bool,
+    tolerance: u64,
+}
+
+impl Clock for Moment {
+    type Deadline = Deadline;
+
+    fn is_live(&self, _deadline: &Deadline) -> bool {
+        // Only the current entry's deadline is ever asked about, and the
+        // side was chosen (and shown possible) for exactly that one.
+        self.live
+    }
+
+    fn deadline_in(&self, ttl_ms: u64) -> Deadline {
+        let ttl = ttl_ms.saturating_mul(MS);
+        Deadline {
+            earliest: self.from.saturating_add(ttl).saturating_sub(self.tolerance),
+            latest: self.to.saturating_add(ttl).saturating_add(self.tolerance),
+        }
+    }
+
+    fn remaining_ms(&self, deadline: &Deadline) -> u64 {
+        // Reported TTLs are compared by narrowing the deadline (see
+        // `StatekitModel::side`), not with this estimate.
+        deadline.latest.saturating_sub(self.from) / MS
+    }
+}
+
+impl StatekitModel {
+    /// The sides of the current entry's deadline an operation taking
+    /// effect in `[from, to]` may fall on: `true` for live, `false` for
+    /// expired (or absent).
+    fn sides(entry: Option<&Stored<Deadline>>, from: u64, to: u64) -> impl Iterator<Item = bool> {
+        let (live, expired) = match entry.map(|s| s.expires_at) {
+            None => (false, true),
+            Some(None) => (true, false),
+            // Live needs an instant before some deadline, expired an
+            // instant at or after some deadline.
+            Some(Some(d)) => (from < d.latest, d.earliest <= to),
+        };
+        [live.then_some(true), expired.then_some(false)].into_iter().flatten()
+    }
+
+    /// Applies `op` on one side of the deadline. Returns the entry after it
+    /// when that side is possible and explains `output` (any outcome when
+    /// `output` is `None`), with what the side implies about the current
+    /// entry's deadline already applied.
+    fn side(
+        &self,
+        entry: Option<&Stored<Deadline>>,
+        op: &Op,
+        output: Option<&Outcome>,
+        (from, to): (u64, u64),
+        live: bool,
+    ) -> Option<Option<Stored<Deadline>>> {
+        let mut current = entry.cloned();
+        if live && let Some(Stored { expires_at: Some(deadline), .. }) = &mut current {
+            // Live at an instant >= from: the deadline is after it.
+            let mut narrowed = deadline.within(from.saturating_add(1), u64::MAX)?;
+            if let Some(ttl_ms) = observed_ttl(output) {
+                // `n` ms left, rounded up, at an instant of [from, to].
+                let left = ttl_ms.saturating_mul(MS);
+                let earliest = from.saturating_add(left).saturating_sub(MS + self.tolerance_ns);
+                let latest = to.saturating_add(left).saturating_add(self.tolerance_ns);
+                narrowed = narrowed.within(earliest, latest)?;
+            }
+            *deadline = narrowed;
+        }
+        let moment = Moment { from, to, live, tolerance: self.tolerance_ns };
+        let (after, expected) = step(current.as_ref(), op, moment);
+        // Reported TTLs were checked by the narrowing; everything else
+        // (values, versions, whether a TTL is reported) must match.
+        match output {
+            Some(output) if !matches(&expected, output, u64::MAX) => None,
+            _ => Some(after),
+        }
+    }
+
+    /// The instants `[from, to]` at which an operation with `window` may
+    /// take effect in `state`, or `None` if there are none.
+    fn span(state: &KeyState, window: Window) -> Option<(u64, u64)> {
+        let from = window.call.max(state.floor);
+        let to = window.returned.unwrap_or(u64::MAX);
+        (from <= to).then_some((from, to))
+    }
+}
+
+/// The remaining TTL an outcome reports for the entry it observed, if any.
+fn observed_ttl(output: Option<&Outcome>) -> Option<u64> {
+    match output? {
+        Outcome::Got(Some(Observed { ttl_ms, .. })) | Outcome::Rejected(Some(Observed { ttl_ms, .. })) => *ttl_ms,
+        _ => None,
+    }
 }
 
 impl Model for StatekitModel {
-    type State = Option<Stored>;
+    type State = KeyState;
     type Input = Op;
     type Output = Outcome;
 
-    fn init(&self) -> Self::State {
-        None
+    fn init(&self) -> KeyState {
+        KeyState { entry: None, floor: 0 }
     }
 
-    fn step(&self, state: &Self::State, input: &Op, output: &Outcome) -> Option<Self::State> {
-        let (after, expected) = step(state.as_ref(), input, 0);
-        matches(&expected, output, u64::MAX).then_some(after)
+    fn step(&self, state: &KeyState, input: &Op, output: &Outcome) -> Option<KeyState> {
+        self.step_within(state, input, output, Window::ANY)
     }
 
-    fn step_unknown(&self, state: &Self::State, input: &Op) -> Vec<Self::State> {
-        vec![step(state.as_ref(), input, 0).0]
+    fn step_unknown(&self, state: &KeyState, input: &Op) -> Vec<KeyState> {
+        self.step_unknown_within(state, input, Window::ANY)
+    }
+
+    fn step_within(&self, state: &KeyState, input: &Op, output: &Outcome, window: Window) -> Option<KeyState> {
+        let span = Self::span(state, window)?;
+        let entry = state.entry.as_ref();
+        let mut explained =
+            Self::sides(entry, span.0, span.1).filter_map(|live| self.side(entry, input, Some(output), span, live));
+        let first = explained.next()?;
+        let entry = match explained.next() {
+            None => first,
+            // Only a rejected conditional delete is explained on both sides
+            // (see the test `outputs_tell_the_sides_apart_unless_nothing_is_written`):
+            // neither side writes, so the key keeps its entry, and nothing
+            // new is known about its deadline.
+            Some(_) => state.entry.clone(),
+        };
+        Some(KeyState { entry, floor: state.floor.max(window.call) })
+    }
+
+    fn step_unknown_within(&self, state: &KeyState, input: &Op, window: Window) -> Vec<KeyState> {
+        let Some(span) = Self::span(state, window) else { return Vec::new() };
+        let entry = state.entry.as_ref();
+        // The floor stays: leaving an indeterminate operation out must
+        // remain the same state as linearizing it without effect.
+        Self::sides(entry, span.0, span.1)
+            .filter_map(|live| self.side(entry, input, None, span, live))
+            .map(|entry| KeyState { entry, floor: state.floor })
+            .collect()
     }
 
     fn partition(&self, input: &Op) -> Option<String> {
@@ -91,5 +317,159 @@ impl Recorder {
 impl Default for Recorder {
     fn default() -> Self {
         Recorder::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use bytes::Bytes;
+    use lincheck::{CheckOptions, History, Model, Operation, Window, check};
+    use state_api::{Condition, DeleteCondition, Version};
+
+    use super::{Deadline, KeyState, MS, StatekitModel};
+    use crate::model::{KeyName, Observed, Op, Outcome, Stored};
+
+    fn key() -> KeyName {
+        KeyName::new("s", "k")
+    }
+
+    fn put(value: &'static str, condition: Condition, ttl_ms: Option<u64>) -> Op {
+        Op::Put { key: key(), value: Bytes::from_static(value.as_bytes()), condition, ttl_ms }
+    }
+
+    fn get() -> Op {
+        Op::Get { key: key() }
+    }
+
+    fn got(value: &'static str, version: u64, ttl_ms: Option<u64>) -> Outcome {
+        Outcome::Got(Some(Observed { value: Bytes::from_static(value.as_bytes()), version, ttl_ms }))
+    }
+
+    /// A history from `(client, op, outcome, call ms, return ms)`.
+    fn history(ops: Vec<(u64, Op, Outcome, u64, u64)>) -> History<Op, Outcome> {
+        let mut history = History::new();
+        for (client, op, outcome, call, returned) in ops {
+            history.push(Operation::returned(client, op, outcome, call * MS, returned * MS)).unwrap();
+        }
+        history
+    }
+
+    fn linearizable(ops: Vec<(u64, Op, Outcome, u64, u64)>) -> bool {
+        check(&StatekitModel::default(), &history(ops), &CheckOptions::default()).is_linearizable()
+    }
+
+    #[test]
+    fn an_entry_is_live_before_its_earliest_deadline_and_absent_after_its_latest() {
+        let write = (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 10);
+        // Deadline within [100 - 3, 110 + 3] ms.
+        assert!(linearizable(vec![write.clone(), (1, get(), got("v", 1, Some(50)), 50, 60)]));
+        assert!(!linearizable(vec![write.clone(), (1, get(), Outcome::Got(None), 50, 60)]));
+        assert!(linearizable(vec![write.clone(), (1, get(), Outcome::Got(None), 114, 120)]));
+        assert!(!linearizable(vec![write, (1, get(), got("v", 1, Some(1)), 114, 120)]));
+    }
+
+    #[test]
+    fn a_read_overlapping_the_uncertain_deadline_may_see_either_side() {
+        let write = (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 10);
+        assert!(linearizable(vec![write.clone(), (1, get(), got("v", 1, Some(1)), 105, 106)]));
+        assert!(linearizable(vec![write, (1, get(), Outcome::Got(None), 105, 106)]));
+    }
+
+    #[test]
+    fn once_seen_expired_an_entry_stays_absent() {
+        let write = (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 10);
+        let gone = (1, get(), Outcome::Got(None), 105, 106);
+        assert!(!linearizable(vec![write, gone, (2, get(), got("v", 1, Some(1)), 107, 108)]));
+    }
+
+    #[test]
+    fn two_set_if_absent_winners_need_the_first_ones_ttl_to_pass_between_them() {
+        let first = (0, put("a", Condition::IfAbsent, Some(50)), Outcome::Written(1), 0, 2);
+        let early = (1, put("b", Condition::IfAbsent, Some(50)), Outcome::Written(1), 1, 3);
+        let late = (1, put("b", Condition::IfAbsent, Some(50)), Outcome::Written(1), 60, 61);
+        assert!(!linearizable(vec![first.clone(), early]));
+        assert!(linearizable(vec![first, late]));
+    }
+
+    #[test]
+    fn a_reported_ttl_must_fit_the_deadline() {
+        let write = (0, put("v", Condition::Always, Some(1000)), Outcome::Written(1), 0, 10);
+        assert!(linearizable(vec![write.clone(), (1, get(), got("v", 1, Some(600)), 400, 410)]));
+        assert!(!linearizable(vec![write.clone(), (1, get(), got("v", 1, Some(900)), 400, 410)]));
+        // A read pins the deadline down for later operations.
+        let pinned = (1, get(), got("v", 1, Some(600)), 400, 401);
+        assert!(!linearizable(vec![write.clone(), pinned.clone(), (2, get(), Outcome::Got(None), 990, 991)]));
+        assert!(linearizable(vec![write, pinned, (2, get(), Outcome::Got(None), 1005, 1006)]));
+    }
+
+    #[test]
+    fn increments_keep_the_window_of_the_creating_one() {
+        let inc = |ttl_ms| Op::Increment { key: key(), delta: 1, ttl_ms };
+        let create = (0, inc(Some(100)), Outcome::Counted { value: 1, version: 1 }, 0, 1);
+        let again = (0, inc(Some(1000)), Outcome::Counted { value: 2, version: 2 }, 50, 51);
+        let expired = (1, inc(None), Outcome::Counted { value: 1, version: 1 }, 110, 111);
+        let kept = (1, inc(None), Outcome::Counted { value: 3, version: 3 }, 110, 111);
+        assert!(linearizable(vec![create.clone(), again.clone(), expired]));
+        assert!(!linearizable(vec![create, again, kept]));
+    }
+
+    #[test]
+    fn a_write_that_never_returned_may_have_set_its_ttl_at_any_later_instant() {
+        let mut h = history(vec![(1, get(), got("v", 1, Some(20)), 500, 501)]);
+        h.push(Operation::indeterminate(0, put("v", Condition::Always, Some(100)), 0)).unwrap();
+        assert!(check(&StatekitModel::default(), &h, &CheckOptions::default()).is_linearizable());
+    }
+
+    #[test]
+    fn a_ttl_less_write_clears_the_deadline() {
+        let write = (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 1);
+        let clear = (0, put("w", Condition::Always, None), Outcome::Written(2), 10, 11);
+        assert!(linearizable(vec![write.clone(), clear.clone(), (1, get(), got("w", 2, None), 500, 501)]));
+        assert!(!linearizable(vec![write, clear, (1, get(), Outcome::Got(None), 500, 501)]));
+    }
+
+    /// Every output the contract allows, for an entry at version 2 (a
+    /// counter, so increments succeed) on each side of its deadline.
+    #[test]
+    fn outputs_tell_the_sides_apart_unless_nothing_is_written() {
+        let model = StatekitModel::default();
+        let entry = Stored {
+            value: Bytes::from_static(b"7"),
+            version: 2,
+            expires_at: Some(Deadline { earliest: 10 * MS, latest: 20 * MS }),
+        };
+        let state = KeyState { entry: Some(entry), floor: 0 };
+        let window = Window { call: 5 * MS, returned: Some(25 * MS) };
+        let ops = [
+            get(),
+            put("v", Condition::Always, Some(5)),
+            put("v", Condition::IfAbsent, None),
+            put("v", Condition::IfVersion(Version(2)), None),
+            put("v", Condition::IfVersion(Version(3)), None),
+            Op::Delete { key: key(), condition: DeleteCondition::Always },
+            Op::Delete { key: key(), condition: DeleteCondition::IfVersion(Version(2)) },
+            Op::Delete { key: key(), condition: DeleteCondition::IfVersion(Version(3)) },
+            Op::Increment { key: key(), delta: 1, ttl_ms: Some(5) },
+        ];
+        let span = StatekitModel::span(&state, window).unwrap();
+        let on_side = |op: &Op, live: bool| {
+            let moment = super::Moment { from: span.0, to: span.1, live, tolerance: 0 };
+            crate::model::step(state.entry.as_ref(), op, moment)
+        };
+        let mut ambiguous = Vec::new();
+        for op in &ops {
+            let ((live_after, live_output), (expired_after, expired_output)) = (on_side(op, true), on_side(op, false));
+            if crate::model::matches(&live_output, &expired_output, u64::MAX) {
+                // Neither side writes: the live side keeps the entry, the
+                // expired side has none; the model keeps the entry.
+                assert_eq!(live_after, state.entry, "{op:?}");
+                assert_eq!(expired_after, None, "{op:?}");
+                assert_eq!(model.step_within(&state, op, &live_output, window).unwrap().entry, state.entry);
+                ambiguous.push(op.clone());
+            }
+        }
+        assert_eq!(ambiguous, [Op::Delete { key: key(), condition: DeleteCondition::IfVersion(Version(3)) }]);
     }
 }

@@ -143,9 +143,19 @@ macro_rules! with_properties {
         $callback! { $($args)*
             /// 1. Random operation sequences give exactly the model's results.
             sequential_model => SequentialModel [$crate::properties::sequential::run] requires [],
-            /// 2. Concurrent histories of single-key operations are linearizable.
-            linearizability => Linearizability [$crate::properties::linearizable::run] requires [],
-            /// 3. Of concurrent `check_and_set` calls on one key, exactly one wins.
+            /// 2a. Concurrent `get`/`set`/`compare_and_swap` histories are
+            ///     linearizable.
+            linearizability_get_set_cas => LinearizabilityGetSetCas [$crate::properties::linearizable::get_set_cas] requires [],
+            /// 2b. Concurrent `get`/`set`/`delete` histories are linearizable.
+            linearizability_set_delete => LinearizabilitySetDelete [$crate::properties::linearizable::set_delete] requires [],
+            /// 2c. Concurrent increments of counters whose windows expire during
+            ///     the run are linearizable.
+            linearizability_counters => LinearizabilityCounters [$crate::properties::linearizable::counters] requires [],
+            /// 2d. Concurrent `check_and_set`s with TTLs, among reads, writes and
+            ///     deletes of keys that expire during the run, are linearizable.
+            linearizability_expiry => LinearizabilityExpiry [$crate::properties::linearizable::expiry] requires [],
+            /// 3. Of concurrent `check_and_set` calls on one key, never written or
+            ///    just expired, exactly one wins.
             one_winner => OneWinner [$crate::properties::races::one_winner] requires [],
             /// 4. Read-then-CAS increments (and atomic increments) lose nothing.
             no_lost_update => NoLostUpdate [$crate::properties::races::no_lost_update] requires [],

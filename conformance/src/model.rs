@@ -7,6 +7,8 @@
 //! and never reads a clock.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::Hash;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -179,42 +181,90 @@ impl ErrorKind {
     }
 }
 
-/// The stored state of one key in the model.
+/// What the per-key step needs to know about the instant it runs at:
+/// whether the current entry's deadline has passed, the deadline of a TTL
+/// set now, and the TTL a read reports.
+///
+/// The sequential model knows its instant exactly (a `u64` of
+/// milliseconds). The linearizability model knows only a window of
+/// instants, and decides beforehand on which side of the current entry's
+/// deadline the operation falls (see [`crate::history_model`]); both run
+/// the same [`step`], so both check the same semantics.
+pub trait Clock {
+    /// A deadline on this clock.
+    type Deadline: Clone + PartialEq + Eq + Hash + fmt::Debug;
+
+    /// Whether an entry expiring at `deadline` is live at this instant.
+    fn is_live(&self, deadline: &Self::Deadline) -> bool;
+
+    /// The deadline of a TTL of `ttl_ms` milliseconds set at this instant.
+    fn deadline_in(&self, ttl_ms: u64) -> Self::Deadline;
+
+    /// The remaining TTL, in milliseconds, that a read of a live entry
+    /// expiring at `deadline` reports at this instant.
+    fn remaining_ms(&self, deadline: &Self::Deadline) -> u64;
+}
+
+/// An exact instant: milliseconds on the model's own clock.
+impl Clock for u64 {
+    type Deadline = u64;
+
+    fn is_live(&self, deadline: &u64) -> bool {
+        // An entry expires at its deadline exactly.
+        *self < *deadline
+    }
+
+    fn deadline_in(&self, ttl_ms: u64) -> u64 {
+        self.saturating_add(ttl_ms)
+    }
+
+    fn remaining_ms(&self, deadline: &u64) -> u64 {
+        deadline.saturating_sub(*self)
+    }
+}
+
+/// The stored state of one key in the model, with a deadline of clock `D`
+/// (by default exact milliseconds on the model clock).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Stored {
+pub struct Stored<D = u64> {
     /// The value.
     pub value: Bytes,
     /// The version.
     pub version: u64,
-    /// Deadline on the model clock, in milliseconds.
-    pub expires_at: Option<u64>,
+    /// Deadline; `None` never expires.
+    pub expires_at: Option<D>,
 }
 
-impl Stored {
-    fn is_live(&self, now: u64) -> bool {
-        self.expires_at.is_none_or(|at| now < at)
+impl<D> Stored<D> {
+    fn is_live<C: Clock<Deadline = D>>(&self, now: &C) -> bool {
+        self.expires_at.as_ref().is_none_or(|at| now.is_live(at))
     }
 
-    fn observe(&self, now: u64) -> Observed {
+    fn observe<C: Clock<Deadline = D>>(&self, now: &C) -> Observed {
         Observed {
             value: self.value.clone(),
             version: self.version,
-            ttl_ms: self.expires_at.map(|at| at.saturating_sub(now)),
+            ttl_ms: self.expires_at.as_ref().map(|at| now.remaining_ms(at)),
         }
     }
 }
 
-/// The contract's single-key step: applies `op` at time `now` to the live
-/// entry `current` (`None` if absent or expired) and returns the entry
-/// after it and the outcome. This function *is* the per-key semantics; both
-/// the sequential model and the linearizability model call it.
+/// The contract's single-key step: applies `op` at instant `now` to the
+/// entry `current` (`None` if absent; an expired entry counts as absent)
+/// and returns the entry after it and the outcome. This function *is* the
+/// per-key semantics; both the sequential model and the linearizability
+/// model call it.
 ///
 /// Scans are not single-key and return `Failed(Unsupported)` here.
-pub fn step(current: Option<&Stored>, op: &Op, now: u64) -> (Option<Stored>, Outcome) {
-    let current = current.filter(|s| s.is_live(now));
+pub fn step<C: Clock>(
+    current: Option<&Stored<C::Deadline>>,
+    op: &Op,
+    now: C,
+) -> (Option<Stored<C::Deadline>>, Outcome) {
+    let current = current.filter(|s| s.is_live(&now));
     let unchanged = || current.cloned();
     match op {
-        Op::Get { .. } => (unchanged(), Outcome::Got(current.map(|s| s.observe(now)))),
+        Op::Get { .. } => (unchanged(), Outcome::Got(current.map(|s| s.observe(&now)))),
         Op::Put { value, condition, ttl_ms, .. } => {
             let holds = match condition {
                 Condition::Always => true,
@@ -222,10 +272,10 @@ pub fn step(current: Option<&Stored>, op: &Op, now: u64) -> (Option<Stored>, Out
                 Condition::IfVersion(Version(v)) => current.is_some_and(|s| s.version == *v),
             };
             if !holds {
-                return (unchanged(), Outcome::Rejected(current.map(|s| s.observe(now))));
+                return (unchanged(), Outcome::Rejected(current.map(|s| s.observe(&now))));
             }
             let version = current.map_or(1, |s| s.version + 1);
-            let stored = Stored { value: value.clone(), version, expires_at: ttl_ms.map(|t| now + t) };
+            let stored = Stored { value: value.clone(), version, expires_at: ttl_ms.map(|t| now.deadline_in(t)) };
             (Some(stored), Outcome::Written(version))
         }
         Op::Delete { condition, .. } => {
@@ -238,9 +288,9 @@ pub fn step(current: Option<&Stored>, op: &Op, now: u64) -> (Option<Stored>, Out
         }
         Op::Increment { delta, ttl_ms, .. } => {
             let (base, version, expires_at) = match current {
-                None => (0, 1, ttl_ms.map(|t| now + t)),
+                None => (0, 1, ttl_ms.map(|t| now.deadline_in(t))),
                 Some(s) => match state_api::counter::parse(&s.value) {
-                    Some(n) => (n, s.version + 1, s.expires_at),
+                    Some(n) => (n, s.version + 1, s.expires_at.clone()),
                     None => return (unchanged(), Outcome::Failed(ErrorKind::TypeMismatch)),
                 },
             };
@@ -276,8 +326,8 @@ impl StoreModel {
                 .entries
                 .range(KeyName::new(space.clone(), prefix.clone())..)
                 .take_while(|(k, _)| k.space == *space && k.id.starts_with(prefix.as_str()))
-                .filter(|(_, s)| s.is_live(now))
-                .map(|(k, s)| (k.id.clone(), s.observe(now)))
+                .filter(|(_, s)| s.is_live(&now))
+                .map(|(k, s)| (k.id.clone(), s.observe(&now)))
                 .collect();
             return Outcome::Scanned(items);
         }

@@ -19,6 +19,8 @@ use state_api::{
 use crate::kit::Property;
 use crate::unreachable::Unreachable;
 
+mod torn;
+
 /// The connect timeout of the mutants' unreachable-endpoint probe.
 const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -88,11 +90,28 @@ pub enum Mutation {
     UnreachableNotRetryable,
     /// An unreachable endpoint's error quotes the URL, password included.
     LeaksSecret,
+    // Torn operations (see `mutants/torn.rs`): a read and a write in
+    // separate steps, around expiry and in `set`.
+    /// `check_and_set` on an expired key reads it, deletes it, then
+    /// writes, in three steps: contenders racing there all win.
+    ExpiredCheckAndSetRace,
+    /// `get` of an expired key deletes it in a second step, deleting a
+    /// fresh value written in between (a lost acknowledged write).
+    GetDeletesFreshWrite,
+    /// `increment` on an expired window starts a new one by deleting and
+    /// writing in separate steps: increments racing there lose updates.
+    IncrementAcrossExpiryLosesUpdates,
+    /// `compare_and_swap` checks the version on a read and writes in a
+    /// second step, succeeding on an entry that expired in between.
+    CasOnExpiredEntry,
+    /// `set` is a read followed by a write of the version read plus one:
+    /// racing sets are both acknowledged with one version, one value lost.
+    SetReadModifyWrite,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 19] = [
+    pub const ALL: [Mutation; 24] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -112,6 +131,11 @@ impl Mutation {
         Mutation::NoReleaseWakeups,
         Mutation::UnreachableNotRetryable,
         Mutation::LeaksSecret,
+        Mutation::ExpiredCheckAndSetRace,
+        Mutation::GetDeletesFreshWrite,
+        Mutation::IncrementAcrossExpiryLosesUpdates,
+        Mutation::CasOnExpiredEntry,
+        Mutation::SetReadModifyWrite,
     ];
 
     /// The property meant to catch this mutation.
@@ -120,7 +144,7 @@ impl Mutation {
             Mutation::NonAtomicCheckAndSet => Property::OneWinner,
             Mutation::CasIgnoresVersion | Mutation::CasKeepsVersion => Property::SequentialModel,
             Mutation::TtlRoundedToSeconds | Mutation::ExpiredStillPresent | Mutation::TtlNotCleared => Property::Ttl,
-            Mutation::StaleRead => Property::Linearizability,
+            Mutation::StaleRead => Property::LinearizabilityGetSetCas,
             Mutation::ScanDropsLastPage | Mutation::ScanRepeatsEntry => Property::Scan,
             Mutation::CollidingKeyEncoding => Property::EdgeInputs,
             Mutation::IncrementLosesUpdates => Property::NoLostUpdate,
@@ -131,6 +155,10 @@ impl Mutation {
             Mutation::PanicsOnHugeTimeout => Property::ExtremeArguments,
             Mutation::NoReleaseWakeups => Property::ReleaseWakeups,
             Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
+            Mutation::ExpiredCheckAndSetRace => Property::OneWinner,
+            Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
+            Mutation::IncrementAcrossExpiryLosesUpdates => Property::LinearizabilityCounters,
+            Mutation::SetReadModifyWrite => Property::LinearizabilityGetSetCas,
         }
     }
 
@@ -158,6 +186,8 @@ struct Memory {
     written: HashMap<Key, Entry>,
     /// Latest lease handed out, per lock name, and whether it was released.
     leases: HashMap<String, (Lease, bool)>,
+    /// Version and deadline of each entry written with a TTL (torn mutants).
+    deadlines: HashMap<Key, (state_api::Version, tokio::time::Instant)>,
 }
 
 struct Mutant {
@@ -203,6 +233,9 @@ impl StateStore for Mutant {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        if self.is_torn() {
+            return self.torn_get(key).await;
+        }
         let current = self.inner.get(&self.stored_key(key)?).await?;
         if !self.is(Mutation::StaleRead) {
             return Ok(current);
@@ -219,6 +252,9 @@ impl StateStore for Mutant {
     }
 
     async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
+        if self.is_torn() {
+            return self.torn_put(key, value, condition, ttl).await;
+        }
         let stored = self.stored_key(key)?;
         let ttl = self.ttl(ttl);
         match (self.mutation, condition) {
@@ -259,10 +295,16 @@ impl StateStore for Mutant {
     }
 
     async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+        if self.is_torn() {
+            return self.torn_delete(key, condition).await;
+        }
         self.inner.delete(&self.stored_key(key)?, condition).await
     }
 
     async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+        if self.is_torn() {
+            return self.torn_increment(key, delta, ttl).await;
+        }
         let stored = self.stored_key(key)?;
         let ttl = self.ttl(ttl);
         if !self.is(Mutation::IncrementLosesUpdates) {

@@ -57,4 +57,9 @@ mutant_tests! {
     declared_wakeups_that_poll_are_caught => NoReleaseWakeups,
     an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
     an_error_revealing_the_password_is_caught => LeaksSecret,
+    several_check_and_set_winners_on_an_expired_key_are_caught => ExpiredCheckAndSetRace,
+    a_get_deleting_a_fresh_write_behind_an_expired_one_is_caught => GetDeletesFreshWrite,
+    increments_losing_updates_across_a_window_expiry_are_caught => IncrementAcrossExpiryLosesUpdates,
+    cas_succeeding_on_an_entry_expired_since_its_read_is_caught => CasOnExpiredEntry,
+    a_set_that_reads_then_writes_is_caught => SetReadModifyWrite,
 }

@@ -79,5 +79,5 @@ pub use checker::{CheckOptions, CheckResult, Inconclusive, check};
 pub use explanation::{ExplainedOperation, Explanation, LinearizationStep};
 pub use history::{History, InvalidOperation, Operation, Outcome};
 pub use key_value::{KeyValue, KvInput, KvOutput, KvState};
-pub use model::Model;
+pub use model::{Model, Window};
 pub use register::{Register, RegisterInput, RegisterOutput};

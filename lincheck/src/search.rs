@@ -29,7 +29,7 @@ use super::budget::{Budget, Limit};
 use super::entries::Entries;
 use super::hashing::FxBuildHasher;
 use super::history::Operation;
-use super::model::Model;
+use super::model::{Model, Window};
 use super::state_table::{StateId, StateTable};
 use super::timeline::{Event, EventKind};
 
@@ -240,13 +240,16 @@ impl<'a, M: Model> Search<'a, M> {
         let (Some(operation), Some(state)) = (self.operations.get(call.op), self.states.get(self.state)) else {
             return self.entries.after(call.entry);
         };
+        // An operation whose return lies beyond the events searched is
+        // indeterminate here, its window open-ended.
+        let window = Window { call: operation.call, returned: operation.return_at().filter(|_| call.determinate) };
         let successors = match operation.output().filter(|_| call.determinate) {
-            Some(output) => match self.model.step(state, &operation.input, output) {
+            Some(output) => match self.model.step_within(state, &operation.input, output, window) {
                 Some(next) => Successors::One(Some(next)),
                 // The common dead end; skip the bookkeeping of `choose`.
                 None => return self.entries.after(call.entry),
             },
-            None => Successors::Many(self.model.step_unknown(state, &operation.input).into_iter()),
+            None => Successors::Many(self.model.step_unknown_within(state, &operation.input, window).into_iter()),
         };
         self.choose(call, successors)
     }

@@ -1,68 +1,256 @@
 //! Property 2: concurrent histories of single-key operations are
-//! linearizable.
+//! linearizable, in several operation mixes, each its own property.
 //!
-//! Several clients run random gets, conditional puts, deletes and
-//! increments on three keys at once; the recorded history is checked per
-//! key by the Wing–Gong checker against the statekit model. Every written
-//! value is unique, which makes stale or lost writes visible. A failing
-//! history is saved as JSON lines so that `statekit lincheck` can replay it,
-//! with an HTML view of it beside.
+//! Several clients run random operations of one mix on two keys at once;
+//! the recorded history is checked per key by the Wing–Gong checker
+//! against the statekit model, expiry included (see
+//! [`crate::history_model`]). Every written value is unique, which makes
+//! stale or lost writes visible, and conditional writes use the version
+//! their client saw last, so they often succeed. A failing history is saved
+//! as JSON lines so that `statekit lincheck` can replay it, with an HTML
+//! view of it beside.
+//!
+//! Each mix is a property of its own because a defect is easiest to see
+//! where nothing else is going on: a store whose counters are wrong would
+//! otherwise hide a non-atomic `set` behind its first counter failure.
+//! Mixes without TTLs run flat out; mixes with TTLs pace their clients so
+//! that a round lasts a few TTLs and keys expire, and are recreated, while
+//! other clients read and write them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use parking_lot::Mutex;
 use state_api::{Condition, DeleteCondition, Version};
+use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::history_model::{Recorder, StatekitModel};
 use crate::kit::{Context, Failure, Outcome as PropertyOutcome};
-use crate::model::{KeyName, Op};
-use lincheck::{CheckOptions, CheckResult, check, formats::write_jsonl};
+use crate::model::{KeyName, Op, Outcome};
+use lincheck::{CheckOptions, CheckResult, History, check, formats::write_jsonl};
 
-const KEYS: [&str; 3] = ["a", "b", "c"];
+/// Property 2a: `get`, `set` and `compare_and_swap`, no TTLs.
+pub async fn get_set_cas(cx: &Context) -> PropertyOutcome {
+    run(cx, &GET_SET_CAS).await
+}
 
-fn random_op(space: &str, client: u64, n: u64) -> Op {
-    let key = KeyName::new(space, KEYS[fastrand::usize(..KEYS.len())]);
-    let value = Bytes::from(format!("c{client}-{n}"));
-    match fastrand::u8(..10) {
-        0..=2 => Op::Get { key },
-        3 => Op::Put { key, value, condition: Condition::Always, ttl_ms: None },
-        4 => Op::Put { key, value, condition: Condition::IfAbsent, ttl_ms: None },
-        5 | 6 => Op::Put { key, value, condition: Condition::IfVersion(Version(fastrand::u64(1..4))), ttl_ms: None },
-        7 => Op::Delete {
-            key,
-            condition: if fastrand::bool() {
-                DeleteCondition::Always
+/// Property 2b: `get`, `set` and both kinds of `delete`, no TTLs.
+pub async fn set_delete(cx: &Context) -> PropertyOutcome {
+    run(cx, &SET_DELETE).await
+}
+
+/// Property 2c: counters in fixed windows that expire during the run.
+pub async fn counters(cx: &Context) -> PropertyOutcome {
+    run(cx, &COUNTERS).await
+}
+
+/// Property 2d: `check_and_set` with TTLs, among reads, writes, CAS and
+/// deletes, on keys that expire during the run.
+pub async fn expiry(cx: &Context) -> PropertyOutcome {
+    run(cx, &EXPIRY).await
+}
+
+/// A workload: which operations the clients run.
+struct Mix {
+    /// Names the mix's spaces and saved histories.
+    label: &'static str,
+    /// Whether the mix writes TTLs meant to expire during a round.
+    expiring: bool,
+    /// The keys of a round.
+    keys: &'static [&'static str],
+    /// How many clients share them.
+    clients: u64,
+    /// One random operation.
+    op: fn(Draw) -> Op,
+}
+
+/// The ingredients of one operation: a key, a value no other write uses,
+/// a TTL, the version clients last saw on the key (1 if none), and when
+/// the client runs it.
+struct Draw {
+    key: KeyName,
+    value: Bytes,
+    ttl_ms: u64,
+    version: u64,
+    when: When,
+}
+
+/// When an operation runs, relative to its key's expected deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Whenever: the key is not expected to expire soon.
+    Anytime,
+    /// Just before the deadline, as a lease holder renews.
+    JustBefore,
+    /// Just after it, as a contender takes over or looks.
+    JustAfter,
+}
+
+const GET_SET_CAS: Mix = Mix {
+    label: "get-set-cas",
+    expiring: false,
+    keys: &["a", "b"],
+    clients: 6,
+    op: |d| match fastrand::u8(..10) {
+        0..=2 => Op::Get { key: d.key },
+        3..=5 => Op::Put { key: d.key, value: d.value, condition: Condition::Always, ttl_ms: None },
+        _ => Op::Put { key: d.key, value: d.value, condition: Condition::IfVersion(Version(d.version)), ttl_ms: None },
+    },
+};
+
+const SET_DELETE: Mix = Mix {
+    label: "set-delete",
+    expiring: false,
+    keys: &["a", "b"],
+    clients: 6,
+    op: |d| match fastrand::u8(..10) {
+        0..=2 => Op::Get { key: d.key },
+        3..=5 => Op::Put { key: d.key, value: d.value, condition: Condition::Always, ttl_ms: None },
+        6 | 7 => Op::Delete { key: d.key, condition: DeleteCondition::Always },
+        _ => Op::Delete { key: d.key, condition: DeleteCondition::IfVersion(Version(d.version)) },
+    },
+};
+
+const COUNTERS: Mix = Mix {
+    label: "counters",
+    expiring: true,
+    keys: &["a", "b", "c"],
+    clients: 9,
+    op: |d| match fastrand::u8(..10) {
+        0..=5 => Op::Increment { key: d.key, delta: fastrand::i64(1..=3), ttl_ms: Some(d.ttl_ms) },
+        // Ignored on a live counter; creates one that never expires.
+        6 => Op::Increment { key: d.key, delta: 1, ttl_ms: None },
+        7 | 8 => Op::Get { key: d.key },
+        _ => Op::Delete { key: d.key, condition: DeleteCondition::Always },
+    },
+};
+
+const EXPIRY: Mix = Mix {
+    label: "expiry",
+    expiring: true,
+    keys: &["a", "b", "c"],
+    clients: 9,
+    op: |d| {
+        let ttl_ms = Some(d.ttl_ms);
+        // Around a deadline, as around a lease: renew before, look or
+        // take over after.
+        let pick = match d.when {
+            When::Anytime => fastrand::u8(..20),
+            When::JustBefore => 15,
+            When::JustAfter => [9, 0][fastrand::usize(..2)],
+        };
+        match pick {
+            // Most writes are set-if-absent: rejected while the key lives,
+            // so it lives until its deadline, where the contenders meet.
+            0..=8 => Op::Put { key: d.key, value: d.value, condition: Condition::IfAbsent, ttl_ms },
+            9..=14 => Op::Get { key: d.key },
+            // Renewals.
+            15 | 16 => {
+                Op::Put { key: d.key, value: d.value, condition: Condition::IfVersion(Version(d.version)), ttl_ms }
+            }
+            17 => Op::Put { key: d.key, value: d.value, condition: Condition::Always, ttl_ms },
+            // A write without TTL clears it: the key lives until deleted.
+            18 => Op::Put { key: d.key, value: d.value, condition: Condition::Always, ttl_ms: None },
+            _ => Op::Delete { key: d.key, condition: DeleteCondition::Always },
+        }
+    },
+};
+
+/// TTLs and pacing of the expiring mixes, from the model's clock tolerance:
+/// TTLs long against an operation's latency and the tolerance (so most
+/// operations are clearly before or after a deadline) and short against a
+/// round (so keys expire several times in one).
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    shortest_ttl_ms: u64,
+    longest_ttl_ms: u64,
+    round: Duration,
+}
+
+impl Timing {
+    fn new(tolerance: Duration) -> Timing {
+        let tolerance_ms = u64::try_from(tolerance.as_millis()).unwrap_or(u64::MAX);
+        let shortest_ttl_ms = tolerance_ms.saturating_mul(2).max(20);
+        let longest_ttl_ms = tolerance_ms.saturating_mul(5).max(60);
+        let round = Duration::from_millis(longest_ttl_ms.saturating_mul(5).max(300));
+        Timing { shortest_ttl_ms, longest_ttl_ms, round }
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        fastrand::u64(self.shortest_ttl_ms..=self.longest_ttl_ms)
+    }
+
+    /// Waits before a client's next operation and picks its key. When a
+    /// key is expected to expire soon, often waits until just before or
+    /// just after that instant, where expiry races happen, and picks that
+    /// key; otherwise pauses at random, spreading the client's operations
+    /// over the round, and picks any key.
+    async fn next_key(
+        &self,
+        keys: &'static [&'static str],
+        board: &Board,
+        ops_per_client: u64,
+    ) -> (&'static str, When) {
+        let now = Instant::now();
+        let horizon = now + Duration::from_millis(self.shortest_ttl_ms);
+        let soonest = board
+            .lock()
+            .iter()
+            .filter_map(|(key, known)| known.deadline.filter(|at| now < *at && *at <= horizon).map(|at| (*key, at)))
+            .min_by_key(|(_, at)| *at);
+        if let Some((key, at)) = soonest.filter(|_| fastrand::u8(..10) < 7) {
+            // Timers fire up to a millisecond late: aim 1 to 3 ms before
+            // the deadline to run up to 2 ms before it, close enough for a
+            // read and a write to straddle it; after it, aim within 3 ms.
+            let (when, target) = if fastrand::u8(..3) == 0 {
+                (When::JustBefore, at.checked_sub(Duration::from_micros(fastrand::u64(1_000..=3_000))).unwrap_or(at))
             } else {
-                DeleteCondition::IfVersion(Version(fastrand::u64(1..4)))
-            },
-        },
-        _ => Op::Increment { key, delta: 1, ttl_ms: None },
+                (When::JustAfter, at + Duration::from_micros(fastrand::u64(..=3_000)))
+            };
+            sleep_until(target).await;
+            return (key, when);
+        }
+        let most = self.round.saturating_mul(2) / u32::try_from(ops_per_client.max(1)).unwrap_or(u32::MAX);
+        sleep(most.mul_f64(fastrand::f64())).await;
+        (keys[fastrand::usize(..keys.len())], When::Anytime)
     }
 }
 
-/// Runs property 2.
-pub async fn run(cx: &Context) -> PropertyOutcome {
+/// What the clients of a round last learnt about each key, shared among
+/// them: its version, which conditional writes use, and when it is
+/// expected to expire, which the expiring mixes pace their clients by.
+type Board = Mutex<HashMap<&'static str, Known>>;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Known {
+    version: Option<u64>,
+    deadline: Option<Instant>,
+}
+
+impl Known {
+    fn learn(&mut self, op: &Op, outcome: &Outcome) {
+        if let Some(version) = seen_version(outcome) {
+            self.version = version;
+        }
+        if let Some(expires) = expires_in(op, outcome) {
+            self.deadline = expires.map(|ttl| Instant::now() + ttl);
+        }
+    }
+}
+
+async fn run(cx: &Context, mix: &'static Mix) -> PropertyOutcome {
+    let tolerance = StatekitModel::clock_tolerance(&cx.capabilities);
+    let model = StatekitModel::with_clock_tolerance(tolerance);
+    let timing = Timing::new(tolerance);
     let rounds = cx.scale.of(8);
-    let clients = 6u64;
     let ops_per_client = cx.scale.of(40).min(200);
     for round in 0..rounds {
-        let space = cx.space(&format!("lin{round}"));
-        let recorder = Recorder::new();
-        let mut tasks = Vec::new();
-        for client in 0..clients {
-            let (recorder, store, space) = (recorder.clone(), Arc::clone(&cx.backend.store), space.clone());
-            tasks.push(tokio::spawn(async move {
-                for n in 0..ops_per_client {
-                    recorder.run(client, store.as_ref(), random_op(&space, client, n)).await;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.map_err(|e| Failure(format!("a client task died: {e}")))?;
-        }
-        let history = recorder.history();
+        let space = cx.space(&format!("lin-{}{round}", mix.label));
+        let history = record_round(cx, mix, &space, ops_per_client, timing).await?;
         let verdict = tokio::task::spawn_blocking(move || {
-            let result = check(&StatekitModel, &history, &CheckOptions::default());
+            let result = check(&model, &history, &CheckOptions::default());
             (result, history)
         })
         .await
@@ -71,7 +259,7 @@ pub async fn run(cx: &Context) -> PropertyOutcome {
             (CheckResult::Linearizable, _) => {}
             (CheckResult::Unknown(why), _) => return Err(Failure(format!("round {round}: checker gave up: {why}"))),
             (CheckResult::NotLinearizable(explanation), history) => {
-                let saved = save(&history, &explanation, round);
+                let saved = save(&model, &history, &explanation, round, mix.label);
                 return Err(Failure(format!("round {round}: {explanation}\n{saved}")));
             }
         }
@@ -79,18 +267,93 @@ pub async fn run(cx: &Context) -> PropertyOutcome {
     Ok(rounds)
 }
 
+/// Runs one round of `mix` on `space` and returns its history. A mix
+/// without TTLs runs `ops_per_client` operations per client as fast as
+/// the store answers; an expiring one paces them over the round's time.
+async fn record_round(
+    cx: &Context,
+    mix: &'static Mix,
+    space: &str,
+    ops_per_client: u64,
+    timing: Timing,
+) -> Result<History<Op, Outcome>, Failure> {
+    let recorder = Recorder::new();
+    let ends = Instant::now() + timing.round;
+    let board: Arc<Board> = Arc::default();
+    let tasks: Vec<_> = (0..mix.clients)
+        .map(|client| {
+            let (recorder, store, space) = (recorder.clone(), Arc::clone(&cx.backend.store), space.to_owned());
+            let board = Arc::clone(&board);
+            tokio::spawn(async move {
+                for n in 0..ops_per_client {
+                    let (id, when) = if mix.expiring {
+                        let next = timing.next_key(mix.keys, &board, ops_per_client).await;
+                        if Instant::now() >= ends {
+                            break;
+                        }
+                        next
+                    } else {
+                        (mix.keys[fastrand::usize(..mix.keys.len())], When::Anytime)
+                    };
+                    let draw = Draw {
+                        key: KeyName::new(space.as_str(), id),
+                        value: Bytes::from(format!("c{client}-{n}")),
+                        ttl_ms: timing.ttl_ms(),
+                        version: board.lock().get(id).and_then(|known| known.version).unwrap_or(1),
+                        when,
+                    };
+                    let op = (mix.op)(draw);
+                    let outcome = recorder.run(client, store.as_ref(), op.clone()).await;
+                    board.lock().entry(id).or_default().learn(&op, &outcome);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.map_err(|e| Failure(format!("a client task died: {e}")))?;
+    }
+    Ok(recorder.history())
+}
+
+/// What an outcome says about the key's version: `Some(Some(v))` live at
+/// `v`, `Some(None)` absent, `None` nothing.
+fn seen_version(outcome: &Outcome) -> Option<Option<u64>> {
+    match outcome {
+        Outcome::Got(entry) | Outcome::Rejected(entry) => Some(entry.as_ref().map(|e| e.version)),
+        Outcome::Written(version) | Outcome::Counted { version, .. } => Some(Some(*version)),
+        Outcome::Deleted(true) => Some(None),
+        Outcome::Deleted(false) | Outcome::Scanned(_) | Outcome::Failed(_) => None,
+    }
+}
+
+/// What `op` and its outcome say about when the key expires:
+/// `Some(Some(d))` in about `d`, `Some(None)` never (or it is absent),
+/// `None` nothing.
+fn expires_in(op: &Op, outcome: &Outcome) -> Option<Option<Duration>> {
+    let ms = |ttl_ms: &Option<u64>| ttl_ms.map(Duration::from_millis);
+    match (op, outcome) {
+        (Op::Put { ttl_ms, .. }, Outcome::Written(_)) => Some(ms(ttl_ms)),
+        (Op::Increment { ttl_ms, .. }, Outcome::Counted { version: 1, .. }) => Some(ms(ttl_ms)),
+        (_, Outcome::Got(entry) | Outcome::Rejected(entry)) => Some(entry.as_ref().and_then(|e| ms(&e.ttl_ms))),
+        (_, Outcome::Deleted(true)) => Some(None),
+        _ => None,
+    }
+}
+
 fn save(
+    model: &StatekitModel,
     history: &lincheck::History<Op, crate::model::Outcome>,
     explanation: &lincheck::Explanation,
     round: u64,
+    mix: &str,
 ) -> String {
-    let path = std::env::temp_dir().join(format!("statekit-history-{}-{round}.jsonl", std::process::id()));
+    let path = std::env::temp_dir().join(format!("statekit-history-{}-{mix}-{round}.jsonl", std::process::id()));
     match std::fs::File::create(&path).map(std::io::BufWriter::new) {
         Ok(file) => match write_jsonl(file, StatekitModel::NAME, history) {
             Ok(()) => format!(
                 "history saved: replay with `cargo run -p statekit-cli -- lincheck --format jsonl {}`\n{}",
                 path.display(),
-                match lincheck::html_view::save_beside(&path, &StatekitModel, history, explanation) {
+                match lincheck::html_view::save_beside(&path, model, history, explanation) {
                     Ok(view) => format!("HTML view: {}", view.display()),
                     Err(e) => format!("(could not write the HTML view: {e})"),
                 }

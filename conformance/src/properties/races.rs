@@ -1,9 +1,11 @@
 //! Properties 3 and 4: races on one key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use state_api::{Condition, Key, PutOutcome, StateStore};
+use tokio::time::Instant;
 
 use crate::ensure;
 use crate::kit::{Context, Failure, Outcome};
@@ -17,41 +19,71 @@ async fn join_all<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> 
 }
 
 /// Property 3: of concurrent `check_and_set` calls on one absent key,
-/// exactly one returns `true`, and the stored value is the winner's.
+/// exactly one returns `true`, and the stored value is the winner's. The
+/// keys are of two kinds, each raced as often: never written, and written
+/// with a short TTL that has just passed — a store that treats an expired
+/// entry as absent in one step and writes in another lets several
+/// contenders win there. Every round runs; the failures of all are
+/// reported.
 pub async fn one_winner(cx: &Context) -> Outcome {
     let rounds = cx.scale.of(20);
-    let contenders = 8;
     let space = cx.space("winner");
+    let short_ttl = Duration::from_millis(50);
+    // Expired keys are written first and waited out together, so the wait
+    // costs one TTL however many rounds run. Nothing reads them before
+    // their race: a read could make a store drop the expired entry, and
+    // the race would be on a never-written key again.
+    let mut expiring = Vec::new();
+    for round in 0..rounds {
+        let key = Key::new(&space, &format!("expired-{round}"))?;
+        cx.backend.store.set(&key, Bytes::from_static(b"expiring"), Some(short_ttl)).await?;
+        expiring.push(key);
+    }
+    let expired_at = Instant::now() + short_ttl + cx.clock_tolerance();
+    let mut failures = Vec::new();
     for round in 0..rounds {
         let key = Key::new(&space, &format!("race-{round}"))?;
-        // A barrier lines the contenders up so their calls really overlap.
-        let barrier = Arc::new(tokio::sync::Barrier::new(contenders));
-        let tasks = (0..contenders)
-            .map(|c| {
-                let (store, key, barrier) = (Arc::clone(&cx.backend.store), key.clone(), Arc::clone(&barrier));
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.check_and_set(&key, Bytes::from(format!("contender-{c}")), None).await
-                })
-            })
-            .collect();
-        let results = join_all(tasks).await?;
-        let mut winners = Vec::new();
-        for (c, result) in results.into_iter().enumerate() {
-            if result? {
-                winners.push(c);
-            }
+        if let Err(Failure(why)) = race(cx, &key).await {
+            failures.push(format!("never-written key, round {round}: {why}"));
         }
-        ensure!(
-            winners.len() == 1,
-            "round {round}: {} contenders won check_and_set on one key: {winners:?}",
-            winners.len()
-        );
-        let stored = cx.backend.store.get(&key).await?.map(|e| e.value);
-        let expected = Bytes::from(format!("contender-{}", winners[0]));
-        ensure!(stored.as_ref() == Some(&expected), "round {round}: winner {} but stored {stored:?}", winners[0]);
     }
-    Ok(rounds)
+    tokio::time::sleep_until(expired_at).await;
+    for (round, key) in expiring.iter().enumerate() {
+        if let Err(Failure(why)) = race(cx, key).await {
+            failures.push(format!("key expired {short_ttl:?} after its write, round {round}: {why}"));
+        }
+    }
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(rounds * 2)
+}
+
+/// Races contenders' `check_and_set` on `key`, which is absent: exactly one
+/// wins, and its value is stored.
+async fn race(cx: &Context, key: &Key) -> Result<(), Failure> {
+    let contenders = 8;
+    // A barrier lines the contenders up so their calls really overlap.
+    let barrier = Arc::new(tokio::sync::Barrier::new(contenders));
+    let tasks = (0..contenders)
+        .map(|c| {
+            let (store, key, barrier) = (Arc::clone(&cx.backend.store), key.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.check_and_set(&key, Bytes::from(format!("contender-{c}")), None).await
+            })
+        })
+        .collect();
+    let results = join_all(tasks).await?;
+    let mut winners = Vec::new();
+    for (c, result) in results.into_iter().enumerate() {
+        if result? {
+            winners.push(c);
+        }
+    }
+    ensure!(winners.len() == 1, "{} contenders won check_and_set on one key: {winners:?}", winners.len());
+    let stored = cx.backend.store.get(key).await?.map(|e| e.value);
+    let expected = Bytes::from(format!("contender-{}", winners[0]));
+    ensure!(stored.as_ref() == Some(&expected), "winner {} but stored {stored:?}", winners[0]);
+    Ok(())
 }
 
 /// Read, add one, compare-and-swap; on rejection retry from the entry the
