@@ -144,15 +144,17 @@ macro_rules! with_properties {
             /// 1. Random operation sequences give exactly the model's results.
             sequential_model => SequentialModel [$crate::properties::sequential::run] requires [],
             /// 2. Concurrent histories of single-key operations are linearizable.
-            linearizability => Linearizability [$crate::properties::linearizable::run] requires [],
+            ///    (Requires the features its operation mix uses, until the mix
+            ///    leaves out exactly the undeclared operations.)
+            linearizability => Linearizability [$crate::properties::linearizable::run] requires [conditional_delete, counters],
             /// 3. Of concurrent `check_and_set` calls on one key, exactly one wins.
             one_winner => OneWinner [$crate::properties::races::one_winner] requires [],
             /// 4. Read-then-CAS increments (and atomic increments) lose nothing.
-            no_lost_update => NoLostUpdate [$crate::properties::races::no_lost_update] requires [],
+            no_lost_update => NoLostUpdate [$crate::properties::races::no_lost_update] requires [counters],
             /// 5. Valid leases never overlap; a lock-protected counter ends exact.
             mutual_exclusion => MutualExclusion [$crate::properties::locks::mutual_exclusion] requires [locks],
             /// 6. Fencing tokens strictly increase across acquisitions and takeovers.
-            fencing_tokens => FencingTokens [$crate::properties::locks::fencing_tokens] requires [locks],
+            fencing_tokens => FencingTokens [$crate::properties::locks::fencing_tokens] requires [locks, fencing_tokens],
             /// 7. An abandoned lease frees at its TTL, not before; the stale holder
             ///    cannot disturb the new one.
             lease_expiry => LeaseExpiry [$crate::properties::locks::lease_expiry] requires [locks],
@@ -176,6 +178,18 @@ macro_rules! with_properties {
             /// the connect timeout, and no error reveals a secret. Runs when the
             /// test gives the kit an [`Unreachable`](crate::Unreachable) probe.
             unreachable_endpoint => UnreachableEndpoint [$crate::properties::unreachable::run] requires [],
+            /// `acquire` on a held lock gives up with `Timeout` no sooner than
+            /// its timeout, and not much later.
+            acquire_timeout => AcquireTimeout [$crate::properties::lock_timing::acquire_timeout] requires [locks],
+            /// A cancelled `acquire` (its future dropped mid-wait) leaves no
+            /// lease beyond its TTL.
+            cancelled_acquire => CancelledAcquire [$crate::properties::lock_timing::cancelled_acquire] requires [locks],
+            /// An extended lease is held for its new TTL from the extend, and
+            /// not longer.
+            lease_extension => LeaseExtension [$crate::properties::lock_timing::lease_extension] requires [locks],
+            /// A short scan page from a large space costs about what it costs
+            /// from a small one.
+            scan_cost => ScanCost [$crate::properties::scan_cost::run] requires [scan],
         }
     };
 }
