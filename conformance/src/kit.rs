@@ -147,10 +147,10 @@ macro_rules! with_properties {
             ///     linearizable.
             linearizability_get_set_cas => LinearizabilityGetSetCas [$crate::properties::linearizable::get_set_cas] requires [],
             /// 2b. Concurrent `get`/`set`/`delete` histories are linearizable.
-            linearizability_set_delete => LinearizabilitySetDelete [$crate::properties::linearizable::set_delete] requires [],
+            linearizability_set_delete => LinearizabilitySetDelete [$crate::properties::linearizable::set_delete] requires [conditional_delete],
             /// 2c. Concurrent increments of counters whose windows expire during
             ///     the run are linearizable.
-            linearizability_counters => LinearizabilityCounters [$crate::properties::linearizable::counters] requires [],
+            linearizability_counters => LinearizabilityCounters [$crate::properties::linearizable::counters] requires [counters],
             /// 2d. Concurrent `check_and_set`s with TTLs, among reads, writes and
             ///     deletes of keys that expire during the run, are linearizable.
             linearizability_expiry => LinearizabilityExpiry [$crate::properties::linearizable::expiry] requires [],
@@ -158,11 +158,11 @@ macro_rules! with_properties {
             ///    just expired, exactly one wins.
             one_winner => OneWinner [$crate::properties::races::one_winner] requires [],
             /// 4. Read-then-CAS increments (and atomic increments) lose nothing.
-            no_lost_update => NoLostUpdate [$crate::properties::races::no_lost_update] requires [],
+            no_lost_update => NoLostUpdate [$crate::properties::races::no_lost_update] requires [counters],
             /// 5. Valid leases never overlap; a lock-protected counter ends exact.
             mutual_exclusion => MutualExclusion [$crate::properties::locks::mutual_exclusion] requires [locks],
             /// 6. Fencing tokens strictly increase across acquisitions and takeovers.
-            fencing_tokens => FencingTokens [$crate::properties::locks::fencing_tokens] requires [locks],
+            fencing_tokens => FencingTokens [$crate::properties::locks::fencing_tokens] requires [locks, fencing_tokens],
             /// 7. An abandoned lease frees at its TTL, not before; the stale holder
             ///    cannot disturb the new one.
             lease_expiry => LeaseExpiry [$crate::properties::locks::lease_expiry] requires [locks],
@@ -186,6 +186,18 @@ macro_rules! with_properties {
             /// the connect timeout, and no error reveals a secret. Runs when the
             /// test gives the kit an [`Unreachable`](crate::Unreachable) probe.
             unreachable_endpoint => UnreachableEndpoint [$crate::properties::unreachable::run] requires [],
+            /// `acquire` on a held lock gives up with `Timeout` no sooner than
+            /// its timeout, and not much later.
+            acquire_timeout => AcquireTimeout [$crate::properties::lock_timing::acquire_timeout] requires [locks],
+            /// A cancelled `acquire` (its future dropped mid-wait) leaves no
+            /// lease beyond its TTL.
+            cancelled_acquire => CancelledAcquire [$crate::properties::lock_timing::cancelled_acquire] requires [locks],
+            /// An extended lease is held for its new TTL from the extend, and
+            /// not longer.
+            lease_extension => LeaseExtension [$crate::properties::lock_timing::lease_extension] requires [locks],
+            /// A short scan page from a large space costs about what it costs
+            /// from a small one.
+            scan_cost => ScanCost [$crate::properties::scan_cost::run] requires [scan],
         }
     };
 }

@@ -48,6 +48,7 @@
 //! [`state_api::Capabilities`] say it applies.
 
 pub mod exec;
+pub mod findings;
 pub mod harness;
 pub mod history_file;
 pub mod history_model;
@@ -57,8 +58,10 @@ pub mod mutants;
 pub mod properties;
 pub mod report;
 pub mod scale;
+pub mod supported;
 pub mod unreachable;
 
+pub use findings::Findings;
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};
 pub use kit::{Context, Failure, Property, run_all, run_selected};

@@ -3,7 +3,7 @@
 //! kit's own tests assert that every mutant is caught by the property meant
 //! to catch it — a property that never caught a broken store is no evidence.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use state_api::driver::{Step, acquire_loop};
 use state_api::{
     Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, Lease, LockService, MemoryStore,
-    PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore,
+    PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, Version,
 };
 
 use crate::kit::Property;
@@ -107,11 +107,67 @@ pub enum Mutation {
     /// `set` is a read followed by a write of the version read plus one:
     /// racing sets are both acknowledged with one version, one value lost.
     SetReadModifyWrite,
+
+    // Issue 12, gaps 2-7: inputs no generator produced, scans of every
+    // write kind, lock timing and cancellation, finer capabilities, cost.
+    /// A TTL under one millisecond — zero included — means "no TTL", as in
+    /// a store that truncates TTLs to whole milliseconds and reads 0 as
+    /// "never expires": on puts, increments, leases and extends.
+    ZeroTtlPermanent,
+    /// `compare_and_swap` on version 0 creates an absent key, as if absent
+    /// were version 0.
+    CasZeroCreates,
+    /// `compare_and_swap` on version `u64::MAX` writes whatever the live
+    /// version, as a store passing versions as signed numbers (-1 = any).
+    CasMaxIsWildcard,
+    /// An id ending in a suffix the store uses internally (`:h`, `:v`, `#`,
+    /// `~`, `/`) names the same record as the id without it.
+    SuffixAliasing,
+    /// Scan prefixes are LIKE patterns: `_` matches any character, `%`
+    /// any run of them.
+    LikeWildcardScan,
+    /// Scans leave out entries written by `increment`, as a store keeping
+    /// counters in another physical form that its scan does not read.
+    ScanMissesCounters,
+    /// `acquire` waits in whole seconds: its timeout is rounded up.
+    AcquireOvershootsTimeout,
+    /// A dropped `acquire` keeps waiting in the background and takes the
+    /// lock when it is released, for a holder that is gone.
+    CancelledAcquireLeaks,
+    /// `extend` computes the new deadline as `now - ttl`: the lease it
+    /// reports extended has in fact expired.
+    ExtendFromThePast,
+    /// Every scan page reads the whole space and filters it.
+    ScanCostsTheSpace,
+    /// Declares no binary values, but instead of refusing bytes that are
+    /// not UTF-8 stores a lossy UTF-8 copy of them.
+    LossyTextValues,
+    /// `increment` always reports version 1, the creating increment's.
+    IncrementKeepsVersion,
+    /// Several of the mutations at once, layered over one store (the first
+    /// outermost), each meant to be reported by the one property.
+    Combined(Property, &'static [Mutation]),
 }
 
 impl Mutation {
+    /// A store whose increments report a wrong version and whose
+    /// compare-and-swap ignores the version: the frequent defect must not
+    /// hide the other.
+    pub const TWO_SEQUENTIAL_DEFECTS: Mutation =
+        Mutation::Combined(Property::SequentialModel, &[Mutation::IncrementKeepsVersion, Mutation::CasIgnoresVersion]);
+    /// A store that rounds TTLs to seconds and keeps TTLs a TTL-less write
+    /// should clear.
+    pub const TWO_TTL_DEFECTS: Mutation =
+        Mutation::Combined(Property::Ttl, &[Mutation::TtlRoundedToSeconds, Mutation::TtlNotCleared]);
+    /// A store that reuses tokens on takeover and releases without an
+    /// owner check.
+    pub const TWO_LEASE_DEFECTS: Mutation = Mutation::Combined(
+        Property::LeaseExpiry,
+        &[Mutation::TokenReusedOnTakeover, Mutation::ReleaseWithoutOwnerCheck],
+    );
+
     /// Every mutation.
-    pub const ALL: [Mutation; 24] = [
+    pub const ALL: [Mutation; 39] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -136,6 +192,22 @@ impl Mutation {
         Mutation::IncrementAcrossExpiryLosesUpdates,
         Mutation::CasOnExpiredEntry,
         Mutation::SetReadModifyWrite,
+        // Issue 12, gaps 2-7.
+        Mutation::ZeroTtlPermanent,
+        Mutation::CasZeroCreates,
+        Mutation::CasMaxIsWildcard,
+        Mutation::SuffixAliasing,
+        Mutation::LikeWildcardScan,
+        Mutation::ScanMissesCounters,
+        Mutation::AcquireOvershootsTimeout,
+        Mutation::CancelledAcquireLeaks,
+        Mutation::ExtendFromThePast,
+        Mutation::ScanCostsTheSpace,
+        Mutation::LossyTextValues,
+        Mutation::IncrementKeepsVersion,
+        Mutation::TWO_SEQUENTIAL_DEFECTS,
+        Mutation::TWO_TTL_DEFECTS,
+        Mutation::TWO_LEASE_DEFECTS,
     ];
 
     /// The property meant to catch this mutation.
@@ -159,6 +231,19 @@ impl Mutation {
             Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
             Mutation::IncrementAcrossExpiryLosesUpdates => Property::LinearizabilityCounters,
             Mutation::SetReadModifyWrite => Property::LinearizabilityGetSetCas,
+            // Issue 12, gaps 2-7.
+            Mutation::ZeroTtlPermanent => Property::ExtremeArguments,
+            Mutation::CasZeroCreates | Mutation::CasMaxIsWildcard | Mutation::IncrementKeepsVersion => {
+                Property::SequentialModel
+            }
+            Mutation::SuffixAliasing => Property::EdgeInputs,
+            Mutation::LikeWildcardScan | Mutation::ScanMissesCounters => Property::Scan,
+            Mutation::AcquireOvershootsTimeout => Property::AcquireTimeout,
+            Mutation::CancelledAcquireLeaks => Property::CancelledAcquire,
+            Mutation::ExtendFromThePast => Property::LeaseExtension,
+            Mutation::ScanCostsTheSpace => Property::ScanCost,
+            Mutation::LossyTextValues => Property::Capabilities,
+            Mutation::Combined(property, _) => *property,
         }
     }
 
@@ -172,7 +257,7 @@ impl Mutation {
 
     /// A fresh in-memory backend broken in this way.
     pub fn backend(&self) -> Backend {
-        let mutant = Arc::new(Mutant { mutation: *self, inner: MemoryStore::new(), memory: Mutex::default() });
+        let mutant = Arc::new(Mutant::stacked(*self));
         Backend::new(Arc::clone(&mutant) as Arc<dyn StateStore>, mutant)
     }
 }
@@ -188,15 +273,41 @@ struct Memory {
     leases: HashMap<String, (Lease, bool)>,
     /// Version and deadline of each entry written with a TTL (torn mutants).
     deadlines: HashMap<Key, (state_api::Version, tokio::time::Instant)>,
+    /// Keys whose last write was an increment (scan missing counters).
+    counters: HashSet<Key>,
 }
+
+/// What a mutant breaks: the in-memory store, or another mutant (so that
+/// mutations combine).
+trait Layer: StateStore + LockService {}
+
+impl<T: StateStore + LockService> Layer for T {}
 
 struct Mutant {
     mutation: Mutation,
-    inner: MemoryStore,
+    inner: Arc<dyn Layer>,
     memory: Mutex<Memory>,
 }
 
 impl Mutant {
+    fn over(mutation: Mutation, inner: Arc<dyn Layer>) -> Mutant {
+        Mutant { mutation, inner, memory: Mutex::default() }
+    }
+
+    /// `mutation` over a fresh in-memory store; a combination as one layer
+    /// per component, the first outermost.
+    fn stacked(mutation: Mutation) -> Mutant {
+        let memory: Arc<dyn Layer> = Arc::new(MemoryStore::new());
+        match mutation {
+            Mutation::Combined(_, [outermost, rest @ ..]) => {
+                let inner =
+                    rest.iter().rev().fold(memory, |inner, m| Arc::new(Mutant::over(*m, inner)) as Arc<dyn Layer>);
+                Mutant::over(*outermost, inner)
+            }
+            other => Mutant::over(other, memory),
+        }
+    }
+
     fn is(&self, mutation: Mutation) -> bool {
         self.mutation == mutation
     }
@@ -224,6 +335,10 @@ impl Mutant {
 impl StateStore for Mutant {
     fn capabilities(&self) -> Capabilities {
         let caps = self.inner.capabilities();
+        if self.is(Mutation::LossyTextValues) {
+            let features = state_api::Features { binary_values: false, ..caps.features };
+            return caps.with_features(features);
+        }
         if self.is(Mutation::UndeclaredScan) {
             let features = state_api::Features { scan: false, ..caps.features };
             caps.with_features(features)
@@ -235,6 +350,9 @@ impl StateStore for Mutant {
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         if self.is_torn() {
             return self.torn_get(key).await;
+        }
+        if self.is(Mutation::SuffixAliasing) {
+            return self.inner.get(&unsuffixed(key)?).await;
         }
         let current = self.inner.get(&self.stored_key(key)?).await?;
         if !self.is(Mutation::StaleRead) {
@@ -254,6 +372,9 @@ impl StateStore for Mutant {
     async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
         if self.is_torn() {
             return self.torn_put(key, value, condition, ttl).await;
+        }
+        if let Some(answer) = self.broken_put(key, &value, condition, ttl).await {
+            return answer;
         }
         let stored = self.stored_key(key)?;
         let ttl = self.ttl(ttl);
@@ -298,12 +419,18 @@ impl StateStore for Mutant {
         if self.is_torn() {
             return self.torn_delete(key, condition).await;
         }
+        if let Some(answer) = self.broken_delete(key, condition).await {
+            return answer;
+        }
         self.inner.delete(&self.stored_key(key)?, condition).await
     }
 
     async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
         if self.is_torn() {
             return self.torn_increment(key, delta, ttl).await;
+        }
+        if let Some(answer) = self.broken_increment(key, delta, ttl).await {
+            return answer;
         }
         let stored = self.stored_key(key)?;
         let ttl = self.ttl(ttl);
@@ -322,6 +449,9 @@ impl StateStore for Mutant {
     }
 
     async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
+        if let Some(answer) = self.broken_scan(space, prefix, cursor, limit).await {
+            return answer;
+        }
         if self.is(Mutation::CollidingKeyEncoding) {
             let page = self.inner.scan("mutant", &format!("{space}:{prefix}"), cursor, limit).await?;
             let strip = space.len() + 1;
@@ -346,6 +476,18 @@ impl StateStore for Mutant {
 }
 
 impl Mutant {
+    /// The trait's default `acquire`: backoff over this mutant's
+    /// `try_acquire`, never woken by a release.
+    async fn polling_acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
+        let attempt = || async {
+            Ok(match self.try_acquire(name, ttl).await? {
+                Some(lease) => Step::Acquired(lease),
+                None => Step::Held(None),
+            })
+        };
+        acquire_loop(timeout, attempt, |_| async { None }).await
+    }
+
     async fn remember(&self, key: &Key, outcome: Result<PutOutcome>, ttl: Option<Duration>) -> Result<PutOutcome> {
         if let (Ok(PutOutcome::Written(version)), Some(_)) = (&outcome, ttl) {
             let entry = Entry { value: Bytes::from_static(b"(expired)"), version: *version, ttl };
@@ -373,6 +515,7 @@ impl Mutant {
 #[async_trait]
 impl LockService for Mutant {
     async fn try_acquire(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let ttl = self.lease_ttl(ttl);
         if self.is(Mutation::NoMutualExclusion) && fastrand::u8(..4) == 0 {
             let holder = self.memory.lock().leases.get(name).map(|(l, _)| l.clone());
             if let Some(holder) = holder {
@@ -385,20 +528,20 @@ impl LockService for Mutant {
     // Otherwise `acquire` is the trait's default: backoff over this
     // mutant's try_acquire (which is also what `NoReleaseWakeups` is).
     async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
+        if let Some(answer) = self.broken_acquire(name, ttl, timeout).await {
+            return answer;
+        }
         if self.is(Mutation::PanicsOnHugeTimeout) {
             // The naive deadline: overflows (and panics) on Duration::MAX.
             let _deadline = tokio::time::Instant::now() + timeout;
         }
-        let attempt = || async {
-            Ok(match self.try_acquire(name, ttl).await? {
-                Some(lease) => Step::Acquired(lease),
-                None => Step::Held(None),
-            })
-        };
-        acquire_loop(timeout, attempt, |_| async { None }).await
+        self.polling_acquire(name, ttl, timeout).await
     }
 
     async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {
+        if let Some(answer) = self.broken_extend(lease, ttl).await {
+            return answer;
+        }
         self.inner.extend(lease, ttl).await
     }
 
@@ -422,5 +565,226 @@ impl LockService for Mutant {
 
     async fn is_held(&self, lease: &Lease) -> Result<bool> {
         self.inner.is_held(lease).await
+    }
+}
+
+// Issue 12, gaps 2-7: each `broken_*` answers for a mutation of this block
+// (`None`: the call goes on as the other mutations have it).
+
+/// Suffixes stores use for the records they keep beside a key.
+const INTERNAL_SUFFIXES: [&str; 5] = [":h", ":v", "#", "~", "/"];
+
+/// The key without an internal suffix, when something is left of its id.
+fn unsuffixed(key: &Key) -> Result<Key> {
+    for suffix in INTERNAL_SUFFIXES {
+        if let Some(stem) = key.id().strip_suffix(suffix)
+            && !stem.is_empty()
+        {
+            return Key::new(key.space(), stem);
+        }
+    }
+    Ok(key.clone())
+}
+
+/// Whether `id` starts with something the LIKE pattern `pattern` matches.
+fn like_prefix(pattern: &[char], id: &[char]) -> bool {
+    match pattern.split_first() {
+        None => true,
+        Some(('%', rest)) => (0..=id.len()).any(|skip| like_prefix(rest, &id[skip..])),
+        Some(('_', rest)) => !id.is_empty() && like_prefix(rest, &id[1..]),
+        Some((c, rest)) => id.first() == Some(c) && like_prefix(rest, &id[1..]),
+    }
+}
+
+fn below_a_millisecond(ttl: Duration) -> bool {
+    ttl < Duration::from_millis(1)
+}
+
+impl Mutant {
+    /// A lease TTL as [`Mutation::ZeroTtlPermanent`] reads it.
+    fn lease_ttl(&self, ttl: Duration) -> Duration {
+        if self.is(Mutation::ZeroTtlPermanent) && below_a_millisecond(ttl) { state_api::MAX_TTL } else { ttl }
+    }
+
+    async fn broken_put(
+        &self,
+        key: &Key,
+        value: &Bytes,
+        condition: Condition,
+        ttl: Option<Duration>,
+    ) -> Option<Result<PutOutcome>> {
+        let inner = &self.inner;
+        let value = value.clone();
+        Some(match (self.mutation, condition) {
+            (Mutation::ZeroTtlPermanent, _) if ttl.is_some_and(below_a_millisecond) => {
+                inner.put(key, value, condition, None).await
+            }
+            (Mutation::CasZeroCreates, Condition::IfVersion(Version(0))) => {
+                inner.put(key, value, Condition::IfAbsent, ttl).await
+            }
+            (Mutation::CasMaxIsWildcard, Condition::IfVersion(Version(u64::MAX))) => match inner.get(key).await {
+                Ok(Some(_)) => inner.put(key, value, Condition::Always, ttl).await,
+                Ok(None) => Ok(PutOutcome::Rejected(None)),
+                Err(e) => Err(e),
+            },
+            (Mutation::SuffixAliasing, _) => match unsuffixed(key) {
+                Ok(alias) => inner.put(&alias, value, condition, ttl).await,
+                Err(e) => Err(e),
+            },
+            (Mutation::LossyTextValues, _) if std::str::from_utf8(&value).is_err() => {
+                let lossy = Bytes::from(String::from_utf8_lossy(&value).into_owned());
+                inner.put(key, lossy, condition, ttl).await
+            }
+            (Mutation::ScanMissesCounters, _) => {
+                let outcome = inner.put(key, value, condition, ttl).await;
+                if matches!(outcome, Ok(PutOutcome::Written(_))) {
+                    self.memory.lock().counters.remove(key);
+                }
+                outcome
+            }
+            _ => return None,
+        })
+    }
+
+    async fn broken_delete(&self, key: &Key, condition: DeleteCondition) -> Option<Result<bool>> {
+        Some(match self.mutation {
+            Mutation::SuffixAliasing => match unsuffixed(key) {
+                Ok(alias) => self.inner.delete(&alias, condition).await,
+                Err(e) => Err(e),
+            },
+            Mutation::ScanMissesCounters => {
+                let deleted = self.inner.delete(key, condition).await;
+                if matches!(deleted, Ok(true)) {
+                    self.memory.lock().counters.remove(key);
+                }
+                deleted
+            }
+            _ => return None,
+        })
+    }
+
+    async fn broken_increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Option<Result<Counter>> {
+        let inner = &self.inner;
+        Some(match self.mutation {
+            Mutation::ZeroTtlPermanent if ttl.is_some_and(below_a_millisecond) => {
+                inner.increment(key, delta, None).await
+            }
+            Mutation::SuffixAliasing => match unsuffixed(key) {
+                Ok(alias) => inner.increment(&alias, delta, ttl).await,
+                Err(e) => Err(e),
+            },
+            Mutation::ScanMissesCounters => {
+                let counted = inner.increment(key, delta, ttl).await;
+                if counted.is_ok() {
+                    self.memory.lock().counters.insert(key.clone());
+                }
+                counted
+            }
+            Mutation::IncrementKeepsVersion => {
+                inner.increment(key, delta, ttl).await.map(|c| Counter { version: Version::FIRST, ..c })
+            }
+            _ => return None,
+        })
+    }
+
+    async fn broken_scan(
+        &self,
+        space: &str,
+        prefix: &str,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Option<Result<ScanPage>> {
+        match self.mutation {
+            Mutation::LikeWildcardScan => {
+                // The literal part narrows the range; the rest is matched
+                // as a pattern, so `x_` finds `xay`.
+                let literal = &prefix[..prefix.find(['%', '_'])?];
+                let pattern: Vec<char> = prefix.chars().collect();
+                Some(self.inner.scan(space, literal, cursor, limit).await.map(|page| {
+                    let items = page.items.into_iter().filter(|item| {
+                        let id: Vec<char> = item.id.chars().collect();
+                        like_prefix(&pattern, &id)
+                    });
+                    ScanPage { items: items.collect(), next: page.next }
+                }))
+            }
+            Mutation::ScanMissesCounters => {
+                Some(self.inner.scan(space, prefix, cursor, limit).await.map(|mut page| {
+                    let counters = &self.memory.lock().counters;
+                    page.items.retain(|item| Key::new(space, &item.id).map_or(true, |key| !counters.contains(&key)));
+                    page
+                }))
+            }
+            Mutation::ScanCostsTheSpace => Some(self.scan_whole_space(space, prefix, cursor, limit).await),
+            _ => None,
+        }
+    }
+
+    /// A page found by listing the whole space and filtering it.
+    async fn scan_whole_space(
+        &self,
+        space: &str,
+        prefix: &str,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<ScanPage> {
+        if limit == 0 || limit > state_api::MAX_SCAN_LIMIT {
+            return Err(StateError::invalid_argument("limit", "out of range"));
+        }
+        let mut everything = Vec::new();
+        let mut position = None;
+        loop {
+            let page = self.inner.scan(space, "", position.as_ref(), state_api::MAX_SCAN_LIMIT).await?;
+            everything.extend(page.items);
+            match page.next {
+                Some(next) => position = Some(next),
+                None => break,
+            }
+        }
+        let after = cursor.map(Cursor::as_str);
+        let mut matching =
+            everything.into_iter().filter(|item| item.id.starts_with(prefix) && after.is_none_or(|a| *item.id > *a));
+        let items: Vec<ScanItem> = matching.by_ref().take(limit).collect();
+        let next = matching.next().and(items.last()).map(|last| Cursor::new(last.id.clone()));
+        Ok(ScanPage { items, next })
+    }
+
+    async fn broken_acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Option<Result<Lease>> {
+        match self.mutation {
+            Mutation::AcquireOvershootsTimeout => {
+                let whole_seconds = timeout.as_secs().saturating_add(u64::from(timeout.subsec_nanos() > 0));
+                Some(self.polling_acquire(name, ttl, Duration::from_secs(whole_seconds)).await)
+            }
+            Mutation::CancelledAcquireLeaks => {
+                // The wait runs on in its own task, whether or not anyone
+                // still awaits its answer.
+                let (inner, name) = (Arc::clone(&self.inner), name.to_owned());
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let _ = answer.send(inner.acquire(&name, ttl, timeout).await);
+                });
+                Some(answered.await.unwrap_or_else(|_| Err(StateError::failed("mutant", "the waiter died", false))))
+            }
+            _ => None,
+        }
+    }
+
+    async fn broken_extend(&self, lease: &mut Lease, ttl: Duration) -> Option<Result<()>> {
+        match self.mutation {
+            Mutation::ZeroTtlPermanent => Some(self.inner.extend(lease, self.lease_ttl(ttl)).await),
+            Mutation::ExtendFromThePast => Some(
+                async {
+                    state_api::lock::validate_lease_ttl(ttl)?;
+                    let requested = tokio::time::Instant::now();
+                    // A deadline in the past is a lease that has expired:
+                    // the lock is free.
+                    self.inner.release(lease).await?;
+                    lease.renewed(requested.checked_sub(ttl).unwrap_or(requested), Duration::ZERO);
+                    Ok(())
+                }
+                .await,
+            ),
+            _ => None,
+        }
     }
 }

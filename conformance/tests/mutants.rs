@@ -62,4 +62,64 @@ mutant_tests! {
     increments_losing_updates_across_a_window_expiry_are_caught => IncrementAcrossExpiryLosesUpdates,
     cas_succeeding_on_an_entry_expired_since_its_read_is_caught => CasOnExpiredEntry,
     a_set_that_reads_then_writes_is_caught => SetReadModifyWrite,
+    // Issue 12, gaps 2-7.
+    a_zero_ttl_taken_as_permanent_is_caught => ZeroTtlPermanent,
+    cas_on_version_zero_creating_the_key_is_caught => CasZeroCreates,
+    cas_on_the_largest_version_matching_any_is_caught => CasMaxIsWildcard,
+    ids_aliasing_through_internal_suffixes_are_caught => SuffixAliasing,
+    like_wildcards_in_scan_prefixes_are_caught => LikeWildcardScan,
+    scans_missing_counters_are_caught => ScanMissesCounters,
+    acquire_overshooting_its_timeout_is_caught => AcquireOvershootsTimeout,
+    a_cancelled_acquire_leaking_a_lease_is_caught => CancelledAcquireLeaks,
+    extend_computing_now_minus_ttl_is_caught => ExtendFromThePast,
+    scan_pages_costing_the_whole_space_are_caught => ScanCostsTheSpace,
+    undeclared_binary_values_stored_lossily_are_caught => LossyTextValues,
+    increments_reporting_a_stale_version_are_caught => IncrementKeepsVersion,
+    two_sequential_defects_are_caught => TWO_SEQUENTIAL_DEFECTS,
+    two_ttl_defects_are_caught => TWO_TTL_DEFECTS,
+    two_lease_defects_are_caught => TWO_LEASE_DEFECTS,
+}
+
+/// Runs `mutation`'s property and returns its counterexample.
+fn counterexample(mutation: Mutation) -> String {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let report = runtime.block_on(Subject::from(mutation.backend()).run(mutation.caught_by(), Scale::DEFAULT));
+    match report.verdict {
+        Verdict::Failed { counterexample } => counterexample,
+        other => panic!("{mutation:?} was not caught by {}: {other:?}", mutation.caught_by().name()),
+    }
+}
+
+/// Asserts that one run of a two-defect mutant's property reports each
+/// defect: one finding must not mask the other.
+fn assert_both_reported(mutation: Mutation, signs: [&str; 2]) {
+    let report = counterexample(mutation);
+    for sign in signs {
+        assert!(report.contains(sign), "{mutation:?}: the report does not mention {sign:?}:\n{report}");
+    }
+}
+
+#[test]
+fn a_frequent_sequential_defect_does_not_hide_another() {
+    // The increment defect fails nearly every sequence; the search goes on
+    // without increments and finds the compare-and-swap that ignores its
+    // version.
+    let report = counterexample(Mutation::TWO_SEQUENTIAL_DEFECTS);
+    assert!(report.contains("distinct counterexamples"), "one counterexample only:\n{report}");
+    let failing: Vec<&str> = report.lines().filter(|line| line.contains(" returned ")).collect();
+    assert!(failing.iter().any(|line| line.contains("(Increment {")), "no increment defect:\n{report}");
+    assert!(failing.iter().any(|line| line.contains("IfVersion(")), "no compare-and-swap defect:\n{report}");
+}
+
+#[test]
+fn both_ttl_defects_are_reported_in_one_run() {
+    assert_both_reported(
+        Mutation::TWO_TTL_DEFECTS,
+        ["remaining right after the write", "did not clear the earlier TTL"],
+    );
+}
+
+#[test]
+fn a_wrong_takeover_token_does_not_hide_a_stale_release() {
+    assert_both_reported(Mutation::TWO_LEASE_DEFECTS, ["takeover token", "stale release returned Ok"]);
 }

@@ -30,7 +30,7 @@ impl Capabilities {
             max_value_len,
             ttl_resolution: Duration::from_millis(1),
             expiry_clock,
-            features: Features { scan: true, locks: true, lock_wakeups: true },
+            features: Features::ALL,
         }
     }
 
@@ -57,6 +57,14 @@ pub enum ExpiryClock {
 }
 
 /// Optional features. Everything else in the contract is mandatory.
+///
+/// An operation of an undeclared feature answers
+/// [`crate::StateError::Unsupported`] before any I/O (the support layer in
+/// [`crate::driver`] does this for every driver), and the conformance kit
+/// leaves exactly those operations out of every property while checking
+/// everything else. Every backend in this workspace declares them all
+/// except `lock_wakeups` on DynamoDB; the finer ones exist for third-party
+/// stores that cannot offer one part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
     /// Ordered prefix scans ([`crate::StateStore::scan`]).
@@ -67,4 +75,43 @@ pub struct Features {
     /// next poll, so `acquire` takes a released lock within about one
     /// round trip (see [`crate::driver::LockDriver::watch`]).
     pub lock_wakeups: bool,
+    /// `delete` with [`DeleteCondition::IfVersion`](crate::DeleteCondition::IfVersion).
+    /// Without it such a delete answers `Unsupported` (an unconditional
+    /// delete always works).
+    pub conditional_delete: bool,
+    /// Leases carry fencing tokens that strictly increase across
+    /// acquisitions. Without it every lease's token is
+    /// [`FencingToken::NONE`](crate::FencingToken::NONE), which no fencing
+    /// backend issues, so a resource can tell that it is unprotected.
+    pub fencing_tokens: bool,
+    /// Values may be any bytes. Without it only UTF-8 values are stored;
+    /// a `put` of any other bytes answers `Unsupported` and writes nothing.
+    pub binary_values: bool,
+    /// Counters ([`crate::StateStore::increment`]). Without it `increment`
+    /// answers `Unsupported`.
+    pub counters: bool,
+}
+
+impl Features {
+    /// Every optional feature: what [`Capabilities::new`] declares.
+    pub const ALL: Features = Features {
+        scan: true,
+        locks: true,
+        lock_wakeups: true,
+        conditional_delete: true,
+        fencing_tokens: true,
+        binary_values: true,
+        counters: true,
+    };
+
+    /// No optional feature: the smallest store the contract allows.
+    pub const NONE: Features = Features {
+        scan: false,
+        locks: false,
+        lock_wakeups: false,
+        conditional_delete: false,
+        fencing_tokens: false,
+        binary_values: false,
+        counters: false,
+    };
 }

@@ -17,6 +17,13 @@ use crate::error::{Result, StateError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FencingToken(pub u64);
 
+impl FencingToken {
+    /// The token of every lease of a backend that does not declare
+    /// [`fencing_tokens`](crate::Features::fencing_tokens): tokens that
+    /// fence start at 1, so a resource seeing 0 knows it is unprotected.
+    pub const NONE: FencingToken = FencingToken(0);
+}
+
 impl fmt::Display for FencingToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use state_api::{Condition, Counter, DeleteCondition, Entry, Key, PutOutcome, Result, StateStore, Version};
+use state_api::{Condition, Counter, DeleteCondition, Entry, Key, PutOutcome, Result, Version};
 use tokio::time::{Instant, sleep};
 
 use super::{Mutant, Mutation};

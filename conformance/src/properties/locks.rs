@@ -8,6 +8,7 @@ use state_api::{FencingToken, Key, Lease, StateError, StateStore};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::ensure;
+use crate::findings::Findings;
 use crate::kit::{Context, Failure, Outcome};
 
 /// One holder's tenure: from the moment `acquire` returned until the moment
@@ -35,7 +36,9 @@ async fn protected_increment(store: &dyn StateStore, key: &Key) -> Result<(), Fa
 }
 
 /// Property 5: valid leases never overlap, and a counter updated with a
-/// non-atomic read-modify-write under the lock ends exact.
+/// non-atomic read-modify-write under the lock ends exact. Overlaps, token
+/// order and the counter are three separate checks, each reported: wrong
+/// tokens must not hide missing exclusion.
 pub async fn mutual_exclusion(cx: &Context) -> Outcome {
     let clients = 4u64;
     let rounds = cx.scale.of(8);
@@ -60,35 +63,45 @@ pub async fn mutual_exclusion(cx: &Context) -> Outcome {
             })
         })
         .collect();
+    let mut findings = Findings::new();
     let mut tenures = Vec::new();
-    for task in tasks {
-        tenures.extend(task.await.map_err(|e| Failure(format!("a client died: {e}")))??);
+    for (client, task) in tasks.into_iter().enumerate() {
+        match task.await {
+            Ok(Ok(done)) => tenures.extend(done),
+            Ok(Err(Failure(failure))) => findings.fail(failure),
+            Err(died) => findings.fail(format!("client {client} died: {died}")),
+        }
     }
     tenures.sort_by_key(|t| t.start);
-    for pair in tenures.windows(2) {
-        ensure!(
-            pair[0].end <= pair[1].start,
-            "two holders at once: client {} held the lock from {:?} to {:?} and client {} from {:?}",
-            pair[0].client,
-            pair[0].start,
-            pair[0].end,
-            pair[1].client,
-            pair[1].start
-        );
-        ensure!(pair[0].token < pair[1].token, "fencing tokens out of order: {:?} then {:?}", pair[0], pair[1]);
+    let overlaps: Vec<String> = tenures
+        .windows(2)
+        .filter(|pair| pair[0].end > pair[1].start)
+        .map(|pair| {
+            format!(
+                "client {} held the lock from {:?} to {:?} and client {} from {:?}",
+                pair[0].client, pair[0].start, pair[0].end, pair[1].client, pair[1].start
+            )
+        })
+        .collect();
+    findings
+        .check(overlaps.is_empty(), || format!("{} times two holders at once, first: {}", overlaps.len(), overlaps[0]));
+    if cx.capabilities.features.fencing_tokens {
+        let disorder = tenures.windows(2).find(|pair| pair[0].token >= pair[1].token);
+        findings.check(disorder.is_none(), || {
+            format!("fencing tokens out of order: {:?} then {:?}", disorder.map(|p| p[0]), disorder.map(|p| p[1]))
+        });
     }
     let total = clients * rounds;
     let stored = cx.backend.store.get(&counter).await?.map(|e| e.value);
-    ensure!(
-        stored == Some(Bytes::from(total.to_string())),
-        "the lock-protected counter ended at {stored:?}, expected {total}: updates overlapped"
-    );
-    Ok(total)
+    findings.check(stored == Some(Bytes::from(total.to_string())), || {
+        format!("the lock-protected counter ended at {stored:?}, expected {total}: updates overlapped")
+    });
+    findings.outcome()
 }
 
 /// The TTL for leases meant to expire during a property: long against the
 /// clock tolerance so "not before" and "after" are both observable.
-fn short_lease(cx: &Context) -> Duration {
+pub(crate) fn short_lease(cx: &Context) -> Duration {
     (cx.clock_tolerance() * 3).max(Duration::from_millis(300))
 }
 
@@ -99,6 +112,7 @@ pub async fn fencing_tokens(cx: &Context) -> Outcome {
     let name = cx.lock_name("fence");
     let ttl = short_lease(cx);
     let rounds = cx.scale.of(4).min(12);
+    let mut findings = Findings::new();
     let mut tokens: Vec<FencingToken> = Vec::new();
     for round in 0..rounds {
         let lease = locks.acquire(&name, ttl, ttl * 4 + Duration::from_secs(5)).await?;
@@ -107,7 +121,9 @@ pub async fn fencing_tokens(cx: &Context) -> Outcome {
             locks.release(&lease).await?;
         } // else: abandoned, so the next acquisition is a takeover at expiry.
     }
-    ensure!(tokens.windows(2).all(|w| w[0] < w[1]), "tokens did not strictly increase: {tokens:?}");
+    findings.check(tokens.windows(2).all(|w| w[0] < w[1]), || {
+        format!("tokens did not strictly increase across releases and takeovers: {tokens:?}")
+    });
     // Contenders racing for a free lock: every acquisition a new, larger token.
     let contended = cx.lock_name("fence-race");
     let mut last = None;
@@ -124,27 +140,34 @@ pub async fn fencing_tokens(cx: &Context) -> Outcome {
                 won.push(lease);
             }
         }
-        ensure!(won.len() == 1, "round {round}: {} contenders acquired one free lock", won.len());
-        let token = won[0].token();
-        ensure!(last.is_none_or(|l| l < token), "round {round}: token {token} after {last:?}");
-        last = Some(token);
-        locks.release(&won[0]).await?;
+        findings.check(won.len() == 1, || format!("round {round}: {} contenders acquired one free lock", won.len()));
+        if let Some(token) = won.iter().map(Lease::token).max() {
+            findings.check(last.is_none_or(|l| l < token), || format!("round {round}: token {token} after {last:?}"));
+            last = Some(token);
+        }
+        for lease in &won {
+            // With several winners all but one release may rightly fail.
+            let _ = locks.release(lease).await;
+        }
     }
-    Ok(rounds + cx.scale.of(10))
+    findings.outcome()
 }
 
 /// Property 7: an abandoned lease stays held until its TTL (within the
 /// clock tolerance) and is free after it; the stale holder's extend and
-/// release then fail with `LockLost` and leave the new holder's lease alone.
+/// release then fail with `LockLost` and leave the new holder's lease
+/// alone. Each of these is its own check: a wrong takeover token does not
+/// hide a stale release that frees the new holder.
 pub async fn lease_expiry(cx: &Context) -> Outcome {
     let locks = cx.backend.locks.as_ref();
     let name = cx.lock_name("expiry");
     let ttl = short_lease(cx);
     let tolerance = cx.clock_tolerance();
+    let mut findings = Findings::new();
     let requested = Instant::now();
     let mut stale = locks.try_acquire(&name, ttl).await?.ok_or_else(|| Failure("a fresh lock was not free".into()))?;
     let acquired = Instant::now();
-    ensure!(locks.is_held(&stale).await?, "a just-acquired lease is not held");
+    findings.check(locks.is_held(&stale).await?, || "a just-acquired lease is not held".into());
 
     // Before the TTL (minus tolerance) nobody else may take it.
     sleep_until(requested + ttl - tolerance).await;
@@ -152,10 +175,11 @@ pub async fn lease_expiry(cx: &Context) -> Outcome {
     // Only a call that *returned* well before the deadline proves anything:
     // a call delayed past it may rightly find the lock free.
     if Instant::now() < requested + ttl - tolerance / 2 {
-        ensure!(early.is_none(), "the lock was free before its lease's TTL");
-    } else if let Some(lease) = early {
-        // Too late to tell: a legitimate takeover. Hand the lock back and
-        // go on with the checks that do not depend on timing.
+        findings.check(early.is_none(), || "the lock was free before its lease's TTL".into());
+    }
+    if let Some(lease) = early {
+        // Reported above, or too late to tell (a legitimate takeover):
+        // hand the lock back and go on with the other checks.
         locks.release(&lease).await?;
     }
 
@@ -163,21 +187,36 @@ pub async fn lease_expiry(cx: &Context) -> Outcome {
     sleep_until(acquired + ttl + tolerance).await;
     let current = locks.try_acquire(&name, Duration::from_secs(30)).await?;
     let current = current.ok_or_else(|| Failure(format!("the lock was still held {tolerance:?} after its TTL")))?;
-    ensure!(current.token() > stale.token(), "takeover token {} not above {}", current.token(), stale.token());
-
-    ensure!(!locks.is_held(&stale).await?, "the stale lease still reports held");
-    let extended = locks.extend(&mut stale, Duration::from_secs(60)).await;
-    ensure!(matches!(extended, Err(StateError::LockLost { .. })), "stale extend returned {extended:?}");
-    let released = locks.release(&stale).await;
-    ensure!(matches!(released, Err(StateError::LockLost { .. })), "stale release returned {released:?}");
-    ensure!(locks.is_held(&current).await?, "the stale holder's calls disturbed the new lease");
-    let third = locks.try_acquire(&name, ttl).await?;
-    ensure!(third.is_none(), "after a stale release the lock was free while the new lease was valid");
-    locks.release(&current).await?;
-    let again = locks.try_acquire(&name, ttl).await?;
-    ensure!(again.is_some(), "the lock was not free after its holder released it");
-    if let Some(lease) = again {
-        locks.release(&lease).await?;
+    if cx.capabilities.features.fencing_tokens {
+        findings.check(current.token() > stale.token(), || {
+            format!("takeover token {} not above the abandoned lease's {}", current.token(), stale.token())
+        });
     }
-    Ok(1)
+
+    let stale_held = locks.is_held(&stale).await?;
+    findings.check(!stale_held, || "the stale lease still reports held".into());
+    let extended = locks.extend(&mut stale, Duration::from_secs(60)).await;
+    findings
+        .check(matches!(extended, Err(StateError::LockLost { .. })), || format!("stale extend returned {extended:?}"));
+    let released = locks.release(&stale).await;
+    findings
+        .check(matches!(released, Err(StateError::LockLost { .. })), || format!("stale release returned {released:?}"));
+    let current_held = locks.is_held(&current).await?;
+    findings.check(current_held, || "the stale holder's calls disturbed the new lease: it is no longer held".into());
+    let third = locks.try_acquire(&name, ttl).await?;
+    findings.check(third.is_none(), || {
+        "after the stale holder's calls the lock was free while the new lease was valid".into()
+    });
+    if let Some(lease) = third {
+        locks.release(&lease).await?;
+    } else {
+        let released = locks.release(&current).await;
+        findings.check(released.is_ok(), || format!("the new holder's release returned {released:?}"));
+        let again = locks.try_acquire(&name, ttl).await?;
+        findings.check(again.is_some(), || "the lock was not free after its holder released it".into());
+        if let Some(lease) = again {
+            locks.release(&lease).await?;
+        }
+    }
+    findings.outcome()
 }

@@ -7,8 +7,10 @@
 //!   declared limit, TTLs validated and rounded up to whole milliseconds
 //!   ([`Ttl`]), scan space/prefix/limit, cursors decoded and checked
 //!   ([`ScanRequest`], [`Listing`]), lock names;
-//! - capability checks: an undeclared optional feature answers
-//!   [`StateError::Unsupported`] without reaching the driver;
+//! - capability checks: an operation of an undeclared optional feature
+//!   (scan, locks, conditional delete, counters, non-UTF-8 values) answers
+//!   [`StateError::Unsupported`] without reaching the driver, and leases of
+//!   a backend without fencing tokens carry [`FencingToken::NONE`];
 //! - one tracing span per operation ([`crate::trace::operation_span`]);
 //! - the one `acquire` wait loop ([`wait::acquire_loop`]) with saturating
 //!   deadlines, backoff with jitter, and the subscribe-before-attempt rule;
@@ -70,13 +72,15 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// [`StateStore::get`]: the live entry, `None` if absent or expired.
     async fn read(&self, key: &Key) -> Result<Option<Entry>>;
 
-    /// [`StateStore::put`]; the value fits the declared limit.
+    /// [`StateStore::put`]; the value fits the declared limit (and is UTF-8
+    /// unless binary values are declared).
     async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome>;
 
-    /// [`StateStore::delete`].
+    /// [`StateStore::delete`]; a versioned condition only when conditional
+    /// delete is declared.
     async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool>;
 
-    /// [`StateStore::increment`].
+    /// [`StateStore::increment`], called only when counters are declared.
     async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter>;
 
     /// [`StateStore::scan`], called only when the scan feature is declared.
@@ -171,6 +175,9 @@ impl<D: StoreDriver> StateStore for D {
         let declared = self.declare();
         async {
             check_value_len(value.len(), declared.max_value_len)?;
+            if !declared.features.binary_values && std::str::from_utf8(&value).is_err() {
+                return Err(unsupported(declared.backend, "binary_values"));
+            }
             let ttl = Ttl::optional(ttl)?;
             self.write(key, value, condition, ttl).await
         }
@@ -179,17 +186,27 @@ impl<D: StoreDriver> StateStore for D {
     }
 
     async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        let backend = self.declare().backend;
-        self.remove(key, condition).instrument(operation_span(backend, "delete", key.space())).await
+        let declared = self.declare();
+        async {
+            if matches!(condition, DeleteCondition::IfVersion(_)) && !declared.features.conditional_delete {
+                return Err(unsupported(declared.backend, "conditional_delete"));
+            }
+            self.remove(key, condition).await
+        }
+        .instrument(operation_span(declared.backend, "delete", key.space()))
+        .await
     }
 
     async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
-        let backend = self.declare().backend;
+        let declared = self.declare();
         async {
+            if !declared.features.counters {
+                return Err(unsupported(declared.backend, "counters"));
+            }
             let ttl = Ttl::optional(ttl)?;
             self.add(key, delta, ttl).await
         }
-        .instrument(operation_span(backend, "increment", key.space()))
+        .instrument(operation_span(declared.backend, "increment", key.space()))
         .await
     }
 
@@ -225,6 +242,9 @@ async fn attempt_lease<D: LockDriver + ?Sized>(
     let requested_at = Instant::now();
     Ok(match driver.attempt(name, &owner, ttl).await? {
         Attempt::Acquired(token) => {
+            // A backend that does not declare fencing tokens may still count
+            // acquisitions; its count must not pass for a fencing token.
+            let token = if declared.features.fencing_tokens { token } else { FencingToken::NONE };
             Step::Acquired(Lease::new(name, owner, token, requested_at, local_validity(declared, ttl)))
         }
         Attempt::Held(held_for) => Step::Held(held_for),
@@ -299,5 +319,88 @@ impl<D: LockDriver> LockService for D {
         }
         .instrument(operation_span(declared.backend, "is_held", ""))
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::capabilities::Features;
+    use crate::memory::MemoryStore;
+
+    /// The in-memory driver declaring locks and nothing else optional,
+    /// counting the calls that reach it.
+    struct Bare {
+        inner: MemoryStore,
+        reached: AtomicUsize,
+    }
+
+    impl Bare {
+        fn reach(&self) {
+            self.reached.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait]
+    impl StoreDriver for Bare {
+        fn declare(&self) -> Capabilities {
+            self.inner.declare().with_features(Features { locks: true, ..Features::NONE })
+        }
+        async fn read(&self, key: &Key) -> Result<Option<Entry>> {
+            self.reach();
+            self.inner.read(key).await
+        }
+        async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
+            self.reach();
+            self.inner.write(key, value, condition, ttl).await
+        }
+        async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+            self.reach();
+            self.inner.remove(key, condition).await
+        }
+        async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
+            self.reach();
+            self.inner.add(key, delta, ttl).await
+        }
+    }
+
+    #[async_trait]
+    impl LockDriver for Bare {
+        async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+            self.reach();
+            LockDriver::attempt(&self.inner, name, owner, ttl).await
+        }
+    }
+
+    fn is_unsupported<T>(answer: &Result<T>, wanted: &str) -> bool {
+        matches!(answer, Err(StateError::Unsupported { feature, .. }) if *feature == wanted)
+    }
+
+    #[tokio::test]
+    async fn undeclared_features_answer_unsupported_without_reaching_the_driver() {
+        let bare = Bare { inner: MemoryStore::new(), reached: AtomicUsize::new(0) };
+        let key = Key::new("s", "k").unwrap_or_else(|e| panic!("{e}"));
+        let binary = bare.put(&key, Bytes::from_static(&[0xff, 0]), Condition::Always, None).await;
+        assert!(is_unsupported(&binary, "binary_values"), "{binary:?}");
+        let versioned = bare.delete(&key, DeleteCondition::IfVersion(crate::Version(1))).await;
+        assert!(is_unsupported(&versioned, "conditional_delete"), "{versioned:?}");
+        let counted = bare.increment(&key, 1, None).await;
+        assert!(is_unsupported(&counted, "counters"), "{counted:?}");
+        let scanned = bare.scan("s", "", None, 10).await;
+        assert!(is_unsupported(&scanned, "scan"), "{scanned:?}");
+        assert_eq!(bare.reached.load(Ordering::SeqCst), 0, "an undeclared operation reached the driver");
+
+        // What is declared still works: UTF-8 values, unconditional deletes.
+        assert!(bare.put(&key, Bytes::from_static(b"text"), Condition::Always, None).await.is_ok());
+        assert!(matches!(bare.delete(&key, DeleteCondition::Always).await, Ok(true)));
+    }
+
+    #[tokio::test]
+    async fn leases_of_a_backend_without_fencing_tokens_carry_none() {
+        let bare = Bare { inner: MemoryStore::new(), reached: AtomicUsize::new(0) };
+        let lease = bare.try_acquire("job", Duration::from_secs(5)).await;
+        assert!(matches!(&lease, Ok(Some(l)) if l.token() == FencingToken::NONE), "{lease:?}");
     }
 }
