@@ -233,9 +233,8 @@ impl Known {
 }
 
 async fn run(cx: &Context, mix: &'static Mix) -> PropertyOutcome {
-    let tolerance = StatekitModel::clock_tolerance(&cx.capabilities);
-    let model = StatekitModel::with_clock_tolerance(tolerance);
-    let timing = Timing::new(tolerance);
+    let model = StatekitModel::for_backend(&cx.capabilities);
+    let timing = Timing::new(model.clock_tolerance());
     let rounds = cx.scale.of(8);
     let ops_per_client = cx.scale.of(40).min(200);
     for round in 0..rounds {
@@ -251,7 +250,11 @@ async fn run(cx: &Context, mix: &'static Mix) -> PropertyOutcome {
             (CheckResult::Linearizable, _) => {}
             (CheckResult::Unknown(why), _) => return Err(Failure(format!("round {round}: checker gave up: {why}"))),
             (CheckResult::NotLinearizable(explanation), history) => {
-                let saved = save(&history, round, mix.label);
+                let mut saved = save(&history, round, mix.label);
+                if model != StatekitModel::default() {
+                    // The replay checks against the default model.
+                    saved.push_str(&format!(" (this check used {model:?})"));
+                }
                 return Err(Failure(format!("round {round}: {explanation}\n{saved}")));
             }
         }
