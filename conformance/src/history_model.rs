@@ -295,8 +295,8 @@ impl Model for StatekitModel {
     fn step_within(&self, state: &KeyState, input: &Op, output: &Outcome, window: Window) -> Option<KeyState> {
         let span = self.span(state, window)?;
         let entry = state.entry.as_ref();
-        let mut explained = Self::sides(entry, span.0, span.1)
-            .filter_map(|live| self.side(entry, input, Some(output), span, live));
+        let mut explained =
+            Self::sides(entry, span.0, span.1).filter_map(|live| self.side(entry, input, Some(output), span, live));
         let first = explained.next()?;
         let entry = match explained.next() {
             None => first,

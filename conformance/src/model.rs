@@ -256,7 +256,11 @@ impl<D> Stored<D> {
 /// model call it.
 ///
 /// Scans are not single-key and return `Failed(Unsupported)` here.
-pub fn step<C: Clock>(current: Option<&Stored<C::Deadline>>, op: &Op, now: C) -> (Option<Stored<C::Deadline>>, Outcome) {
+pub fn step<C: Clock>(
+    current: Option<&Stored<C::Deadline>>,
+    op: &Op,
+    now: C,
+) -> (Option<Stored<C::Deadline>>, Outcome) {
     let current = current.filter(|s| s.is_live(&now));
     let unchanged = || current.cloned();
     match op {

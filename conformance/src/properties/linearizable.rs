@@ -146,7 +146,9 @@ const EXPIRY: Mix = Mix {
             0..=8 => Op::Put { key: d.key, value: d.value, condition: Condition::IfAbsent, ttl_ms },
             9..=14 => Op::Get { key: d.key },
             // Renewals.
-            15 | 16 => Op::Put { key: d.key, value: d.value, condition: Condition::IfVersion(Version(d.version)), ttl_ms },
+            15 | 16 => {
+                Op::Put { key: d.key, value: d.value, condition: Condition::IfVersion(Version(d.version)), ttl_ms }
+            }
             17 => Op::Put { key: d.key, value: d.value, condition: Condition::Always, ttl_ms },
             // A write without TTL clears it: the key lives until deleted.
             18 => Op::Put { key: d.key, value: d.value, condition: Condition::Always, ttl_ms: None },
@@ -184,7 +186,12 @@ impl Timing {
     /// just after that instant, where expiry races happen, and picks that
     /// key; otherwise pauses at random, spreading the client's operations
     /// over the round, and picks any key.
-    async fn next_key(&self, keys: &'static [&'static str], board: &Board, ops_per_client: u64) -> (&'static str, When) {
+    async fn next_key(
+        &self,
+        keys: &'static [&'static str],
+        board: &Board,
+        ops_per_client: u64,
+    ) -> (&'static str, When) {
         let now = Instant::now();
         let horizon = now + Duration::from_millis(self.shortest_ttl_ms);
         let soonest = board
