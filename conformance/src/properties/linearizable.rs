@@ -1,20 +1,24 @@
 //! Property 2: concurrent histories of single-key operations are
 //! linearizable, in several operation mixes, each its own property.
 //!
-//! Several clients run random operations of one mix on two keys at once;
+//! Several clients run random operations of one mix on a few keys at once;
 //! the recorded history is checked per key by the Wing–Gong checker
 //! against the statekit model, expiry included (see
 //! [`crate::history_model`]). Every written value is unique, which makes
 //! stale or lost writes visible, and conditional writes use the version
-//! their client saw last, so they often succeed. A failing history is saved
+//! the clients saw last, so they often succeed. A failing history is saved
 //! as JSON lines so that `statekit lincheck` can replay it.
 //!
 //! Each mix is a property of its own because a defect is easiest to see
 //! where nothing else is going on: a store whose counters are wrong would
 //! otherwise hide a non-atomic `set` behind its first counter failure.
-//! Mixes without TTLs run flat out; mixes with TTLs pace their clients so
-//! that a round lasts a few TTLs and keys expire, and are recreated, while
-//! other clients read and write them.
+//! Mixes without TTLs run flat out. Mixes with TTLs pace their clients
+//! over a round of a few TTLs, so that keys expire and are recreated while
+//! other clients read and write them, and send many of them to a key just
+//! before or just after its expected deadline: renewals there can straddle
+//! it, reads and takeovers can land between another operation's read and
+//! write, which is where a store that decides expiry in one step and
+//! writes in another goes wrong.
 
 use std::collections::HashMap;
 use std::sync::Arc;
