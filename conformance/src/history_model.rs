@@ -32,6 +32,14 @@
 //! deadline allowed by the bounds produce it. It is exact for operations
 //! clearly before or after a deadline, and the narrowing keeps the
 //! uncertain zone about one operation's latency wide.
+//!
+//! A store whose expiry clock is its clients' (DynamoDB) reads the clock
+//! when a client sends the request, not when the store applies it, and
+//! the contract allows that (exact "up to the skew plus the request's
+//! latency"). For such a store ([`ClockReading::Own`]) each operation's
+//! instant lies in its own window, without the floor, and an entry seen
+//! expired stays in the state with its narrowed deadline, since an
+//! operation applied later but stamped earlier may still find it live.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +64,26 @@ pub struct StatekitModel {
     /// How far the backend's deadlines may be from the recorder's view of
     /// them, in nanoseconds.
     tolerance_ns: u64,
+    /// When an operation reads the expiry clock.
+    reads_clock: ClockReading,
+}
+
+/// When an operation reads the expiry clock, to decide whether the entry
+/// it finds has expired and to start the deadline of the TTL it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClockReading {
+    /// At the instant it takes effect, as a server (or this process) does
+    /// in the step that applies it: expiry decisions follow the order of
+    /// the linearization, and an entry seen expired is gone for every
+    /// later operation.
+    AtEffect,
+    /// At an instant of its own between its call and its return, as a
+    /// client that stamps its request with its clock when it sends it: the
+    /// store applies requests later, in an order their stamps need not
+    /// follow, so an operation applied after one that saw an entry expire
+    /// may still, by its own stamp, find it live. The contract allows this
+    /// for [`ExpiryClock::Client`](state_api::ExpiryClock::Client).
+    Own,
 }
 
 impl StatekitModel {
@@ -68,26 +96,37 @@ impl StatekitModel {
     pub const DEFAULT_CLOCK_TOLERANCE: Duration = Duration::from_millis(3);
 
     /// The model for a backend whose deadlines may be `tolerance` away from
-    /// where the recorder's clock puts them.
-    pub fn with_clock_tolerance(tolerance: Duration) -> StatekitModel {
-        StatekitModel { tolerance_ns: u64::try_from(tolerance.as_nanos()).unwrap_or(u64::MAX) }
+    /// where the recorder's clock puts them, and whose operations read the
+    /// expiry clock as `reads_clock` says.
+    pub fn new(tolerance: Duration, reads_clock: ClockReading) -> StatekitModel {
+        StatekitModel { tolerance_ns: u64::try_from(tolerance.as_nanos()).unwrap_or(u64::MAX), reads_clock }
     }
 
-    /// The tolerance for a backend with these capabilities: the TTL
-    /// resolution, 2 ms for clocks that tick differently, and the declared
-    /// skew where clients' clocks decide expiry.
-    pub fn clock_tolerance(capabilities: &state_api::Capabilities) -> Duration {
-        let skew = match capabilities.expiry_clock {
-            state_api::ExpiryClock::Client { max_skew } => max_skew,
-            state_api::ExpiryClock::Process | state_api::ExpiryClock::Server => Duration::ZERO,
-        };
-        capabilities.ttl_resolution + Duration::from_millis(2) + skew
+    /// The model for a backend with these capabilities. The tolerance is
+    /// the TTL resolution, 2 ms for clocks that tick differently, and the
+    /// declared skew where clients' clocks decide expiry; those clients
+    /// read the clock when they send a request, the others when it takes
+    /// effect.
+    pub fn for_backend(capabilities: &state_api::Capabilities) -> StatekitModel {
+        let margin = capabilities.ttl_resolution + Duration::from_millis(2);
+        match capabilities.expiry_clock {
+            state_api::ExpiryClock::Client { max_skew } => StatekitModel::new(margin + max_skew, ClockReading::Own),
+            state_api::ExpiryClock::Process | state_api::ExpiryClock::Server => {
+                StatekitModel::new(margin, ClockReading::AtEffect)
+            }
+        }
+    }
+
+    /// How far the backend's deadlines may be from the recorder's view of
+    /// them.
+    pub fn clock_tolerance(&self) -> Duration {
+        Duration::from_nanos(self.tolerance_ns)
     }
 }
 
 impl Default for StatekitModel {
     fn default() -> Self {
-        StatekitModel::with_clock_tolerance(Self::DEFAULT_CLOCK_TOLERANCE)
+        StatekitModel::new(Self::DEFAULT_CLOCK_TOLERANCE, ClockReading::AtEffect)
     }
 }
 
@@ -184,6 +223,10 @@ impl StatekitModel {
         live: bool,
     ) -> Option<Option<Stored<Deadline>>> {
         let mut current = entry.cloned();
+        if !live && let Some(Stored { expires_at: Some(deadline), .. }) = &mut current {
+            // Expired at an instant <= to: the deadline is no later.
+            *deadline = deadline.within(0, to)?;
+        }
         if live && let Some(Stored { expires_at: Some(deadline), .. }) = &mut current {
             // Live at an instant >= from: the deadline is after it.
             let mut narrowed = deadline.within(from.saturating_add(1), u64::MAX)?;
@@ -200,16 +243,25 @@ impl StatekitModel {
         let (after, expected) = step(current.as_ref(), op, moment);
         // Reported TTLs were checked by the narrowing; everything else
         // (values, versions, whether a TTL is reported) must match.
-        match output {
-            Some(output) if !matches(&expected, output, u64::MAX) => None,
-            _ => Some(after),
+        if output.is_some_and(|output| !matches(&expected, output, u64::MAX)) {
+            return None;
         }
+        Some(match (after, self.reads_clock) {
+            // Seen expired and not replaced: when operations read the clock
+            // as they take effect, no later one can see it live again;
+            // otherwise one that read the clock earlier still may.
+            (None, ClockReading::Own) if !live => current,
+            (after, _) => after,
+        })
     }
 
     /// The instants `[from, to]` at which an operation with `window` may
     /// take effect in `state`, or `None` if there are none.
-    fn span(state: &KeyState, window: Window) -> Option<(u64, u64)> {
-        let from = window.call.max(state.floor);
+    fn span(&self, state: &KeyState, window: Window) -> Option<(u64, u64)> {
+        let from = match self.reads_clock {
+            ClockReading::AtEffect => window.call.max(state.floor),
+            ClockReading::Own => window.call,
+        };
         let to = window.returned.unwrap_or(u64::MAX);
         (from <= to).then_some((from, to))
     }
@@ -241,7 +293,7 @@ impl Model for StatekitModel {
     }
 
     fn step_within(&self, state: &KeyState, input: &Op, output: &Outcome, window: Window) -> Option<KeyState> {
-        let span = Self::span(state, window)?;
+        let span = self.span(state, window)?;
         let entry = state.entry.as_ref();
         let mut explained =
             Self::sides(entry, span.0, span.1).filter_map(|live| self.side(entry, input, Some(output), span, live));
@@ -254,11 +306,16 @@ impl Model for StatekitModel {
             // new is known about its deadline.
             Some(_) => state.entry.clone(),
         };
-        Some(KeyState { entry, floor: state.floor.max(window.call) })
+        // Only instants read as operations take effect follow the order.
+        let floor = match self.reads_clock {
+            ClockReading::AtEffect => state.floor.max(window.call),
+            ClockReading::Own => state.floor,
+        };
+        Some(KeyState { entry, floor })
     }
 
     fn step_unknown_within(&self, state: &KeyState, input: &Op, window: Window) -> Vec<KeyState> {
-        let Some(span) = Self::span(state, window) else { return Vec::new() };
+        let Some(span) = self.span(state, window) else { return Vec::new() };
         let entry = state.entry.as_ref();
         // The floor stays: leaving an indeterminate operation out must
         // remain the same state as linearizing it without effect.
@@ -328,7 +385,7 @@ mod tests {
     use lincheck::{CheckOptions, History, Model, Operation, Window, check};
     use state_api::{Condition, DeleteCondition, Version};
 
-    use super::{Deadline, KeyState, MS, StatekitModel};
+    use super::{ClockReading, Deadline, KeyState, MS, StatekitModel};
     use crate::model::{KeyName, Observed, Op, Outcome, Stored};
 
     fn key() -> KeyName {
@@ -430,6 +487,33 @@ mod tests {
         assert!(!linearizable(vec![write, clear, (1, get(), Outcome::Got(None), 500, 501)]));
     }
 
+    #[test]
+    fn with_clocks_read_per_request_an_operation_applied_after_an_expiry_may_still_see_the_entry_live() {
+        // A CAS stamped before the deadline but applied after a read that
+        // saw the entry expire, as a store that takes its clients' clocks
+        // may do.
+        let ops = vec![
+            (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 1),
+            (1, get(), Outcome::Got(None), 110, 200),
+            (2, put("w", Condition::IfVersion(Version(1)), None), Outcome::Written(2), 90, 300),
+            (1, get(), got("w", 2, None), 350, 360),
+        ];
+        let own = StatekitModel::new(StatekitModel::DEFAULT_CLOCK_TOLERANCE, ClockReading::Own);
+        assert!(!check(&StatekitModel::default(), &history(ops.clone()), &CheckOptions::default()).is_linearizable());
+        assert!(check(&own, &history(ops), &CheckOptions::default()).is_linearizable());
+    }
+
+    #[test]
+    fn with_clocks_read_per_request_an_entry_seen_expired_stays_expired_for_later_stamps() {
+        let ops = vec![
+            (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 1),
+            (1, get(), Outcome::Got(None), 110, 120),
+            (2, get(), got("v", 1, Some(1)), 130, 140),
+        ];
+        let own = StatekitModel::new(StatekitModel::DEFAULT_CLOCK_TOLERANCE, ClockReading::Own);
+        assert!(!check(&own, &history(ops), &CheckOptions::default()).is_linearizable());
+    }
+
     /// Every output the contract allows, for an entry at version 2 (a
     /// counter, so increments succeed) on each side of its deadline.
     #[test]
@@ -453,7 +537,7 @@ mod tests {
             Op::Delete { key: key(), condition: DeleteCondition::IfVersion(Version(3)) },
             Op::Increment { key: key(), delta: 1, ttl_ms: Some(5) },
         ];
-        let span = StatekitModel::span(&state, window).unwrap();
+        let span = model.span(&state, window).unwrap();
         let on_side = |op: &Op, live: bool| {
             let moment = super::Moment { from: span.0, to: span.1, live, tolerance: 0 };
             crate::model::step(state.entry.as_ref(), op, moment)

@@ -3,7 +3,9 @@
 -- Returns one row when a row was removed, saying whether it was live: an
 -- expired row is removed too (it was absent anyway) but reported as
 -- `false`, as the contract requires. A concurrent write to the row makes
--- the DELETE wait and re-check its WHERE on the latest version.
+-- the DELETE wait and re-check its WHERE on the latest version. Liveness
+-- is decided on `clock_timestamp()` in RETURNING, i.e. on the row we hold
+-- (see put_always.sql for why not `now()`).
 DELETE FROM {{entries}}
 WHERE space = $1 AND id = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
-RETURNING (expires_at IS NULL OR expires_at > now()) AS was_live
+RETURNING (expires_at IS NULL OR expires_at > clock_timestamp()) AS was_live

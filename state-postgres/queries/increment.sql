@@ -17,16 +17,27 @@
 --
 -- An absent or expired key is (re)created at 0 + delta, version 1, with
 -- the given TTL; a live counter keeps its deadline (a fixed window).
+--
+-- Expiry is decided on `clock_timestamp()`, with the row locked (see
+-- put_always.sql for why not `now()`). The SET reads the clock once, so
+-- its three columns agree on one decision. The WHERE, read a moment
+-- earlier, only lets through a row that is expired or a valid counter; if
+-- the row expires between the two, the SET starts a new window, which is
+-- right at the SET's instant.
 WITH written AS (
     INSERT INTO {{entries}} AS e (space, id, value, version, expires_at)
-    VALUES ($1, $2, convert_to($3::bigint::text, 'UTF8'), 1, now() + $4::float8 * interval '1 millisecond')
+    VALUES ($1, $2, convert_to($3::bigint::text, 'UTF8'), 1, clock_timestamp() + $4::float8 * interval '1 millisecond')
     ON CONFLICT (space, id) DO UPDATE
-    SET value = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN excluded.value
-                     ELSE convert_to((encode(e.value, 'escape')::numeric + $3::bigint)::text, 'UTF8') END,
-        version = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN 1 ELSE e.version + 1 END,
-        expires_at = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN excluded.expires_at
-                          ELSE e.expires_at END
-    WHERE (e.expires_at IS NOT NULL AND e.expires_at <= now())
+    SET (value, version, expires_at) = (
+        SELECT CASE WHEN moment.expired THEN excluded.value
+                    ELSE convert_to((encode(e.value, 'escape')::numeric + $3::bigint)::text, 'UTF8') END,
+               CASE WHEN moment.expired THEN 1 ELSE e.version + 1 END,
+               CASE WHEN moment.expired THEN moment.now + $4::float8 * interval '1 millisecond'
+                    ELSE e.expires_at END
+        FROM (SELECT e.expires_at IS NOT NULL AND e.expires_at <= clock.now AS expired, clock.now
+              FROM (SELECT clock_timestamp() AS now) AS clock) AS moment
+    )
+    WHERE (e.expires_at IS NOT NULL AND e.expires_at <= clock_timestamp())
        OR CASE WHEN length(e.value) > 20 THEN false
                WHEN encode(e.value, 'escape') !~ '^(0|-?[1-9][0-9]{0,18})$' THEN false
                ELSE encode(e.value, 'escape')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807

@@ -5,10 +5,19 @@
 -- key serialize on that row lock and every one of them bumps the version
 -- it finds. An expired row counts as absent: it is overwritten in place,
 -- and its version restarts at 1, in this same statement.
+--
+-- Expiry is decided on `clock_timestamp()`, read once in the SET, i.e.
+-- with the row locked - not on `now()`, the time the statement started:
+-- a statement that waited for the lock would otherwise decide on a time
+-- before writes it then overwrites, and see live an entry that others
+-- have already seen expire. The new deadline counts from the same instant.
 INSERT INTO {{entries}} AS e (space, id, value, version, expires_at)
-VALUES ($1, $2, $3, 1, now() + $4::float8 * interval '1 millisecond')
+VALUES ($1, $2, $3, 1, clock_timestamp() + $4::float8 * interval '1 millisecond')
 ON CONFLICT (space, id) DO UPDATE
-SET value = excluded.value,
-    version = CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN 1 ELSE e.version + 1 END,
-    expires_at = excluded.expires_at
+SET (value, version, expires_at) = (
+    SELECT excluded.value,
+           CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= clock.now THEN 1 ELSE e.version + 1 END,
+           clock.now + $4::float8 * interval '1 millisecond'
+    FROM (SELECT clock_timestamp() AS now) AS clock
+)
 RETURNING version

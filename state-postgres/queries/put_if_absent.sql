@@ -12,6 +12,10 @@
 --   version: only an expired row is overwritten (version 1). Concurrent
 --   callers on one key serialize on the unique index and the row lock, so
 --   of any number of them on an absent key exactly one inserts.
+-- * Expiry is decided on `clock_timestamp()` in that WHERE, i.e. with the
+--   row locked, not on `now()` (when the statement started): a statement
+--   that waited for the lock must not decide on a time before the writes
+--   it waited for (see put_always.sql).
 -- * When the WHERE fails the row is *still locked* by this statement
 --   (ON CONFLICT DO UPDATE locks every conflicting row it examines), so no
 --   one can change it until we return.
@@ -19,7 +23,9 @@
 --   statement's snapshot, and FOR UPDATE follows the row's update chain to
 --   the latest version - the one we hold locked, i.e. exactly the version
 --   the condition was checked against. The `NOT EXISTS (written)` guard
---   runs `written` first and skips the read when we wrote.
+--   runs `written` first and skips the read when we wrote. If the entry
+--   expired between the WHERE and this read, nothing is returned and the
+--   caller runs the statement again.
 -- * The one thing `found` cannot see is a row *inserted* after the
 --   statement's snapshot was taken (or a row deleted and re-inserted):
 --   snapshot scans never return it. Then the statement returns no row, and
@@ -27,10 +33,10 @@
 --   nothing, so the operation as a whole takes effect once.
 WITH written AS (
     INSERT INTO {{entries}} AS e (space, id, value, version, expires_at)
-    VALUES ($1, $2, $3, 1, now() + $4::float8 * interval '1 millisecond')
+    VALUES ($1, $2, $3, 1, clock_timestamp() + $4::float8 * interval '1 millisecond')
     ON CONFLICT (space, id) DO UPDATE
-    SET value = excluded.value, version = 1, expires_at = excluded.expires_at
-    WHERE e.expires_at IS NOT NULL AND e.expires_at <= now()
+    SET value = excluded.value, version = 1, expires_at = clock_timestamp() + $4::float8 * interval '1 millisecond'
+    WHERE e.expires_at IS NOT NULL AND e.expires_at <= clock_timestamp()
     RETURNING e.version
 ), found AS (
     SELECT value, version, expires_at
@@ -41,6 +47,6 @@ WITH written AS (
 SELECT true AS written, version, NULL::bytea AS value, NULL::bigint AS ttl_ms
 FROM written
 UNION ALL
-SELECT false, version, value, ceil(extract(epoch FROM expires_at - now()) * 1000)::bigint
+SELECT false, version, value, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
 FROM found
-WHERE expires_at IS NULL OR expires_at > now()
+WHERE expires_at IS NULL OR expires_at > clock_timestamp()

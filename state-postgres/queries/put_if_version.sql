@@ -2,41 +2,45 @@
 --
 -- Returns (true, new version) when written; (false, version, value,
 -- ttl_ms) of the current live entry when rejected; NO row when the key is
--- absent (rejected with nothing to report) or when the rejecting entry
--- could not be read here (see below).
+-- absent (rejected with nothing to report).
 --
 -- Why this is atomic (READ COMMITTED):
 --
--- * `written` is an UPDATE of the live row at exactly version $5. If a
---   concurrent writer changed the row after our snapshot, the UPDATE waits
---   for it and re-evaluates its WHERE on the latest version (EvalPlanQual),
---   so two CAS calls on one version can never both succeed.
--- * When it does not match, no lock is held, so `found` reads the row's
---   latest version with FOR UPDATE (following the update chain from the
---   snapshot's version). That read is the linearization point of the
---   rejection: the caller checks that the entry it returns really rejects
---   version $5 (a writer could have set the row to $5 in between) and
---   otherwise runs the statement again. A row inserted after the
---   statement's snapshot is invisible to `found`; then the key was absent
---   when the snapshot was taken, which is a valid moment to report it
---   absent.
-WITH written AS (
+-- * `locked` takes the row lock first. FOR UPDATE follows the row's update
+--   chain from the statement's snapshot to its latest version, waiting for
+--   a writer that holds it, so `locked` is the current entry, and no one
+--   can change it until we return.
+-- * `live` decides expiry then, on `clock_timestamp()`: with the row
+--   locked. (An UPDATE's own WHERE is evaluated before it locks, and
+--   `now()` is when the statement started; either would let this statement
+--   decide "live" on a time before another one saw the entry expire.)
+--   Its `now` is the instant the new deadline counts from.
+-- * `written` updates that row when it is live at version $5; the
+--   rejection reports the very entry the decision was made on.
+-- * A row inserted after the statement's snapshot is invisible to
+--   `locked`; then the key was absent when the snapshot was taken, which
+--   is a valid moment to report it absent.
+WITH locked AS MATERIALIZED (
+    SELECT value, version, expires_at
+    FROM {{entries}}
+    WHERE space = $1 AND id = $2
+    FOR UPDATE
+), live AS MATERIALIZED (
+    SELECT value, version, expires_at, clock.now
+    FROM locked, LATERAL (SELECT clock_timestamp() AS now) AS clock
+    WHERE expires_at IS NULL OR expires_at > clock.now
+), written AS (
     UPDATE {{entries}} AS e
     SET value = $3,
         version = e.version + 1,
-        expires_at = now() + $4::float8 * interval '1 millisecond'
-    WHERE e.space = $1 AND e.id = $2 AND e.version = $5
-      AND (e.expires_at IS NULL OR e.expires_at > now())
+        expires_at = live.now + $4::float8 * interval '1 millisecond'
+    FROM live
+    WHERE e.space = $1 AND e.id = $2 AND live.version = $5
     RETURNING e.version
-), found AS (
-    SELECT value, version, expires_at
-    FROM {{entries}}
-    WHERE space = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM written)
-    FOR UPDATE
 )
 SELECT true AS written, version, NULL::bytea AS value, NULL::bigint AS ttl_ms
 FROM written
 UNION ALL
-SELECT false, version, value, ceil(extract(epoch FROM expires_at - now()) * 1000)::bigint
-FROM found
-WHERE expires_at IS NULL OR expires_at > now()
+SELECT false, version, value, ceil(extract(epoch FROM expires_at - now) * 1000)::bigint
+FROM live
+WHERE version <> $5

@@ -274,7 +274,7 @@ impl PostgresStore {
         value: &[u8],
         ttl_ms: Option<i64>,
         expected: Version,
-    ) -> Result<Attempt<PutOutcome>> {
+    ) -> Result<PutOutcome> {
         let map = self.inner.map("put");
         // No stored version exceeds i64::MAX; -1 matches nothing.
         let expected_param = i64::try_from(expected.0).unwrap_or(-1);
@@ -286,18 +286,12 @@ impl PostgresStore {
             .bind(expected_param);
         let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
         // No row: the key was absent at a moment inside this call.
-        let Some(row) = row else { return Ok(Attempt::Done(PutOutcome::Rejected(None))) };
+        let Some(row) = row else { return Ok(PutOutcome::Rejected(None)) };
         if row.try_get::<bool, _>("written").map_err(&map)? {
-            return Ok(Attempt::Done(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?)));
+            return Ok(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?));
         }
-        let current = decode_entry("put", &row, &map)?;
-        // The refusal was decided before the locking read; if a writer set
-        // the row to the expected version in between, the entry we hold
-        // does not justify a refusal: decide again.
-        if current.version == expected {
-            return Ok(Attempt::Again);
-        }
-        Ok(Attempt::Done(PutOutcome::Rejected(Some(current))))
+        // The statement decided on the row it held locked, and reports it.
+        Ok(PutOutcome::Rejected(Some(decode_entry("put", &row, &map)?)))
     }
 
     async fn increment_once(&self, key: &Key, delta: i64, ttl_ms: Option<i64>) -> Result<Attempt<Counter>> {
@@ -367,9 +361,7 @@ impl StoreDriver for PostgresStore {
                 match condition {
                     Condition::Always => self.put_always(key, &value, ttl_ms).await,
                     Condition::IfAbsent => Self::retrying("put", || self.put_if_absent(key, &value, ttl_ms)).await,
-                    Condition::IfVersion(expected) => {
-                        Self::retrying("put", || self.put_if_version(key, &value, ttl_ms, expected)).await
-                    }
+                    Condition::IfVersion(expected) => self.put_if_version(key, &value, ttl_ms, expected).await,
                 }
             })
             .await
