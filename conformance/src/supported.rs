@@ -47,7 +47,9 @@ mod tests {
             assert!(supports(&Features::ALL, op), "{op:?}");
         }
         let none = Features::NONE;
-        assert!(supports(&none, &put(b"text")) && supports(&none, &plain) && supports(&none, &Op::Get { key }));
+        assert!(
+            supports(&none, &put(b"text")) && supports(&none, &plain) && supports(&none, &Op::Get { key: key.clone() })
+        );
         for op in [&put(&[0xff]), &versioned, &increment, &scan] {
             assert!(!supports(&none, op), "{op:?}");
         }
