@@ -705,9 +705,9 @@ impl Mutant {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<ScanPage> {
-        if limit == 0 || limit > state_api::MAX_SCAN_LIMIT {
-            return Err(StateError::invalid_argument("limit", "out of range"));
-        }
+        // The arguments are checked as the contract says; only the cost is
+        // wrong.
+        state_api::driver::ScanRequest::new(space, prefix, cursor, limit)?;
         let mut everything = Vec::new();
         let mut position = None;
         loop {
