@@ -7,8 +7,9 @@ use state_api::{PutOutcome, StateError, StateStore};
 use crate::model::{ErrorKind, Observed, Op, Outcome};
 
 /// Executes `op` on `store` and reports its outcome in model terms. A scan
-/// reads every page; a page larger than its limit is reported as a
-/// `Backend` failure so no property can miss it.
+/// reads every page; a page larger than its limit, or a cursor that does
+/// not move (the scan would never end), is reported as a `Backend` failure
+/// so no property can miss it.
 pub async fn execute(store: &dyn StateStore, op: &Op) -> Outcome {
     match run(store, op).await {
         Ok(outcome) => outcome,
@@ -41,6 +42,7 @@ async fn run(store: &dyn StateStore, op: &Op) -> Result<Outcome, StateError> {
                 }
                 items.extend(page.items.into_iter().map(|i| (i.id, Observed::from(i.entry))));
                 match page.next {
+                    Some(next) if cursor.as_ref() == Some(&next) => return Ok(Outcome::Failed(ErrorKind::Backend)),
                     Some(next) => cursor = Some(next),
                     None => break,
                 }

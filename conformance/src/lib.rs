@@ -44,8 +44,14 @@
 //! linearizability (the Wing–Gong checker of the [`lincheck`] crate, per key),
 //! exactly one `check_and_set` winner, no lost update, lock mutual
 //! exclusion, fencing tokens, lease expiry and takeover, TTL, scan, edge
-//! inputs, and capabilities. A property runs exactly when the backend's
-//! [`state_api::Capabilities`] say it applies.
+//! inputs, capabilities, extreme arguments, release wake-ups, unreachable
+//! endpoints, acquire timeouts, cancelled acquires, lease extension and
+//! scan cost. A property runs exactly when the backend's
+//! [`state_api::Capabilities`] say it applies, and leaves out exactly the
+//! operations of undeclared features ([`supported`]).
+//!
+//! A property reports every failure it finds in a run, not just the first
+//! ([`Findings`]): one defect must not hide another.
 
 pub mod exec;
 pub mod findings;

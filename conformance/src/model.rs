@@ -263,6 +263,13 @@ pub fn step<C: Clock>(
 ) -> (Option<Stored<C::Deadline>>, Outcome) {
     let current = current.filter(|s| s.is_live(&now));
     let unchanged = || current.cloned();
+    // The contract's `0 < ttl <= MAX_TTL`: anything else is refused before
+    // the write, changing nothing.
+    if let Op::Put { ttl_ms: Some(ttl), .. } | Op::Increment { ttl_ms: Some(ttl), .. } = op
+        && (*ttl == 0 || u128::from(*ttl) > state_api::MAX_TTL.as_millis())
+    {
+        return (unchanged(), Outcome::Failed(ErrorKind::InvalidArgument));
+    }
     match op {
         Op::Get { .. } => (unchanged(), Outcome::Got(current.map(|s| s.observe(&now)))),
         Op::Put { value, condition, ttl_ms, .. } => {

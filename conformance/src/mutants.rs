@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use state_api::driver::{Step, acquire_loop};
+use state_api::driver::{LockDriver, Step, Watch, acquire_loop};
 use state_api::{
     Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, Lease, LockService, MemoryStore,
     PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, Version,
@@ -279,9 +279,27 @@ struct Memory {
 
 /// What a mutant breaks: the in-memory store, or another mutant (so that
 /// mutations combine).
-trait Layer: StateStore + LockService {}
+#[async_trait]
+trait Layer: StateStore + LockService {
+    /// A watch on releases of `name`, as the in-memory store wakes its
+    /// waiters: mutants wait the way the store they break does, so only
+    /// [`Mutation::NoReleaseWakeups`] polls.
+    async fn releases(&self, name: &str, deadline: tokio::time::Instant) -> Option<Watch>;
+}
 
-impl<T: StateStore + LockService> Layer for T {}
+#[async_trait]
+impl Layer for MemoryStore {
+    async fn releases(&self, name: &str, deadline: tokio::time::Instant) -> Option<Watch> {
+        LockDriver::watch(self, name, deadline).await
+    }
+}
+
+#[async_trait]
+impl Layer for Mutant {
+    async fn releases(&self, name: &str, deadline: tokio::time::Instant) -> Option<Watch> {
+        if self.is(Mutation::NoReleaseWakeups) { None } else { self.inner.releases(name, deadline).await }
+    }
+}
 
 struct Mutant {
     mutation: Mutation,
@@ -476,16 +494,17 @@ impl StateStore for Mutant {
 }
 
 impl Mutant {
-    /// The trait's default `acquire`: backoff over this mutant's
-    /// `try_acquire`, never woken by a release.
-    async fn polling_acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
+    /// The one wait loop over this mutant's `try_acquire`, woken by
+    /// releases as the store underneath wakes its waiters (except where
+    /// that is the mutation).
+    async fn waiting_acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
         let attempt = || async {
             Ok(match self.try_acquire(name, ttl).await? {
                 Some(lease) => Step::Acquired(lease),
                 None => Step::Held(None),
             })
         };
-        acquire_loop(timeout, attempt, |_| async { None }).await
+        acquire_loop(timeout, attempt, |deadline| self.releases(name, deadline)).await
     }
 
     async fn remember(&self, key: &Key, outcome: Result<PutOutcome>, ttl: Option<Duration>) -> Result<PutOutcome> {
@@ -525,8 +544,8 @@ impl LockService for Mutant {
         Ok(self.inner.try_acquire(name, ttl).await?.map(|lease| self.track(lease)))
     }
 
-    // Otherwise `acquire` is the trait's default: backoff over this
-    // mutant's try_acquire (which is also what `NoReleaseWakeups` is).
+    // Otherwise `acquire` is the one wait loop over this mutant's
+    // try_acquire (polling, without wake-ups, for `NoReleaseWakeups`).
     async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
         if let Some(answer) = self.broken_acquire(name, ttl, timeout).await {
             return answer;
@@ -535,7 +554,7 @@ impl LockService for Mutant {
             // The naive deadline: overflows (and panics) on Duration::MAX.
             let _deadline = tokio::time::Instant::now() + timeout;
         }
-        self.polling_acquire(name, ttl, timeout).await
+        self.waiting_acquire(name, ttl, timeout).await
     }
 
     async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {
@@ -728,9 +747,9 @@ impl Mutant {
         cursor: Option<&Cursor>,
         limit: usize,
     ) -> Result<ScanPage> {
-        if limit == 0 || limit > state_api::MAX_SCAN_LIMIT {
-            return Err(StateError::invalid_argument("limit", "out of range"));
-        }
+        // The arguments are checked as the contract says; only the cost is
+        // wrong.
+        state_api::driver::ScanRequest::new(space, prefix, cursor, limit)?;
         let mut everything = Vec::new();
         let mut position = None;
         loop {
@@ -753,7 +772,7 @@ impl Mutant {
         match self.mutation {
             Mutation::AcquireOvershootsTimeout => {
                 let whole_seconds = timeout.as_secs().saturating_add(u64::from(timeout.subsec_nanos() > 0));
-                Some(self.polling_acquire(name, ttl, Duration::from_secs(whole_seconds)).await)
+                Some(self.waiting_acquire(name, ttl, Duration::from_secs(whole_seconds)).await)
             }
             Mutation::CancelledAcquireLeaks => {
                 // The wait runs on in its own task, whether or not anyone

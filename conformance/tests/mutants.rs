@@ -123,3 +123,23 @@ fn both_ttl_defects_are_reported_in_one_run() {
 fn a_wrong_takeover_token_does_not_hide_a_stale_release() {
     assert_both_reported(Mutation::TWO_LEASE_DEFECTS, ["takeover token", "stale release returned Ok"]);
 }
+
+/// Not a check: prints, for each mutant, every property that catches it
+/// (`cargo test -p conformance --test mutants -- --ignored --nocapture`),
+/// to see how specific each mutation is.
+#[test]
+#[ignore = "a report that runs the whole kit against every mutant"]
+fn report_every_property_that_catches_each_mutant() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for mutation in Mutation::ALL {
+        let subject = Subject::from(mutation.backend()).with_unreachable(mutation.unreachable());
+        let mut caught = Vec::new();
+        for property in conformance::Property::ALL {
+            let report = runtime.block_on(subject.run(property, Scale::DEFAULT));
+            if report.failed() {
+                caught.push(property.name());
+            }
+        }
+        eprintln!("{mutation:?} (meant for {}): caught by {}", mutation.caught_by().name(), caught.join(", "));
+    }
+}

@@ -25,6 +25,9 @@ pub const TIMEOUT_SLACK: Duration = Duration::from_millis(150);
 /// polling waiter's backoff to grow.
 const TIMEOUTS: [Duration; 3] = [Duration::ZERO, Duration::from_millis(100), Duration::from_millis(400)];
 
+/// Tries of one timeout before "gave up too late" counts as a failure.
+const ATTEMPTS: usize = 3;
+
 /// Takes a fresh lock or explains why not.
 async fn take(locks: &dyn LockService, name: &str, ttl: Duration) -> Result<Lease, Failure> {
     locks.try_acquire(name, ttl).await?.ok_or_else(|| Failure(format!("the fresh lock {name:?} was not free")))
@@ -62,25 +65,35 @@ pub async fn acquire_timeout(cx: &Context) -> Outcome {
     let slack = TIMEOUT_SLACK + round_trip * 2;
     let mut findings = Findings::new();
     for timeout in TIMEOUTS {
-        let started = Instant::now();
-        // The kit's own bound keeps a hanging acquire from hanging the run.
-        let bound = timeout + Duration::from_secs(10);
-        let answer = tokio::time::timeout(bound, locks.acquire(&name, Duration::from_secs(1), timeout)).await;
-        let took = started.elapsed();
-        let answer = answer.unwrap_or_else(|_| Err(StateError::timed_out("the kit's bound on acquire", bound)));
-        findings.check(matches!(answer, Err(StateError::Timeout { .. })), || {
-            format!("acquire of a held lock with a timeout of {timeout:?} answered {answer:?}, not Timeout")
-        });
-        findings.check(took >= timeout, || format!("acquire with a timeout of {timeout:?} gave up after {took:?}"));
-        findings.check(took <= timeout + slack, || {
+        // A machine that stalls can make one wait overshoot; a store that
+        // overshoots does so every time.
+        let mut late = Vec::with_capacity(ATTEMPTS);
+        for _ in 0..ATTEMPTS {
+            let started = Instant::now();
+            // The kit's own bound keeps a hanging acquire from hanging the run.
+            let bound = timeout + Duration::from_secs(10);
+            let answer = tokio::time::timeout(bound, locks.acquire(&name, Duration::from_secs(1), timeout)).await;
+            let took = started.elapsed();
+            let answer = answer.unwrap_or_else(|_| Err(StateError::timed_out("the kit's bound on acquire", bound)));
+            if let Ok(lease) = &answer {
+                locks.release(lease).await?;
+            }
+            let timed_out = findings.check(matches!(answer, Err(StateError::Timeout { .. })), || {
+                format!("acquire of a held lock with a timeout of {timeout:?} answered {answer:?}, not Timeout")
+            });
+            let not_early = findings
+                .check(took >= timeout, || format!("acquire with a timeout of {timeout:?} gave up after {took:?}"));
+            if !(timed_out && not_early) || took <= timeout + slack {
+                break;
+            }
+            late.push(took);
+        }
+        findings.check(late.len() < ATTEMPTS, || {
             format!(
-                "acquire with a timeout of {timeout:?} gave up only after {took:?}, over the timeout plus {slack:?} \
-                 (two round trips of {round_trip:?} plus {TIMEOUT_SLACK:?})"
+                "acquire with a timeout of {timeout:?} gave up only after {late:?} in {ATTEMPTS} tries, over the \
+                 timeout plus {slack:?} (two round trips of {round_trip:?} plus {TIMEOUT_SLACK:?})"
             )
         });
-        if let Ok(lease) = &answer {
-            locks.release(lease).await?;
-        }
     }
     locks.release(&holder).await?;
     findings.outcome()
@@ -146,8 +159,10 @@ async fn extended_to_a_longer_ttl(cx: &Context) -> Result<Findings, Failure> {
     let (requested, longer) = (Instant::now(), ttl * 2);
     locks.extend(&mut lease, longer).await?;
     let extended = Instant::now();
-    findings
-        .check(locks.is_held(&lease).await?, || format!("right after an extend to {longer:?} the lease is not held"));
+    let held = locks.is_held(&lease).await?;
+    if Instant::now() < requested + longer - tolerance {
+        findings.check(held, || format!("right after an extend to {longer:?} the lease is not held"));
+    }
 
     // Past the original deadline, well before the new one: still held.
     sleep_until(acquired + ttl + tolerance).await;
@@ -173,7 +188,10 @@ async fn extended_to_a_shorter_ttl(cx: &Context) -> Result<Findings, Failure> {
     let requested = Instant::now();
     locks.extend(&mut lease, ttl).await?;
     let extended = Instant::now();
-    findings.check(locks.is_held(&lease).await?, || format!("right after an extend to {ttl:?} the lease is not held"));
+    let held = locks.is_held(&lease).await?;
+    if Instant::now() < requested + ttl - tolerance {
+        findings.check(held, || format!("right after an extend to {ttl:?} the lease is not held"));
+    }
 
     // Before the new deadline: still held.
     sleep_until(requested + ttl - tolerance).await;

@@ -219,3 +219,29 @@ async fn check_sequence(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Outcome;
+
+    #[test]
+    fn the_model_refuses_ttls_outside_the_contract_and_changes_nothing() {
+        let key = KeyName::new("s", "k");
+        let put = |ttl_ms| Op::Put {
+            key: key.clone(),
+            value: Bytes::from_static(b"v"),
+            condition: Condition::Always,
+            ttl_ms,
+        };
+        let too_long = u64::try_from(state_api::MAX_TTL.as_millis()).unwrap_or(u64::MAX) + 1;
+        let mut model = StoreModel::new();
+        for ttl_ms in [Some(0), Some(too_long)] {
+            assert_eq!(model.apply(&put(ttl_ms), 0), Outcome::Failed(crate::model::ErrorKind::InvalidArgument));
+            let increment = Op::Increment { key: key.clone(), delta: 1, ttl_ms };
+            assert_eq!(model.apply(&increment, 0), Outcome::Failed(crate::model::ErrorKind::InvalidArgument));
+        }
+        assert_eq!(model.apply(&Op::Get { key: key.clone() }, 0), Outcome::Got(None));
+        assert_eq!(model.apply(&put(Some(1)), 0), Outcome::Written(1));
+    }
+}
