@@ -94,6 +94,10 @@ impl PostgresConfig {
     /// Longest timeout or reaper interval accepted: a day. (PostgreSQL's
     /// `statement_timeout` itself stops at about 24.8 days.)
     pub const LIMIT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// Largest `pool_size` accepted: far above PostgreSQL's default of
+    /// 100 connections per server, and a bound on the pool's bookkeeping,
+    /// which reserves a slot per connection up front.
+    pub const LIMIT_POOL_SIZE: u32 = 10_000;
     /// Largest `max_value_len` accepted: 256 MiB, far below PostgreSQL's
     /// 1 GiB field limit, so a value that passes the check always fits.
     pub const LIMIT_MAX_VALUE_LEN: usize = 256 * 1024 * 1024;
@@ -145,7 +149,8 @@ impl PostgresConfig {
         Ok(self)
     }
 
-    /// Maximum number of pooled connections (at least 1). Lock waiters
+    /// Maximum number of pooled connections (at least 1, at most
+    /// [`LIMIT_POOL_SIZE`](Self::LIMIT_POOL_SIZE)). Lock waiters
     /// share one more, dedicated connection for release notifications.
     pub fn with_pool_size(mut self, size: u32) -> PostgresConfig {
         self.pool_size = size;
@@ -238,7 +243,8 @@ impl PostgresConfig {
     ///
     /// # Errors
     /// [`StateError::InvalidArgument`] naming the first bad setting: an
-    /// unparsable URL (reported redacted), a zero pool size or reap batch, a
+    /// unparsable URL (reported redacted), a pool size of zero or over
+    /// [`LIMIT_POOL_SIZE`](Self::LIMIT_POOL_SIZE), a zero reap batch, a
     /// timeout or reaper interval of zero or over
     /// [`LIMIT_TIMEOUT`](Self::LIMIT_TIMEOUT), a statement timeout under a
     /// millisecond, or a value limit over
@@ -247,8 +253,8 @@ impl PostgresConfig {
         self.parsed_url()?;
         validate_identifier("schema", &self.schema)?;
         validate_identifier("table_prefix", &self.table_prefix)?;
-        if self.pool_size == 0 {
-            return Err(StateError::invalid_argument("pool_size", "must be at least 1"));
+        if self.pool_size == 0 || self.pool_size > Self::LIMIT_POOL_SIZE {
+            return Err(StateError::invalid_argument("pool_size", "must be between 1 and 10000"));
         }
         if self.connect_timeout.is_zero() || self.connect_timeout > Self::LIMIT_TIMEOUT {
             return Err(StateError::invalid_argument("connect_timeout", "must be positive and at most a day"));
@@ -474,6 +480,9 @@ mod tests {
         let base = PostgresConfig::new("postgres://h/db");
         assert!(base.clone().validate().is_ok());
         assert!(base.clone().with_pool_size(0).validate().is_err());
+        assert!(base.clone().with_pool_size(PostgresConfig::LIMIT_POOL_SIZE).validate().is_ok());
+        assert!(base.clone().with_pool_size(PostgresConfig::LIMIT_POOL_SIZE + 1).validate().is_err());
+        assert!(base.clone().with_pool_size(u32::MAX).validate().is_err());
         assert!(base.clone().with_connect_timeout(Duration::ZERO).validate().is_err());
         assert!(base.clone().with_statement_timeout(Duration::from_micros(10)).validate().is_err());
         assert!(base.clone().with_reap_interval(Some(Duration::ZERO)).validate().is_err());

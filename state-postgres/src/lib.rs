@@ -92,8 +92,9 @@
 //! ## Connections
 //!
 //! The store keeps up to [`PostgresConfig::pool_size`] connections (sqlx
-//! `PgConnection`s) in its own small pool rather than `sqlx::PgPool`, which
-//! pings every connection when it is returned: for one-statement
+//! `PgConnection`s) in a `deadpool` pool that recycles them without a
+//! round trip, rather than in `sqlx::PgPool`, which pings every connection
+//! when it is returned: for one-statement
 //! operations that doubles the round trips, and measured against
 //! `pgbench` it halved throughput. A connection goes back to the pool
 //! only when the operation proved it healthy; one that failed (or whose

@@ -74,7 +74,7 @@ pub(crate) async fn run(
     on_error: impl Fn(sqlx::Error) -> StateError,
 ) -> Result<MigrationReport> {
     let mut pooled = pool.acquire().await.map_err(&on_error)?;
-    let result = apply(&mut pooled.connection, names, &on_error).await;
+    let result = apply(pooled.connection().map_err(&on_error)?, names, &on_error).await;
     // A failed run is rolled back (at the latest on the connection's next
     // use); keep the connection only if everything went through.
     if result.is_ok() {

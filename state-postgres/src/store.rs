@@ -71,9 +71,9 @@ impl PostgresStore {
         let span = operation_span(BACKEND, "connect", "");
         let statement_timeout = config.statement_timeout();
         let connect_timeout = config.connect_timeout();
-        let pool = ConnectionPool::new(options.clone(), config.pool_size(), connect_timeout);
+        let map = |e| map_sqlx("connect", statement_timeout, e);
+        let pool = ConnectionPool::new(options.clone(), config.pool_size(), connect_timeout).map_err(map)?;
         let check = async {
-            let map = |e| map_sqlx("connect", statement_timeout, e);
             let row = pool.fetch_one(sqlx::query("SELECT current_setting('server_encoding')")).await.map_err(map)?;
             let encoding: String = row.try_get(0).map_err(map)?;
             if encoding != "UTF8" {
