@@ -11,6 +11,8 @@
 //! (throttling), and otherwise fail with `Timeout` or `Unavailable`, which
 //! the contract defines as indeterminate.
 
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -46,10 +48,18 @@ impl Clients {
             .connect_timeout(config.connect_timeout())
             .operation_timeout(config.operation_timeout())
             .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts()));
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).http_client(http).timeout_config(timeouts).retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(config.max_attempts())
+                    // The SDK's default first backoff is a second: three
+                    // attempts at a refused endpoint would then take longer
+                    // than the connect timeout, while the contract answers
+                    // an unreachable endpoint with `Unavailable` within it
+                    // (and the caller, told it is retryable, decides).
+                    .with_initial_backoff(RETRY_FIRST_BACKOFF)
+                    .with_max_backoff(RETRY_MAX_BACKOFF),
+            );
         if let Some(region) = config.region() {
             loader = loader.region(Region::new(region.to_owned()));
         }
@@ -70,6 +80,12 @@ impl Clients {
         Clients { reads: Client::new(&shared), writes: Client::from_conf(writes) }
     }
 }
+
+/// The first retry's backoff ceiling (full jitter below it, doubling).
+const RETRY_FIRST_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The largest retry backoff: throttling still backs off, briefly.
+const RETRY_MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 /// Vetoes every retry of a write except after an error with which
 /// DynamoDB refused the request unapplied (see [`REFUSED_UNAPPLIED`]).
