@@ -155,7 +155,9 @@ impl Mutant {
         let condition = read.as_ref().map_or(Condition::IfAbsent, |e| Condition::IfVersion(e.version));
         Ok(match self.inner.put(key, value, condition, ttl).await? {
             PutOutcome::Written(version) => PutOutcome::Written(version),
-            PutOutcome::Rejected(_) => PutOutcome::Written(read.map_or(Version::FIRST, |e| Version(e.version.0 + 1))),
+            PutOutcome::Rejected(_) => {
+                PutOutcome::Written(read.map_or(Version::FIRST, |e| Version(e.version.0.saturating_add(1))))
+            }
         })
     }
 
@@ -170,8 +172,8 @@ impl Mutant {
     /// without, that it never expires.
     fn note_write(&self, key: &Key, version: Version, ttl: Option<Duration>) {
         let mut memory = self.memory.lock();
-        match ttl {
-            Some(ttl) => memory.deadlines.insert(key.clone(), (version, Instant::now() + ttl)),
+        match ttl.and_then(|ttl| Instant::now().checked_add(ttl)) {
+            Some(deadline) => memory.deadlines.insert(key.clone(), (version, deadline)),
             None => memory.deadlines.remove(key),
         };
     }
