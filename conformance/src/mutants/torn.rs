@@ -13,7 +13,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use state_api::{Condition, Counter, DeleteCondition, Entry, Key, PutOutcome, Result, Version};
+use state_api::driver::Ttl;
+use state_api::{Condition, Counter, DeleteCondition, Entry, Key, PutOutcome, Result, StateError, Version};
 use tokio::time::{Instant, sleep};
 
 use super::{Mutant, Mutation};
@@ -53,6 +54,8 @@ impl Mutant {
         condition: Condition,
         ttl: Option<Duration>,
     ) -> Result<PutOutcome> {
+        // Arguments are checked before the first step, as the store does.
+        self.check_arguments(&value, ttl)?;
         let outcome = match (self.mutation, condition) {
             (Mutation::ExpiredCheckAndSetRace, Condition::IfAbsent) => self.put_if_absent_torn(key, value, ttl).await?,
             (Mutation::CasOnExpiredEntry, Condition::IfVersion(expected)) => {
@@ -76,6 +79,7 @@ impl Mutant {
     }
 
     pub(super) async fn torn_increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+        self.check_arguments(&Bytes::new(), ttl)?;
         if self.is(Mutation::IncrementAcrossExpiryLosesUpdates)
             && self.inner.get(key).await?.is_none()
             && self.expired_version(key).is_some()
@@ -87,7 +91,7 @@ impl Mutant {
             let written = self.inner.put(key, Bytes::from(delta.to_string()), Condition::Always, ttl).await?;
             let version = match written {
                 PutOutcome::Written(version) => version,
-                PutOutcome::Rejected(_) => return Err(state_api::StateError::failed("mutant", "put rejected", false)),
+                PutOutcome::Rejected(_) => return Err(StateError::failed("mutant", "put rejected", false)),
             };
             self.note_write(key, version, ttl);
             return Ok(Counter { value: delta, version });
@@ -155,8 +159,21 @@ impl Mutant {
         let condition = read.as_ref().map_or(Condition::IfAbsent, |e| Condition::IfVersion(e.version));
         Ok(match self.inner.put(key, value, condition, ttl).await? {
             PutOutcome::Written(version) => PutOutcome::Written(version),
-            PutOutcome::Rejected(_) => PutOutcome::Written(read.map_or(Version::FIRST, |e| Version(e.version.0 + 1))),
+            PutOutcome::Rejected(_) => {
+                PutOutcome::Written(read.map_or(Version::FIRST, |e| Version(e.version.0.saturating_add(1))))
+            }
         })
+    }
+
+    /// The checks the wrapped store makes before any I/O: a valid TTL and
+    /// a value within the limit.
+    fn check_arguments(&self, value: &Bytes, ttl: Option<Duration>) -> Result<()> {
+        Ttl::optional(ttl)?;
+        let limit = self.inner.capabilities().max_value_len;
+        if value.len() > limit {
+            return Err(StateError::ValueTooLarge { size: value.len(), max: limit });
+        }
+        Ok(())
     }
 
     /// The version of the item at `key` if it has expired: what a store
@@ -170,8 +187,8 @@ impl Mutant {
     /// without, that it never expires.
     fn note_write(&self, key: &Key, version: Version, ttl: Option<Duration>) {
         let mut memory = self.memory.lock();
-        match ttl {
-            Some(ttl) => memory.deadlines.insert(key.clone(), (version, Instant::now() + ttl)),
+        match ttl.and_then(|ttl| Instant::now().checked_add(ttl)) {
+            Some(deadline) => memory.deadlines.insert(key.clone(), (version, deadline)),
             None => memory.deadlines.remove(key),
         };
     }
