@@ -18,7 +18,6 @@
 //! Operations of features the backend does not declare are never generated.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -100,7 +99,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         Just(Bytes::from_static(&[0, 255, 10])),
     ];
     let condition =
-        prop_oneof![Just(Condition::Always), Just(Condition::IfAbsent), version().prop_map(Condition::IfVersion),];
+        prop_oneof![Just(Condition::Always), Just(Condition::IfAbsent), version().prop_map(Condition::IfVersion)];
     let delete_condition = prop_oneof![Just(DeleteCondition::Always), version().prop_map(DeleteCondition::IfVersion)];
     let ttl = prop_oneof![Just(None), Just(Some(HOUR_MS))];
     let delta = prop_oneof![Just(1i64), Just(-1), Just(5), Just(i64::MAX), Just(i64::MIN)];
@@ -162,7 +161,7 @@ pub async fn run(cx: &Context) -> PropertyOutcome {
 fn search_all(cx: &Context, handle: &tokio::runtime::Handle, cases: u32) -> (Vec<String>, usize) {
     let tolerance_ms = u64::try_from(cx.clock_tolerance().as_millis()).unwrap_or(u64::MAX);
     // Numbers every case across searches, so each runs in spaces of its own.
-    let counter = Arc::new(AtomicU64::new(0));
+    let counter = AtomicU64::new(0);
     let mut excluded = BTreeSet::new();
     let mut counterexamples = Vec::new();
     let mut search = 0;
