@@ -793,7 +793,7 @@ impl Mutant {
             Mutation::ZeroTtlPermanent => Some(self.inner.extend(lease, self.lease_ttl(ttl)).await),
             Mutation::ExtendFromThePast => Some(
                 async {
-                    state_api::lock::validate_lease_ttl(ttl)?;
+                    state_api::driver::Ttl::new(ttl)?;
                     let requested = tokio::time::Instant::now();
                     // A deadline in the past is a lease that has expired:
                     // the lock is free.

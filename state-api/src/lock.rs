@@ -189,14 +189,6 @@ impl Default for Backoff {
     }
 }
 
-/// Checks a lease TTL: positive, at most [`crate::MAX_TTL`].
-///
-/// # Errors
-/// [`StateError::InvalidArgument`].
-pub fn validate_lease_ttl(ttl: Duration) -> Result<u64> {
-    crate::entry::ttl_millis(ttl)
-}
-
 /// A held lease that releases itself when dropped (best effort: the release
 /// is spawned on the current tokio runtime and its failure ignored). Call
 /// [`release`](Self::release) to release and see the result.

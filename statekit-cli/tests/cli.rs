@@ -87,20 +87,9 @@ fn a_field_of_another_backend_is_named_with_the_backend() {
     assert!(text(&out).contains("`schema`") && text(&out).contains("backend memory"), "{}", text(&out));
 }
 
-/// An application keeps `[state]` in its own file, beside its own tables.
-const GATEWAY: &str = r#"
-[server]
-listen = "0.0.0.0:8080"
-tls = { cert = "cert.pem", key = "key.pem" }
-
-[state]
-backend = "memory"
-
-[rules]
-deny = ["admin/*"]
-[rules.limits]
-per_minute = 600
-"#;
+/// An application keeps `[state]` in its own file, beside its own tables:
+/// the example the README shows.
+const GATEWAY: &str = include_str!("../../examples/gateway.toml");
 
 #[test]
 fn migrate_and_check_read_state_from_an_application_config_file() {
