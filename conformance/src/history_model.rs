@@ -15,6 +15,11 @@
 //! - an operation may take effect at any instant from `max(call, floor)`
 //!   to its return, where `floor` is the latest call among the operations
 //!   linearized before it (a linearization orders the instants too);
+//! - the clock a write starts its deadline from, and the clock behind a
+//!   reported TTL, may be read at any instant of the operation's window,
+//!   not only at its effect: a PostgreSQL statement reads the clock with
+//!   the row locked and commits later, and an operation that started
+//!   after that reading can still be linearized before the commit;
 //! - the operation sees the current entry live if some instant of its
 //!   window is before some possible deadline, expired if some instant is at
 //!   or after one. Where both are possible its output decides (a get
@@ -165,6 +170,8 @@ pub struct KeyState {
 /// the step (`live`).
 #[derive(Debug, Clone, Copy)]
 struct Moment {
+    /// The operation's call: the earliest instant its clock may be read.
+    call: u64,
     from: u64,
     to: u64,
     live: bool,
@@ -183,7 +190,7 @@ impl Clock for Moment {
     fn deadline_in(&self, ttl_ms: u64) -> Deadline {
         let ttl = ttl_ms.saturating_mul(MS);
         Deadline {
-            earliest: self.from.saturating_add(ttl).saturating_sub(self.tolerance),
+            earliest: self.call.saturating_add(ttl).saturating_sub(self.tolerance),
             latest: self.to.saturating_add(ttl).saturating_add(self.tolerance),
         }
     }
@@ -219,7 +226,7 @@ impl StatekitModel {
         entry: Option<&Stored<Deadline>>,
         op: &Op,
         output: Option<&Outcome>,
-        (from, to): (u64, u64),
+        Span { call, from, to }: Span,
         live: bool,
     ) -> Option<Option<Stored<Deadline>>> {
         let mut current = entry.cloned();
@@ -231,15 +238,15 @@ impl StatekitModel {
             // Live at an instant >= from: the deadline is after it.
             let mut narrowed = deadline.within(from.saturating_add(1), u64::MAX)?;
             if let Some(ttl_ms) = observed_ttl(output) {
-                // `n` ms left, rounded up, at an instant of [from, to].
+                // `n` ms left, rounded up, read at an instant of the window.
                 let left = ttl_ms.saturating_mul(MS);
-                let earliest = from.saturating_add(left).saturating_sub(MS + self.tolerance_ns);
+                let earliest = call.saturating_add(left).saturating_sub(MS + self.tolerance_ns);
                 let latest = to.saturating_add(left).saturating_add(self.tolerance_ns);
                 narrowed = narrowed.within(earliest, latest)?;
             }
             *deadline = narrowed;
         }
-        let moment = Moment { from, to, live, tolerance: self.tolerance_ns };
+        let moment = Moment { call, from, to, live, tolerance: self.tolerance_ns };
         let (after, expected) = step(current.as_ref(), op, moment);
         // Reported TTLs were checked by the narrowing; everything else
         // (values, versions, whether a TTL is reported) must match.
@@ -257,14 +264,23 @@ impl StatekitModel {
 
     /// The instants `[from, to]` at which an operation with `window` may
     /// take effect in `state`, or `None` if there are none.
-    fn span(&self, state: &KeyState, window: Window) -> Option<(u64, u64)> {
+    fn span(&self, state: &KeyState, window: Window) -> Option<Span> {
         let from = match self.reads_clock {
             ClockReading::AtEffect => window.call.max(state.floor),
             ClockReading::Own => window.call,
         };
         let to = window.returned.unwrap_or(u64::MAX);
-        (from <= to).then_some((from, to))
+        (from <= to).then_some(Span { call: window.call, from, to })
     }
+}
+
+/// The instants of one operation: it takes effect in `[from, to]`, and
+/// reads its clock at an instant of `[call, to]`.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    call: u64,
+    from: u64,
+    to: u64,
 }
 
 /// The remaining TTL an outcome reports for the entry it observed, if any.
@@ -296,7 +312,7 @@ impl Model for StatekitModel {
         let span = self.span(state, window)?;
         let entry = state.entry.as_ref();
         let mut explained =
-            Self::sides(entry, span.0, span.1).filter_map(|live| self.side(entry, input, Some(output), span, live));
+            Self::sides(entry, span.from, span.to).filter_map(|live| self.side(entry, input, Some(output), span, live));
         let first = explained.next()?;
         let entry = match explained.next() {
             None => first,
@@ -319,7 +335,7 @@ impl Model for StatekitModel {
         let entry = state.entry.as_ref();
         // The floor stays: leaving an indeterminate operation out must
         // remain the same state as linearizing it without effect.
-        Self::sides(entry, span.0, span.1)
+        Self::sides(entry, span.from, span.to)
             .filter_map(|live| self.side(entry, input, None, span, live))
             .map(|entry| KeyState { entry, floor: state.floor })
             .collect()
@@ -435,6 +451,18 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_may_count_from_before_an_operation_linearized_ahead_of_its_write() {
+        // PostgreSQL reads the clock with the row locked and commits later:
+        // the write below read it near 0 ms (deadline ~50 ms), a get that
+        // started at 95 ms read the snapshot before the commit, and a get
+        // after the write's return finds the entry expired.
+        let write = (0, put("v", Condition::Always, Some(50)), Outcome::Written(1), 0, 100);
+        let before_commit = (1, get(), Outcome::Got(None), 95, 96);
+        let expired = (2, get(), Outcome::Got(None), 101, 102);
+        assert!(linearizable(vec![write, before_commit, expired]));
+    }
+
+    #[test]
     fn once_seen_expired_an_entry_stays_absent() {
         let write = (0, put("v", Condition::Always, Some(100)), Outcome::Written(1), 0, 10);
         let gone = (1, get(), Outcome::Got(None), 105, 106);
@@ -539,7 +567,7 @@ mod tests {
         ];
         let span = model.span(&state, window).unwrap();
         let on_side = |op: &Op, live: bool| {
-            let moment = super::Moment { from: span.0, to: span.1, live, tolerance: 0 };
+            let moment = super::Moment { call: span.call, from: span.from, to: span.to, live, tolerance: 0 };
             crate::model::step(state.entry.as_ref(), op, moment)
         };
         let mut ambiguous = Vec::new();

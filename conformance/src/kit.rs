@@ -198,6 +198,12 @@ macro_rules! with_properties {
             /// A short scan page from a large space costs about what it costs
             /// from a small one.
             scan_cost => ScanCost [$crate::properties::scan_cost::run] requires [scan],
+            /// Expired entries and free locks are physically reclaimed within
+            /// the declared bound, a steady workload leaves only its live data,
+            /// and a reclaim never removes an entry rewritten after it expired.
+            /// Runs where the backend reports its storage
+            /// ([`Capabilities::storage`](state_api::Capabilities::storage)).
+            storage_reclaim => StorageReclaim [$crate::properties::storage::run] requires [],
         }
     };
 }
@@ -268,11 +274,19 @@ impl Property {
     }
 
     /// `Some(reason)` when the context lacks what the property needs
-    /// beyond features: the unreachable-endpoint property needs a probe.
+    /// beyond features: the unreachable-endpoint property needs a probe,
+    /// the storage property a backend that reports its storage.
     fn context_skip(&self, cx: &Context) -> Option<String> {
-        (*self == Property::UnreachableEndpoint && cx.unreachable().is_none()).then(|| {
-            "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)".to_owned()
-        })
+        match self {
+            Property::UnreachableEndpoint if cx.unreachable().is_none() => Some(
+                "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)"
+                    .to_owned(),
+            ),
+            Property::StorageReclaim if cx.capabilities.storage.is_none() => {
+                Some("the backend does not report its storage (Capabilities::storage)".to_owned())
+            }
+            _ => None,
+        }
     }
 
     /// Runs this property against `backend` and reports. Must be called

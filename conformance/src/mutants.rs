@@ -13,13 +13,17 @@ use parking_lot::Mutex;
 use state_api::driver::{LockDriver, Step, Watch, acquire_loop};
 use state_api::{
     Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, Lease, LockService, MemoryStore,
-    PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, Version,
+    PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, StorageReporting, StorageScope, StorageUsage,
+    Version,
 };
 
 use crate::kit::Property;
 use crate::unreachable::Unreachable;
 
 mod torn;
+
+/// How often the in-memory store under a mutant sweeps, as declared.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The connect timeout of the mutants' unreachable-endpoint probe.
 const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -144,6 +148,17 @@ pub enum Mutation {
     LossyTextValues,
     /// `increment` always reports version 1, the creating increment's.
     IncrementKeepsVersion,
+
+    // Issue 19: storage made observable.
+    /// Declares reclaiming within a second, but its sweeper runs hourly.
+    SweeperNeverRuns,
+    /// The sweep removes the keys whose deadline it noted at their last
+    /// TTL write, without re-checking them: an entry rewritten without a
+    /// TTL after it expired is removed (a lost acknowledged write).
+    SweepRemovesRewritten,
+    /// Declares that free locks keep no record, but every name ever locked
+    /// leaves one behind.
+    FreeLockLeavesRecord,
     /// Several of the mutations at once, layered over one store (the first
     /// outermost), each meant to be reported by the one property.
     Combined(Property, &'static [Mutation]),
@@ -167,7 +182,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 39] = [
+    pub const ALL: [Mutation; 42] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -205,6 +220,10 @@ impl Mutation {
         Mutation::ScanCostsTheSpace,
         Mutation::LossyTextValues,
         Mutation::IncrementKeepsVersion,
+        // Issue 19.
+        Mutation::SweeperNeverRuns,
+        Mutation::SweepRemovesRewritten,
+        Mutation::FreeLockLeavesRecord,
         Mutation::TWO_SEQUENTIAL_DEFECTS,
         Mutation::TWO_TTL_DEFECTS,
         Mutation::TWO_LEASE_DEFECTS,
@@ -243,6 +262,9 @@ impl Mutation {
             Mutation::ExtendFromThePast => Property::LeaseExtension,
             Mutation::ScanCostsTheSpace => Property::ScanCost,
             Mutation::LossyTextValues => Property::Capabilities,
+            Mutation::SweeperNeverRuns | Mutation::SweepRemovesRewritten | Mutation::FreeLockLeavesRecord => {
+                Property::StorageReclaim
+            }
             Mutation::Combined(property, _) => *property,
         }
     }
@@ -275,6 +297,9 @@ struct Memory {
     deadlines: HashMap<Key, (state_api::Version, tokio::time::Instant)>,
     /// Keys whose last write was an increment (scan missing counters).
     counters: HashSet<Key>,
+    /// Deadline of each key's last write with a TTL, as a sweep that does
+    /// not re-check notes it.
+    noted_deadlines: HashMap<Key, tokio::time::Instant>,
 }
 
 /// What a mutant breaks: the in-memory store, or another mutant (so that
@@ -315,7 +340,8 @@ impl Mutant {
     /// `mutation` over a fresh in-memory store; a combination as one layer
     /// per component, the first outermost.
     fn stacked(mutation: Mutation) -> Mutant {
-        let memory: Arc<dyn Layer> = Arc::new(MemoryStore::new());
+        let sweep = if mutation == Mutation::SweeperNeverRuns { Duration::from_secs(3600) } else { SWEEP_INTERVAL };
+        let memory: Arc<dyn Layer> = Arc::new(MemoryStore::builder().sweep_interval(Some(sweep)).build());
         match mutation {
             Mutation::Combined(_, [outermost, rest @ ..]) => {
                 let inner =
@@ -353,6 +379,10 @@ impl Mutant {
 impl StateStore for Mutant {
     fn capabilities(&self) -> Capabilities {
         let caps = self.inner.capabilities();
+        if self.is(Mutation::SweeperNeverRuns) {
+            let declared = caps.storage.map(|s| StorageReporting { reclaim_within: SWEEP_INTERVAL, ..s });
+            return caps.with_storage(declared);
+        }
         if self.is(Mutation::LossyTextValues) {
             let features = state_api::Features { binary_values: false, ..caps.features };
             return caps.with_features(features);
@@ -425,6 +455,14 @@ impl StateStore for Mutant {
             (Mutation::ExpiredStillPresent, _) => {
                 self.remember(key, self.inner.put(&stored, value, condition, ttl).await, ttl).await
             }
+            (Mutation::SweepRemovesRewritten, _) => {
+                let outcome = self.inner.put(&stored, value, condition, ttl).await?;
+                if let (PutOutcome::Written(_), Some(ttl)) = (&outcome, ttl) {
+                    let deadline = tokio::time::Instant::now() + ttl;
+                    self.memory.lock().noted_deadlines.insert(key.clone(), deadline);
+                }
+                Ok(outcome)
+            }
             (Mutation::TtlNotCleared, _) if ttl.is_none() => {
                 let kept = self.inner.get(&stored).await?.and_then(|e| e.ttl);
                 self.inner.put(&stored, value, condition, kept).await
@@ -464,6 +502,37 @@ impl StateStore for Mutant {
         let value = base.checked_add(delta).ok_or(StateError::Overflow { key: key.to_string(), delta })?;
         let version = self.inner.set(&stored, Bytes::from(value.to_string()), ttl).await?;
         Ok(Counter { value, version })
+    }
+
+    async fn storage_usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        let mut usage = self.inner.storage_usage(scope).await?;
+        if self.is(Mutation::FreeLockLeavesRecord) {
+            let names = self.memory.lock().leases.keys().filter(|n| n.starts_with(scope.lock_prefix)).count();
+            usage.lock_records = usage.lock_records.max(u64::try_from(names).unwrap_or(u64::MAX));
+        }
+        Ok(usage)
+    }
+
+    async fn reclaim_expired(&self) -> Result<u64> {
+        if !self.is(Mutation::SweepRemovesRewritten) {
+            return self.inner.reclaim_expired().await;
+        }
+        let now = tokio::time::Instant::now();
+        let due: Vec<Key> = {
+            let mut memory = self.memory.lock();
+            let due: Vec<Key> =
+                memory.noted_deadlines.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
+            for key in &due {
+                memory.noted_deadlines.remove(key);
+            }
+            due
+        };
+        let mut removed = 0;
+        for key in due {
+            // No re-check: whatever the key holds now goes.
+            removed += u64::from(self.inner.delete(&key, DeleteCondition::Always).await?);
+        }
+        Ok(removed + self.inner.reclaim_expired().await?)
     }
 
     async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {

@@ -5,10 +5,17 @@
 
 use conformance::{Mutation, Scale, Subject, Verdict};
 
+/// The mutant as the kit's subject, built inside `runtime` so that the
+/// in-memory store under it runs its sweeper there.
+fn subject(runtime: &tokio::runtime::Runtime, mutation: Mutation) -> Subject {
+    let _entered = runtime.enter();
+    Subject::from(mutation.backend()).with_unreachable(mutation.unreachable())
+}
+
 fn assert_caught(mutation: Mutation) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let property = mutation.caught_by();
-    let subject = Subject::from(mutation.backend()).with_unreachable(mutation.unreachable());
+    let subject = subject(&runtime, mutation);
     let report = runtime.block_on(subject.run(property, Scale::DEFAULT));
     match report.verdict {
         Verdict::Failed { counterexample } => {
@@ -75,6 +82,10 @@ mutant_tests! {
     scan_pages_costing_the_whole_space_are_caught => ScanCostsTheSpace,
     undeclared_binary_values_stored_lossily_are_caught => LossyTextValues,
     increments_reporting_a_stale_version_are_caught => IncrementKeepsVersion,
+    // Issue 19.
+    a_sweeper_that_never_runs_is_caught => SweeperNeverRuns,
+    a_sweep_removing_an_entry_rewritten_after_it_expired_is_caught => SweepRemovesRewritten,
+    free_locks_leaving_records_are_caught => FreeLockLeavesRecord,
     two_sequential_defects_are_caught => TWO_SEQUENTIAL_DEFECTS,
     two_ttl_defects_are_caught => TWO_TTL_DEFECTS,
     two_lease_defects_are_caught => TWO_LEASE_DEFECTS,
@@ -83,7 +94,7 @@ mutant_tests! {
 /// Runs `mutation`'s property and returns its counterexample.
 fn counterexample(mutation: Mutation) -> String {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let report = runtime.block_on(Subject::from(mutation.backend()).run(mutation.caught_by(), Scale::DEFAULT));
+    let report = runtime.block_on(subject(&runtime, mutation).run(mutation.caught_by(), Scale::DEFAULT));
     match report.verdict {
         Verdict::Failed { counterexample } => counterexample,
         other => panic!("{mutation:?} was not caught by {}: {other:?}", mutation.caught_by().name()),
@@ -132,7 +143,7 @@ fn a_wrong_takeover_token_does_not_hide_a_stale_release() {
 fn report_every_property_that_catches_each_mutant() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     for mutation in Mutation::ALL {
-        let subject = Subject::from(mutation.backend()).with_unreachable(mutation.unreachable());
+        let subject = subject(&runtime, mutation);
         let mut caught = Vec::new();
         for property in conformance::Property::ALL {
             let report = runtime.block_on(subject.run(property, Scale::DEFAULT));

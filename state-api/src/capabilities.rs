@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::storage::StorageReporting;
+
 /// Limits and features a backend declares. The conformance kit runs a
 /// property exactly when these say it applies, and checks that an
 /// undeclared feature answers [`crate::StateError::Unsupported`].
@@ -19,6 +21,9 @@ pub struct Capabilities {
     pub expiry_clock: ExpiryClock,
     /// Optional features.
     pub features: Features,
+    /// Whether and how the backend reports its physical storage
+    /// ([`crate::storage`]); `None` when it cannot.
+    pub storage: Option<StorageReporting>,
 }
 
 impl Capabilities {
@@ -31,12 +36,19 @@ impl Capabilities {
             ttl_resolution: Duration::from_millis(1),
             expiry_clock,
             features: Features::ALL,
+            storage: None,
         }
     }
 
     /// The same capabilities with other features.
     pub fn with_features(mut self, features: Features) -> Capabilities {
         self.features = features;
+        self
+    }
+
+    /// The same capabilities, reporting storage as `reporting` says.
+    pub fn with_storage(mut self, reporting: Option<StorageReporting>) -> Capabilities {
+        self.storage = reporting;
         self
     }
 }

@@ -49,6 +49,7 @@ pub mod key;
 pub mod lock;
 pub mod memory;
 pub mod scan;
+pub mod storage;
 pub mod store;
 pub mod trace;
 
@@ -69,6 +70,7 @@ pub use lock::{Backoff, FencingToken, Lease, LockGuard, LockService};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use redact::redact_url;
 pub use scan::{Cursor, MAX_SCAN_LIMIT, ScanItem, ScanPage};
+pub use storage::{LockRetention, StorageReporting, StorageScope, StorageUsage};
 pub use store::{StateStore, StateStoreExt};
 
 /// A connected backend: its store and its lock service, as trait objects.

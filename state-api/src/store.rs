@@ -10,6 +10,7 @@ use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, Versi
 use crate::error::Result;
 use crate::key::Key;
 use crate::scan::{Cursor, ScanPage};
+use crate::storage::{StorageScope, StorageUsage};
 
 /// A key-value store with versions, TTLs, conditional writes, counters and
 /// ordered prefix scans. The semantics of every method are stated in
@@ -61,6 +62,30 @@ pub trait StateStore: Send + Sync + 'static {
     /// not declare the scan feature; `InvalidArgument` for a limit outside
     /// `1..=MAX_SCAN_LIMIT` or a cursor that does not belong to this scan.
     async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage>;
+
+    /// What the backend physically holds for `scope` (its entries and the
+    /// locks of the same backend), expired data not yet reclaimed included:
+    /// the hook of [`crate::storage`] for the conformance kit's reclaim
+    /// checks, not an application API.
+    ///
+    /// # Errors
+    /// [`Unsupported`](crate::StateError::Unsupported) unless the backend
+    /// declares [`Capabilities::storage`]; backend errors.
+    async fn storage_usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        let _ = scope;
+        Err(crate::StateError::Unsupported { backend: self.capabilities().backend, feature: "storage" })
+    }
+
+    /// Reclaims now what the backend would reclaim on its own within the
+    /// declared [`reclaim_within`](crate::StorageReporting::reclaim_within)
+    /// (expired entries and leases), and returns how many records it freed.
+    /// It changes nothing observable: expired data is already absent.
+    ///
+    /// # Errors
+    /// As [`StateStore::storage_usage`].
+    async fn reclaim_expired(&self) -> Result<u64> {
+        Err(crate::StateError::Unsupported { backend: self.capabilities().backend, feature: "storage" })
+    }
 
     /// Writes unconditionally; returns the new version.
     async fn set(&self, key: &Key, value: Bytes, ttl: Option<Duration>) -> Result<Version> {

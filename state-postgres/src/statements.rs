@@ -72,6 +72,7 @@ impl Names {
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
     pub get: SqlStr,
+    pub get_locked: SqlStr,
     pub put_always: SqlStr,
     pub put_if_absent: SqlStr,
     pub put_if_version: SqlStr,
@@ -90,6 +91,7 @@ impl Statements {
     pub(crate) fn new(names: &Names) -> Statements {
         Statements {
             get: names.statement(include_str!("../queries/get.sql")),
+            get_locked: names.statement(include_str!("../queries/get_locked.sql")),
             put_always: names.statement(include_str!("../queries/put_always.sql")),
             put_if_absent: names.statement(include_str!("../queries/put_if_absent.sql")),
             put_if_version: names.statement(include_str!("../queries/put_if_version.sql")),
@@ -110,6 +112,7 @@ impl Statements {
     fn all(&self) -> Vec<&SqlStr> {
         vec![
             &self.get,
+            &self.get_locked,
             &self.put_always,
             &self.put_if_absent,
             &self.put_if_version,

@@ -347,9 +347,20 @@ impl StoreDriver for PostgresStore {
         self.inner
             .bounded("get", async {
                 let map = self.inner.map("get");
+                let decided = |row: Option<PgRow>| -> Result<Option<Option<Entry>>> {
+                    match row {
+                        None => Ok(Some(None)),
+                        Some(row) if row.try_get::<bool, _>("expired").map_err(&map)? => Ok(None),
+                        Some(row) => decode_entry("get", &row, &map).map(|entry| Some(Some(entry))),
+                    }
+                };
                 let query = sqlx::query(self.sql().get.clone()).bind(key.space()).bind(key.id());
-                let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
-                row.map(|row| decode_entry("get", &row, &map)).transpose()
+                if let Some(found) = decided(self.inner.pool.fetch_optional(query).await.map_err(&map)?)? {
+                    return Ok(found);
+                }
+                // Looks expired: read it again behind any writer holding it.
+                let query = sqlx::query(self.sql().get_locked.clone()).bind(key.space()).bind(key.id());
+                Ok(decided(self.inner.pool.fetch_optional(query).await.map_err(&map)?)?.flatten())
             })
             .await
     }

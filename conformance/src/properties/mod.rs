@@ -12,6 +12,7 @@ pub mod races;
 pub mod scan;
 pub mod scan_cost;
 pub mod sequential;
+pub mod storage;
 pub mod ttl;
 pub mod unreachable;
 pub mod wakeups;

@@ -58,6 +58,7 @@ use crate::error::{Result, StateError};
 use crate::key::{Key, validate_lock_name};
 use crate::lock::{FencingToken, Lease, LockService};
 use crate::scan::{Cursor, ScanPage};
+use crate::storage::{StorageScope, StorageUsage};
 use crate::store::StateStore;
 use crate::trace::operation_span;
 
@@ -87,6 +88,19 @@ pub trait StoreDriver: Send + Sync + 'static {
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         let _ = request;
         Err(unsupported(self.declare().backend, "scan"))
+    }
+
+    /// [`StateStore::storage_usage`], called only when
+    /// [`Capabilities::storage`] is declared.
+    async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        let _ = scope;
+        Err(unsupported(self.declare().backend, "storage"))
+    }
+
+    /// [`StateStore::reclaim_expired`], called only when
+    /// [`Capabilities::storage`] is declared.
+    async fn reclaim(&self) -> Result<u64> {
+        Err(unsupported(self.declare().backend, "storage"))
     }
 }
 
@@ -221,6 +235,22 @@ impl<D: StoreDriver> StateStore for D {
         }
         .instrument(operation_span(declared.backend, "scan", space))
         .await
+    }
+
+    async fn storage_usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        let declared = self.declare();
+        if declared.storage.is_none() {
+            return Err(unsupported(declared.backend, "storage"));
+        }
+        self.usage(scope).await
+    }
+
+    async fn reclaim_expired(&self) -> Result<u64> {
+        let declared = self.declare();
+        if declared.storage.is_none() {
+            return Err(unsupported(declared.backend, "storage"));
+        }
+        self.reclaim().await
     }
 }
 

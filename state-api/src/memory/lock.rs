@@ -11,28 +11,30 @@ use crate::driver::{Attempt, Delivery, LockDriver, ReleaseHub, Ttl, Watch};
 use crate::error::Result;
 use crate::lock::{FencingToken, Lease, saturating_add};
 
-/// Every lock name ever acquired, with its holder and fencing counter.
-/// Slots are never removed: the counter must keep increasing across
-/// releases and expiries, so forgetting it would reissue old tokens.
+/// The held locks, and the store's one fencing counter. A free lock has
+/// no slot: tokens come from the counter shared by every name, so they
+/// increase across releases and expiries of each name without a record
+/// per name, and locking a new name per job leaves nothing behind.
 pub(super) struct LockTable {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<Slots>,
     /// Releases are announced here in the same step that frees the slot;
     /// the table is its own feed, so the hub is always live.
     releases: ReleaseHub,
+}
+
+#[derive(Default)]
+struct Slots {
+    held: HashMap<String, Holder>,
+    /// The last fencing token issued, for any name.
+    last_token: u64,
 }
 
 impl Default for LockTable {
     fn default() -> Self {
         let releases = ReleaseHub::new(Delivery::AllNames);
         releases.set_live(true);
-        LockTable { slots: Mutex::new(HashMap::new()), releases }
+        LockTable { slots: Mutex::new(Slots::default()), releases }
     }
-}
-
-#[derive(Default)]
-struct Slot {
-    holder: Option<Holder>,
-    last_token: u64,
 }
 
 struct Holder {
@@ -44,26 +46,42 @@ impl LockTable {
     fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Attempt {
         let now = Instant::now();
         let mut slots = self.slots.lock();
-        let slot = slots.entry(name.to_owned()).or_default();
-        if let Some(holder) = slot.holder.as_ref().filter(|h| now < h.expires_at) {
+        if let Some(holder) = slots.held.get(name).filter(|h| now < h.expires_at) {
             return Attempt::Held(Some(holder.expires_at - now));
         }
-        slot.last_token += 1;
-        slot.holder = Some(Holder { owner: owner.to_owned(), expires_at: saturating_add(now, ttl.duration()) });
-        Attempt::Acquired(FencingToken(slot.last_token))
+        slots.last_token += 1;
+        let holder = Holder { owner: owner.to_owned(), expires_at: saturating_add(now, ttl.duration()) };
+        slots.held.insert(name.to_owned(), holder);
+        Attempt::Acquired(FencingToken(slots.last_token))
     }
 
-    /// Runs `change` on the holder if `lease` still holds the lock at `now`;
-    /// `false` (nothing run) if it does not.
-    fn with_held(&self, lease: &Lease, now: Instant, change: impl FnOnce(&mut Slot)) -> bool {
+    /// Runs `change` on the holder if `lease` still holds the lock at `now`
+    /// (`false`, nothing run, if it does not); the lease is removed when
+    /// `change` answers `false`.
+    fn with_held(&self, lease: &Lease, now: Instant, change: impl FnOnce(&mut Holder) -> bool) -> bool {
         let mut slots = self.slots.lock();
-        match slots.get_mut(lease.name()) {
-            Some(slot) if slot.holder.as_ref().is_some_and(|h| h.owner == lease.owner() && now < h.expires_at) => {
-                change(slot);
-                true
-            }
-            _ => false,
+        let Some(holder) = slots.held.get_mut(lease.name()) else { return false };
+        if holder.owner != lease.owner() || now >= holder.expires_at {
+            return false;
         }
+        if !change(holder) {
+            slots.held.remove(lease.name());
+        }
+        true
+    }
+
+    /// Removes leases expired at `now`; returns how many.
+    pub(super) fn sweep_expired(&self, now: Instant) -> usize {
+        let mut slots = self.slots.lock();
+        let before = slots.held.len();
+        slots.held.retain(|_, holder| now < holder.expires_at);
+        before - slots.held.len()
+    }
+
+    /// Lease records whose names start with `prefix`, expired ones not yet
+    /// swept included.
+    pub(super) fn records(&self, prefix: &str) -> usize {
+        self.slots.lock().held.keys().filter(|name| name.starts_with(prefix)).count()
     }
 }
 
@@ -75,16 +93,15 @@ impl LockDriver for MemoryStore {
 
     async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {
         let now = Instant::now();
-        Ok(self.inner.locks.with_held(lease, now, |slot| {
-            if let Some(holder) = slot.holder.as_mut() {
-                holder.expires_at = saturating_add(now, ttl.duration());
-            }
+        Ok(self.inner.locks.with_held(lease, now, |holder| {
+            holder.expires_at = saturating_add(now, ttl.duration());
+            true
         }))
     }
 
     async fn free(&self, lease: &Lease) -> Result<bool> {
         let locks = &self.inner.locks;
-        let freed = locks.with_held(lease, Instant::now(), |slot| slot.holder = None);
+        let freed = locks.with_held(lease, Instant::now(), |_| false);
         if freed {
             locks.releases.released(lease.name());
         }
@@ -92,7 +109,7 @@ impl LockDriver for MemoryStore {
     }
 
     async fn holds(&self, lease: &Lease) -> Result<bool> {
-        Ok(self.inner.locks.with_held(lease, Instant::now(), |_| ()))
+        Ok(self.inner.locks.with_held(lease, Instant::now(), |_| true))
     }
 
     /// Waiters are woken by the release itself: no polling.

@@ -5,10 +5,13 @@
 //! contend, and a scan is a merge of ordered ranges). Expiry uses tokio's
 //! monotonic clock, so tests can pause and advance time with
 //! `tokio::time::pause` / `advance`. Expired entries count as absent from
-//! the instant they expire; a background sweeper frees their memory later,
-//! and re-checks expiry under the write lock so it can never remove an
-//! entry rewritten after it expired. Lock waiters are woken on release
-//! instead of polling.
+//! the instant they expire; a background sweeper frees their memory within
+//! one sweep interval, and re-checks expiry under the write lock so it can
+//! never remove an entry rewritten after it expired. A free lock keeps no
+//! record (fencing tokens come from one counter for the whole store), so
+//! locking a new name per job does not grow memory. The store reports what
+//! it holds ([`crate::storage`]) while its sweeper runs. Lock waiters are
+//! woken on release instead of polling.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> state_api::Result<()> {
@@ -29,6 +32,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::capabilities::{Capabilities, ExpiryClock};
+use crate::storage::{LockRetention, StorageReporting};
 
 pub use self::config::MemoryConfig;
 
@@ -49,6 +53,8 @@ struct Inner {
     table: Table,
     locks: LockTable,
     max_value_len: usize,
+    /// The sweeper's interval, while one runs.
+    sweep_interval: Option<Duration>,
 }
 
 /// Options for a [`MemoryStore`].
@@ -80,9 +86,10 @@ impl MemoryStoreBuilder {
                 table: Table::new(),
                 locks: LockTable::default(),
                 max_value_len: self.max_value_len,
+                sweep_interval: self.sweep_interval.filter(|_| tokio::runtime::Handle::try_current().is_ok()),
             }),
         };
-        if let (Some(interval), Ok(runtime)) = (self.sweep_interval, tokio::runtime::Handle::try_current()) {
+        if let (Some(interval), Ok(runtime)) = (store.inner.sweep_interval, tokio::runtime::Handle::try_current()) {
             runtime.spawn(sweep_forever(Arc::downgrade(&store.inner), interval));
         }
         store
@@ -103,11 +110,11 @@ impl MemoryStore {
         MemoryStoreBuilder { max_value_len: Self::DEFAULT_MAX_VALUE_LEN, sweep_interval: Some(Duration::from_secs(1)) }
     }
 
-    /// Frees the memory of entries that have expired; returns how many were
-    /// removed. Expired entries are already invisible, so this changes no
-    /// observable state.
+    /// Frees the memory of entries and leases that have expired; returns
+    /// how many records were removed. Expired entries and leases are
+    /// already invisible, so this changes no observable state.
     pub fn sweep_expired(&self) -> usize {
-        self.inner.table.sweep_expired(tokio::time::Instant::now())
+        self.inner.sweep(tokio::time::Instant::now())
     }
 
     /// Number of entries held in memory, expired ones not yet swept included.
@@ -116,7 +123,14 @@ impl MemoryStore {
     }
 
     fn capabilities_value(&self) -> Capabilities {
-        Capabilities::new(BACKEND, self.inner.max_value_len, ExpiryClock::Process)
+        // Reclaiming is bounded only while the sweeper runs: one interval
+        // after a deadline at most (ticks are delayed, never skipped, so a
+        // busy runtime stretches this, which the kit's slack covers).
+        let storage = self
+            .inner
+            .sweep_interval
+            .map(|interval| StorageReporting { reclaim_within: interval, lock_records: LockRetention::Reclaimed });
+        Capabilities::new(BACKEND, self.inner.max_value_len, ExpiryClock::Process).with_storage(storage)
     }
 }
 
@@ -140,6 +154,12 @@ async fn sweep_forever(inner: Weak<Inner>, interval: Duration) {
         // Holding only a weak reference lets the store be dropped while the
         // sweeper sleeps; the task ends at the next tick.
         let Some(inner) = inner.upgrade() else { return };
-        inner.table.sweep_expired(tokio::time::Instant::now());
+        inner.sweep(tokio::time::Instant::now());
+    }
+}
+
+impl Inner {
+    fn sweep(&self, now: tokio::time::Instant) -> usize {
+        self.table.sweep_expired(now) + self.locks.sweep_expired(now)
     }
 }

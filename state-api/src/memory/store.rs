@@ -17,6 +17,7 @@ use crate::error::{Result, StateError};
 use crate::key::Key;
 use crate::lock::saturating_add;
 use crate::scan::ScanItem;
+use crate::storage::{StorageScope, StorageUsage};
 
 /// The deadline of a TTL starting at `now`.
 fn deadline(now: Instant, ttl: Option<Ttl>) -> Option<Instant> {
@@ -88,6 +89,18 @@ impl StoreDriver for MemoryStore {
             *slot = Some(Record { value: Bytes::from(crate::counter::format(value)), version, expires_at });
             Ok(Counter { value, version })
         })
+    }
+
+    async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        let records =
+            scope.spaces.iter().map(|space| self.inner.table.count_prefixed(&format!("{space}\0"))).sum::<usize>();
+        let lock_records = self.inner.locks.records(scope.lock_prefix);
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Ok(StorageUsage { records: count(records), index_entries: 0, lock_records: count(lock_records) })
+    }
+
+    async fn reclaim(&self) -> Result<u64> {
+        Ok(u64::try_from(self.sweep_expired()).unwrap_or(u64::MAX))
     }
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {

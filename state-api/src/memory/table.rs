@@ -156,6 +156,19 @@ impl Table {
         removed
     }
 
+    /// Records (live or expired) whose joined key starts with `prefix`.
+    pub fn count_prefixed(&self, prefix: &str) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .count()
+            })
+            .sum()
+    }
+
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
