@@ -11,7 +11,7 @@ stores have:
   - a condition clause dropped or weakened (`and`/`AND` -> `or`/`OR`);
   - a branch's result swapped (`return 1` <-> `return 0`, `true` <-> `false`);
   - an expiry check removed (the server clock replaced by a far past, so
-    nothing looks expired: `now()` -> `'-infinity'`, `PTTL` result ignored);
+    nothing looks expired: `now()` or `clock_timestamp()` -> `'-infinity'`);
   - an increment's step changed (`+ 1` -> `+ 0`).
 
 A mutant is "caught" when the test command fails, "missed" when it passes,
@@ -40,6 +40,7 @@ SQL_RULES = [
     (r"<=", "<"), (r">=", ">"), (r"(?<![<>=!])<(?![=>])", "<="), (r"(?<![<>=!-])>(?![=])", ">="),
     (r"\bAND\b", "OR"), (r"\bNOT\b ", ""),
     (r"\bnow\(\)", "'-infinity'::timestamptz"),
+    (r"\bclock_timestamp\(\)", "'-infinity'::timestamptz"),
     (r"\btrue\b", "false"), (r"\bfalse\b", "true"),
     (r"\+ 1\b", "+ 0"),
     (r"\bIS NULL\b", "IS NOT NULL"), (r"\bIS NOT NULL\b", "IS NULL"),

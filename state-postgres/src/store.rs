@@ -13,8 +13,8 @@ use sqlx::postgres::PgRow;
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::trace::operation_span;
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Key, PutOutcome, Result, ScanItem,
-    StateError, Version,
+    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Key, LockRetention, PutOutcome, Result,
+    ScanItem, StateError, StorageReporting, StorageScope, StorageUsage, Version,
 };
 use tracing::Instrument;
 
@@ -138,7 +138,15 @@ impl PostgresStore {
     }
 
     fn capabilities_value(&self) -> Capabilities {
-        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
+        // Reclaiming is bounded while the reaper runs: a row expired just
+        // after a pass goes at the next one. A lock's row stays for good:
+        // it keeps the name's fencing counter.
+        let storage = self
+            .inner
+            .config
+            .reap_interval()
+            .map(|interval| StorageReporting { reclaim_within: interval, lock_records: LockRetention::OnePerName });
+        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server).with_storage(storage)
     }
 }
 
@@ -341,6 +349,25 @@ impl PostgresStore {
 impl StoreDriver for PostgresStore {
     fn declare(&self) -> Capabilities {
         self.capabilities_value()
+    }
+
+    async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        self.inner
+            .bounded("storage_usage", async {
+                let map = self.inner.map("storage_usage");
+                let query = sqlx::query(self.sql().usage.clone()).bind(scope.spaces).bind(scope.lock_prefix);
+                let row = self.inner.pool.fetch_one(query).await.map_err(&map)?;
+                let count = |column: &str| -> Result<u64> {
+                    let n: i64 = row.try_get(column).map_err(&map)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                };
+                Ok(StorageUsage { records: count("records")?, index_entries: 0, lock_records: count("lock_records")? })
+            })
+            .await
+    }
+
+    async fn reclaim(&self) -> Result<u64> {
+        self.inner.reap_expired().await
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {
