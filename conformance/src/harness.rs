@@ -6,6 +6,7 @@ use std::future::Future;
 
 use state_api::Backend;
 
+use crate::faults::FaultTarget;
 use crate::kit::{Context, Property};
 use crate::report::{PropertyReport, Verdict};
 use crate::scale::Scale;
@@ -17,6 +18,7 @@ pub struct Subject {
     /// The backend.
     pub backend: Backend,
     unreachable: Option<Unreachable>,
+    faults: Option<FaultTarget>,
     keep_alive: Vec<Box<dyn Any + Send>>,
 }
 
@@ -28,9 +30,18 @@ impl Subject {
         self
     }
 
+    /// Gives the kit a way to reach the backend through its fault proxy,
+    /// for the fault properties.
+    pub fn with_faults(mut self, target: FaultTarget) -> Subject {
+        self.faults = Some(target);
+        self
+    }
+
     /// Runs `property` against this subject.
     pub async fn run(&self, property: Property, scale: Scale) -> PropertyReport {
-        let cx = Context::new(self.backend.clone(), scale).with_unreachable(self.unreachable.clone());
+        let cx = Context::new(self.backend.clone(), scale)
+            .with_unreachable(self.unreachable.clone())
+            .with_faults(self.faults.clone());
         property.run_in(&cx).await
     }
 
@@ -43,7 +54,7 @@ impl Subject {
 
 impl From<Backend> for Subject {
     fn from(backend: Backend) -> Subject {
-        Subject { backend, unreachable: None, keep_alive: Vec::new() }
+        Subject { backend, unreachable: None, faults: None, keep_alive: Vec::new() }
     }
 }
 

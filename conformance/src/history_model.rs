@@ -370,15 +370,35 @@ impl Recorder {
     pub async fn run(&self, client: u64, store: &dyn StateStore, op: Op) -> Outcome {
         let call = self.now();
         let outcome = execute(store, &op).await;
+        self.record(client, op, call, &outcome);
+        outcome
+    }
+
+    /// As [`Recorder::run`], but gives up on the operation after `bound`
+    /// (dropping it) and records it as indeterminate; `None` then.
+    pub async fn run_bounded(&self, client: u64, store: &dyn StateStore, op: Op, bound: Duration) -> Option<Outcome> {
+        let call = self.now();
+        match tokio::time::timeout(bound, execute(store, &op)).await {
+            Ok(outcome) => {
+                self.record(client, op, call, &outcome);
+                Some(outcome)
+            }
+            Err(_) => {
+                let _ = self.history.lock().push(Operation::indeterminate(client, op, call));
+                None
+            }
+        }
+    }
+
+    fn record(&self, client: u64, op: Op, call: u64, outcome: &Outcome) {
         let returned = self.now();
         let operation = match outcome {
             Outcome::Failed(ErrorKind::Indeterminate) => Operation::indeterminate(client, op, call),
-            ref known => Operation::returned(client, op, known.clone(), call, returned),
+            known => Operation::returned(client, op, known.clone(), call, returned),
         };
         // Instants come from one clock with call <= return, so the history
         // accepts every operation; a refusal would be a recorder bug.
         let _ = self.history.lock().push(operation);
-        outcome
     }
 
     /// The history recorded so far.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
 
+use crate::faults::FaultTarget;
 use crate::report::{PropertyReport, RunReport, Verdict};
 use crate::scale::Scale;
 use crate::unreachable::Unreachable;
@@ -59,6 +60,7 @@ pub struct Context {
     pub scale: Scale,
     namespace: String,
     unreachable: Option<Unreachable>,
+    faults: Option<FaultTarget>,
 }
 
 impl Context {
@@ -66,7 +68,18 @@ impl Context {
     pub fn new(backend: Backend, scale: Scale) -> Context {
         let capabilities = backend.capabilities();
         let namespace = format!("ck{:08x}", fastrand::u32(..));
-        Context { backend, capabilities, scale, namespace, unreachable: None }
+        Context { backend, capabilities, scale, namespace, unreachable: None, faults: None }
+    }
+
+    /// The same context with a target for the fault properties.
+    pub fn with_faults(mut self, target: Option<FaultTarget>) -> Context {
+        self.faults = target;
+        self
+    }
+
+    /// The fault target, if the test gave one.
+    pub fn faults(&self) -> Option<&FaultTarget> {
+        self.faults.as_ref()
     }
 
     /// The same context with a probe for the unreachable-endpoint property.
@@ -204,6 +217,16 @@ macro_rules! with_properties {
             /// Runs where the backend reports its storage
             /// ([`Capabilities::storage`](state_api::Capabilities::storage)).
             storage_reclaim => StorageReclaim [$crate::properties::storage::run] requires [],
+            /// Under network faults (latency, resets, cut replies, a black
+            /// hole, low bandwidth, refused connections) concurrent histories
+            /// stay linearizable, with failed operations as indeterminate, and
+            /// every error is a retryable `Timeout` or `Unavailable`. Runs when
+            /// the test gives the kit a [`FaultTarget`](crate::faults::FaultTarget).
+            faults_linearizable => FaultsLinearizable [$crate::properties::faults::linearizable] requires [],
+            /// After each network fault heals, an operation succeeds within a
+            /// second, with no reconnect by the application. Runs with a
+            /// fault target.
+            fault_recovery => FaultRecovery [$crate::properties::faults::recovery] requires [],
         }
     };
 }
@@ -282,6 +305,9 @@ impl Property {
                 "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)"
                     .to_owned(),
             ),
+            Property::FaultsLinearizable | Property::FaultRecovery if cx.faults().is_none() => {
+                Some("no fault target was given to the kit (tests give one with Subject::with_faults)".to_owned())
+            }
             Property::StorageReclaim if cx.capabilities.storage.is_none() => {
                 Some("the backend does not report its storage (Capabilities::storage)".to_owned())
             }

@@ -54,6 +54,7 @@
 //! ([`Findings`]): one defect must not hide another.
 
 pub mod exec;
+pub mod faults;
 pub mod findings;
 pub mod harness;
 pub mod history_file;
@@ -67,11 +68,13 @@ pub mod scale;
 pub mod supported;
 pub mod unreachable;
 
+pub use faults::{Fault, FaultProxy, FaultTarget};
 pub use findings::Findings;
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};
 pub use kit::{Context, Failure, Property, run_all, run_selected};
 pub use mutants::Mutation;
+pub use mutants::faults::FaultMutation;
 pub use report::{PropertyReport, RunReport, Verdict};
 pub use scale::Scale;
 pub use unreachable::Unreachable;

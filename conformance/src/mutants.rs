@@ -20,6 +20,7 @@ use state_api::{
 use crate::kit::Property;
 use crate::unreachable::Unreachable;
 
+pub mod faults;
 mod torn;
 
 /// How often the in-memory store under a mutant sweeps, as declared.

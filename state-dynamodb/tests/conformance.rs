@@ -8,7 +8,7 @@ mod local;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conformance::{Subject, Unreachable};
+use conformance::{FaultTarget, Subject, Unreachable};
 use state_api::Backend;
 use state_dynamodb::DynamoStore;
 
@@ -33,9 +33,26 @@ fn unreachable() -> Result<Unreachable, String> {
     Ok(Unreachable::new(timeout, connect).with_secret(SECRET))
 }
 
+/// The same table reached through the kit's fault proxy, with timeouts
+/// short enough for operations caught in a fault to give up while it lasts.
+fn faults(table: &str) -> Result<FaultTarget, String> {
+    let server = test_servers::dynamodb::shared_dynamodb()?;
+    let table = table.to_owned();
+    Ok(FaultTarget::new(server.socket_address()?, move |address| {
+        let config = local::config(&format!("http://{address}"), &table)
+            .with_connect_timeout(Duration::from_millis(300))
+            .with_operation_timeout(Duration::from_millis(500));
+        async move {
+            let store = Arc::new(DynamoStore::open(config).await?);
+            Ok(Backend::new(store.clone(), store))
+        }
+    }))
+}
+
 async fn subject() -> Result<Subject, String> {
     let store = Arc::new(local::fresh_store("kit").await?);
-    Ok(Subject::from(Backend::new(store.clone(), store)).with_unreachable(unreachable()?))
+    let faults = faults(store.table_name())?;
+    Ok(Subject::from(Backend::new(store.clone(), store)).with_unreachable(unreachable()?).with_faults(faults))
 }
 
 conformance::suite!(dynamodb, subject());

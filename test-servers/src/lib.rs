@@ -67,6 +67,33 @@ impl Server {
         &self.url
     }
 
+    /// The server's TCP address, from the URL's authority (`host:port`
+    /// after any `user:password@`), resolved.
+    ///
+    /// # Errors
+    /// When the URL names no host and port that resolve.
+    pub fn socket_address(&self) -> Result<std::net::SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        let rest = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| rest);
+        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        host_port
+            .to_socket_addrs()
+            .map_err(|e| format!("the server URL {} names no address: {e}", self.url))?
+            .next()
+            .ok_or_else(|| format!("the server URL {} names no address", self.url))
+    }
+
+    /// The URL with its `host:port` replaced by `address` (a proxy's).
+    pub fn url_via(&self, address: std::net::SocketAddr) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", self.url.as_str()));
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let user = authority.rsplit_once('@').map(|(user, _)| format!("{user}@")).unwrap_or_default();
+        let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+        format!("{scheme}{user}{address}{path}")
+    }
+
     /// Whether this server was started by the test (so it may be stopped
     /// and restarted).
     pub fn is_private(&self) -> bool {

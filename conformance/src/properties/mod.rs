@@ -5,6 +5,7 @@
 pub mod capabilities;
 pub mod edge;
 pub mod extremes;
+pub mod faults;
 pub mod linearizable;
 pub mod lock_timing;
 pub mod locks;

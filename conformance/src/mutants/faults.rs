@@ -1,0 +1,120 @@
+//! Fault mutants: client-side defects that only show when the network
+//! fails. Each wraps a real backend (the kit's fault properties need a
+//! server to put the proxy in front of), passes every fair-weather
+//! property, and is caught by one fault property.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use state_api::{
+    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, PutOutcome, Result, ScanPage,
+    StateError, StateStore, Version,
+};
+
+use crate::kit::Property;
+
+/// The ways a fault mutant mishandles a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultMutation {
+    /// An `increment` that failed with a retryable error is sent again
+    /// until it succeeds: when the first one was applied and only its
+    /// reply was lost, the counter moves twice.
+    RetriesIncrement,
+    /// A `put` whose reply was lost is reported written (as the version
+    /// after the one this client saw last), as if no news were good news.
+    SuccessWhenReplyLost,
+    /// After its first failed request, every later request fails too, as
+    /// a connection pool that never replaces a broken connection.
+    NeverRecovers,
+}
+
+impl FaultMutation {
+    /// Every fault mutation.
+    pub const ALL: [FaultMutation; 3] =
+        [FaultMutation::RetriesIncrement, FaultMutation::SuccessWhenReplyLost, FaultMutation::NeverRecovers];
+
+    /// The fault property meant to catch it.
+    pub fn caught_by(&self) -> Property {
+        match self {
+            FaultMutation::RetriesIncrement | FaultMutation::SuccessWhenReplyLost => Property::FaultsLinearizable,
+            FaultMutation::NeverRecovers => Property::FaultRecovery,
+        }
+    }
+
+    /// `backend`, broken in this way.
+    pub fn wrap(&self, backend: Backend) -> Backend {
+        let mutant = Arc::new(FaultMutant { mutation: *self, inner: backend.store, wedged: AtomicBool::new(false) });
+        Backend::new(mutant, backend.locks)
+    }
+}
+
+struct FaultMutant {
+    mutation: FaultMutation,
+    inner: Arc<dyn StateStore>,
+    wedged: AtomicBool,
+}
+
+impl FaultMutant {
+    /// Passes `result` on, wedging the mutant at its first retryable
+    /// failure when that is the mutation; a wedged mutant fails at once.
+    fn through<T>(&self, result: Result<T>) -> Result<T> {
+        if self.mutation == FaultMutation::NeverRecovers {
+            if matches!(&result, Err(e) if e.is_retryable()) {
+                self.wedged.store(true, Ordering::Relaxed);
+            }
+            if self.wedged.load(Ordering::Relaxed) {
+                return Err(StateError::unavailable("fault-mutant", "the pool's connection is broken", "wedged"));
+            }
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl StateStore for FaultMutant {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        self.through(self.inner.get(key).await)
+    }
+
+    async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
+        let result = self.inner.put(key, value, condition, ttl).await;
+        match (self.mutation, &result, condition) {
+            (FaultMutation::SuccessWhenReplyLost, Err(e), Condition::IfVersion(seen)) if e.is_retryable() => {
+                Ok(PutOutcome::Written(Version(seen.0.saturating_add(1))))
+            }
+            (FaultMutation::SuccessWhenReplyLost, Err(e), _) if e.is_retryable() => Ok(PutOutcome::Written(Version(1))),
+            _ => self.through(result),
+        }
+    }
+
+    async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+        self.through(self.inner.delete(key, condition).await)
+    }
+
+    async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+        let mut result = self.inner.increment(key, delta, ttl).await;
+        if self.mutation == FaultMutation::RetriesIncrement {
+            for _ in 0..20 {
+                match &result {
+                    Err(e) if e.is_retryable() => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        result = self.inner.increment(key, delta, ttl).await;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.through(result)
+    }
+
+    async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
+        self.through(self.inner.scan(space, prefix, cursor, limit).await)
+    }
+}

@@ -1,0 +1,258 @@
+//! The kit under network faults (see [`crate::faults`]): with a fault
+//! proxy between the backend's client and its server, playing every fault
+//! kind of [`schedule`] in turn,
+//!
+//! - concurrent histories stay linearizable, with every operation that
+//!   failed with a retryable error (or hung past the kit's bound) given to
+//!   the checker as indeterminate: it may or may not have taken effect;
+//! - every error is the contract's retryable `Timeout` or `Unavailable`
+//!   (never a panic, never a wrong success, never a permanent error for a
+//!   passing fault);
+//! - after each fault heals, an operation succeeds again within
+//!   [`RECOVERY_BOUND`], with no reconnect by the application.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use state_api::{Condition, Key, StateError, StateStore, Version};
+use tokio::time::Instant;
+
+use crate::faults::{Fault, FaultProxy, Phase, schedule};
+use crate::findings::Findings;
+use crate::history_model::{Recorder, StatekitModel};
+use crate::kit::{Context, Failure, Outcome as PropertyOutcome};
+use crate::model::{ErrorKind, KeyName, Op, Outcome};
+use lincheck::{CheckOptions, CheckResult, check};
+
+/// How soon after a fault heals an operation must succeed again.
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(1);
+
+/// The kit's bound on one operation: past it, the operation is taken as
+/// hung (a failure of its own) and recorded as indeterminate.
+const OPERATION_BOUND: Duration = Duration::from_secs(10);
+
+/// Keys holding registers, and the one holding a counter.
+const REGISTERS: [&str; 2] = ["a", "b"];
+const COUNTER: &str = "n";
+
+/// Clients of the linearizability workload.
+const CLIENTS: u64 = 6;
+
+/// How long the workload uses one set of keys.
+const EPOCH: Duration = Duration::from_millis(250);
+
+/// How long a client pauses after an operation failed.
+const BACKOFF: Duration = Duration::from_millis(20);
+
+fn connect_failure(error: String) -> Failure {
+    Failure(error)
+}
+
+/// Concurrent get/set/CAS/increment histories stay linearizable while the
+/// schedule plays, and every error is a retryable one.
+pub async fn linearizable(cx: &Context) -> PropertyOutcome {
+    let Some(target) = cx.faults() else {
+        return Err(Failure("the fault properties ran without a fault target".to_owned()));
+    };
+    let (proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
+    let model = StatekitModel::for_backend(&cx.capabilities);
+    let mut findings = Findings::new();
+    let rounds = cx.scale.of(1).max(1);
+    for round in 0..rounds {
+        let space = cx.space(&format!("faults-lin{round}"));
+        let recorder = Recorder::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let (recorder, store, space, stop) =
+                    (recorder.clone(), Arc::clone(&backend.store), space.clone(), Arc::clone(&stop));
+                tokio::spawn(async move { client_loop(client, &recorder, store.as_ref(), &space, &stop).await })
+            })
+            .collect();
+        play(&proxy, &schedule()).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut ops = 0;
+        for client in clients {
+            match client.await {
+                Ok(report) => {
+                    ops += report.ops;
+                    findings.check(report.hung == 0, || {
+                        format!("{} operations hung past the kit's bound of {OPERATION_BOUND:?}", report.hung)
+                    });
+                    findings.check(report.wrong_errors.is_empty(), || {
+                        format!("errors that are not Timeout or Unavailable under faults: {:?}", report.wrong_errors)
+                    });
+                }
+                Err(e) => findings.fail(format!("a client task died: {e}")),
+            }
+        }
+        let history = recorder.history();
+        let indeterminate = history.operations().iter().filter(|o| o.output().is_none()).count();
+        let checked = tokio::task::spawn_blocking(move || check(&model, &history, &CheckOptions::default()))
+            .await
+            .map_err(|e| Failure(format!("the checker died: {e}")))?;
+        match checked {
+            CheckResult::Linearizable => {
+                findings.check(ops > 0, || "no operation ran".to_owned());
+            }
+            CheckResult::Unknown(why) => findings.fail(format!("round {round}: the checker gave up: {why}")),
+            CheckResult::NotLinearizable(explanation) => findings.fail(format!(
+                "round {round}: {ops} operations ({indeterminate} indeterminate) under faults are not \
+                 linearizable:\n{explanation}"
+            )),
+        }
+    }
+    findings.outcome()
+}
+
+/// What one client saw.
+struct ClientReport {
+    ops: u64,
+    hung: u64,
+    wrong_errors: Vec<String>,
+}
+
+async fn client_loop(
+    client: u64,
+    recorder: &Recorder,
+    store: &dyn StateStore,
+    space: &str,
+    stop: &AtomicBool,
+) -> ClientReport {
+    let mut report = ClientReport { ops: 0, hung: 0, wrong_errors: Vec::new() };
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let started = Instant::now();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        // Keys change every epoch: an operation left indeterminate by a
+        // fault still shows (or not) in the reads after it heals, while
+        // each key's history stays small enough to check exhaustively.
+        let epoch = started.elapsed().as_millis() / EPOCH.as_millis();
+        let op = if fastrand::u8(..4) == 0 {
+            Op::Increment { key: KeyName::new(space, format!("{COUNTER}-{epoch}")), delta: 1, ttl_ms: None }
+        } else {
+            let id = format!("{}-{epoch}", REGISTERS[fastrand::usize(..REGISTERS.len())]);
+            let version = Version(versions.get(&id).copied().unwrap_or(1));
+            let key = KeyName::new(space, id.as_str());
+            let value = Bytes::from(format!("c{client}-{n}"));
+            match fastrand::u8(..3) {
+                0 => Op::Get { key },
+                1 => Op::Put { key, value, condition: Condition::Always, ttl_ms: None },
+                _ => Op::Put { key, value, condition: Condition::IfVersion(version), ttl_ms: None },
+            }
+        };
+        report.ops += 1;
+        let Some(outcome) = recorder.run_bounded(client, store, op.clone(), OPERATION_BOUND).await else {
+            report.hung += 1;
+            continue;
+        };
+        let seen = match &outcome {
+            Outcome::Failed(ErrorKind::Indeterminate) => {
+                // The fault at work: back off, as a client does.
+                tokio::time::sleep(BACKOFF).await;
+                None
+            }
+            Outcome::Failed(kind) => {
+                report.wrong_errors.push(format!("{op:?}: {kind:?}"));
+                None
+            }
+            Outcome::Got(Some(entry)) | Outcome::Rejected(Some(entry)) => Some(entry.version),
+            Outcome::Written(version) => Some(*version),
+            _ => None,
+        };
+        if let (Some(version), Some(key)) = (seen, op.key()) {
+            versions.insert(key.id.clone(), version);
+        }
+    }
+    report
+}
+
+/// Plays `phases` on `proxy`, then heals it.
+async fn play(proxy: &FaultProxy, phases: &[Phase]) {
+    for phase in phases {
+        proxy.set(phase.fault);
+        if phase.reset {
+            proxy.reset_all();
+        }
+        tokio::time::sleep(phase.lasts).await;
+    }
+    proxy.set(Fault::None);
+}
+
+/// After each fault of the schedule heals, an operation succeeds within
+/// [`RECOVERY_BOUND`]; errors during the fault are retryable ones.
+pub async fn recovery(cx: &Context) -> PropertyOutcome {
+    let Some(target) = cx.faults() else {
+        return Err(Failure("the fault properties ran without a fault target".to_owned()));
+    };
+    let (proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
+    let store = Arc::clone(&backend.store);
+    let key = Key::new(&cx.space("faults-recovery"), "probe")?;
+    store.set(&key, Bytes::from_static(b"probe"), None).await?;
+    let mut findings = Findings::new();
+    for phase in schedule().into_iter().filter(|p| p.fault != Fault::None || p.reset) {
+        proxy.set(phase.fault);
+        if phase.reset {
+            proxy.reset_all();
+        }
+        // Traffic during the fault, so the client meets it.
+        let during = Instant::now() + phase.lasts;
+        while Instant::now() < during {
+            match tokio::time::timeout(OPERATION_BOUND, store.get(&key)).await {
+                Err(_) => findings.fail(format!("a get hung past {OPERATION_BOUND:?} under {}", describe(&phase))),
+                Ok(Err(error)) => {
+                    findings.check(error.is_retryable(), || {
+                        format!("under {} a get failed with a permanent error: {error}", describe(&phase))
+                    });
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(Ok(found)) => {
+                    findings.check(found.is_some_and(|e| e.value == "probe"), || {
+                        format!("under {} a get answered something else than the probe", describe(&phase))
+                    });
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        proxy.set(Fault::None);
+        let healed = Instant::now();
+        let recovered = first_success(store.as_ref(), &key).await;
+        let took = healed.elapsed();
+        if let Err(error) = recovered {
+            findings.fail(format!("after {} healed, no get succeeded: {error}", describe(&phase)));
+        }
+        findings.check(took <= RECOVERY_BOUND, || {
+            format!(
+                "after {:?} healed, the first successful get came {took:?} later (bound {RECOVERY_BOUND:?})",
+                phase.fault
+            )
+        });
+    }
+    findings.outcome()
+}
+
+/// The phase as a reader names it.
+fn describe(phase: &Phase) -> String {
+    match (phase.fault, phase.reset) {
+        (Fault::None, true) => "a reset of every connection".to_owned(),
+        (fault, true) => format!("{fault:?} after a reset of every connection"),
+        (fault, false) => format!("{fault:?}"),
+    }
+}
+
+/// Retries a get until one succeeds, for at most a few recovery bounds.
+async fn first_success(store: &dyn StateStore, key: &Key) -> Result<(), StateError> {
+    let give_up = Instant::now() + RECOVERY_BOUND * 5;
+    loop {
+        match tokio::time::timeout(OPERATION_BOUND, store.get(key)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(error)) if Instant::now() >= give_up => return Err(error),
+            Err(_) => return Err(StateError::timed_out("get after the fault healed", OPERATION_BOUND)),
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
