@@ -227,6 +227,11 @@ macro_rules! with_properties {
             /// second, with no reconnect by the application. Runs with a
             /// fault target.
             fault_recovery => FaultRecovery [$crate::properties::faults::recovery] requires [],
+            /// Under network faults, with holders that stall past their lease
+            /// and then extend or release, no two holders ever believe they
+            /// hold a lock at once, and fencing tokens follow the tenures.
+            /// Runs with a fault target.
+            faults_locks => FaultsLocks [$crate::properties::faults::locks] requires [locks],
         }
     };
 }
@@ -305,7 +310,7 @@ impl Property {
                 "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)"
                     .to_owned(),
             ),
-            Property::FaultsLinearizable | Property::FaultRecovery if cx.faults().is_none() => {
+            Property::FaultsLinearizable | Property::FaultRecovery | Property::FaultsLocks if cx.faults().is_none() => {
                 Some("no fault target was given to the kit (tests give one with Subject::with_faults)".to_owned())
             }
             Property::StorageReclaim if cx.capabilities.storage.is_none() => {

@@ -51,3 +51,8 @@ fn a_lost_reply_reported_as_success_is_caught() {
 fn a_pool_that_never_recovers_is_caught() {
     assert_caught(FaultMutation::NeverRecovers);
 }
+
+#[test]
+fn an_acquisition_assumed_when_its_reply_was_lost_is_caught() {
+    assert_caught(FaultMutation::AcquiredWhenReplyLost);
+}

@@ -4,14 +4,15 @@
 //! property, and is caught by one fault property.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use state_api::driver::{Step, acquire_loop};
 use state_api::{
-    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, PutOutcome, Result, ScanPage,
-    StateError, StateStore, Version,
+    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, FencingToken, Key, Lease, LockService,
+    PutOutcome, Result, ScanPage, StateError, StateStore, Version,
 };
 
 use crate::kit::Property;
@@ -29,25 +30,34 @@ pub enum FaultMutation {
     /// After its first failed request, every later request fails too, as
     /// a connection pool that never replaces a broken connection.
     NeverRecovers,
+    /// An acquisition whose reply was lost is taken as granted, with the
+    /// token after the last one this client saw.
+    AcquiredWhenReplyLost,
 }
 
 impl FaultMutation {
     /// Every fault mutation.
-    pub const ALL: [FaultMutation; 3] =
-        [FaultMutation::RetriesIncrement, FaultMutation::SuccessWhenReplyLost, FaultMutation::NeverRecovers];
+    pub const ALL: [FaultMutation; 4] = [
+        FaultMutation::RetriesIncrement,
+        FaultMutation::SuccessWhenReplyLost,
+        FaultMutation::NeverRecovers,
+        FaultMutation::AcquiredWhenReplyLost,
+    ];
 
     /// The fault property meant to catch it.
     pub fn caught_by(&self) -> Property {
         match self {
             FaultMutation::RetriesIncrement | FaultMutation::SuccessWhenReplyLost => Property::FaultsLinearizable,
             FaultMutation::NeverRecovers => Property::FaultRecovery,
+            FaultMutation::AcquiredWhenReplyLost => Property::FaultsLocks,
         }
     }
 
     /// `backend`, broken in this way.
     pub fn wrap(&self, backend: Backend) -> Backend {
         let mutant = Arc::new(FaultMutant { mutation: *self, inner: backend.store, wedged: AtomicBool::new(false) });
-        Backend::new(mutant, backend.locks)
+        let locks = Arc::new(FaultLocks { mutation: *self, inner: backend.locks, last_token: AtomicU64::new(0) });
+        Backend::new(mutant, locks)
     }
 }
 
@@ -116,5 +126,57 @@ impl StateStore for FaultMutant {
 
     async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {
         self.through(self.inner.scan(space, prefix, cursor, limit).await)
+    }
+}
+
+struct FaultLocks {
+    mutation: FaultMutation,
+    inner: Arc<dyn LockService>,
+    /// The last token this client saw.
+    last_token: AtomicU64,
+}
+
+#[async_trait]
+impl LockService for FaultLocks {
+    async fn try_acquire(&self, name: &str, ttl: Duration) -> Result<Option<Lease>> {
+        let requested_at = tokio::time::Instant::now();
+        match self.inner.try_acquire(name, ttl).await {
+            Ok(Some(lease)) => {
+                self.last_token.fetch_max(lease.token().0, Ordering::Relaxed);
+                Ok(Some(lease))
+            }
+            Err(e) if e.is_retryable() && self.mutation == FaultMutation::AcquiredWhenReplyLost => {
+                let token = FencingToken(self.last_token.fetch_add(1, Ordering::Relaxed) + 1);
+                Ok(Some(Lease::new(name, Lease::new_owner_id(), token, requested_at, ttl)))
+            }
+            other => other,
+        }
+    }
+
+    // The one wait loop over this client's try_acquire, polling, where
+    // that is what is broken.
+    async fn acquire(&self, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease> {
+        if self.mutation != FaultMutation::AcquiredWhenReplyLost {
+            return self.inner.acquire(name, ttl, timeout).await;
+        }
+        let attempt = || async {
+            Ok(match self.try_acquire(name, ttl).await? {
+                Some(lease) => Step::Acquired(lease),
+                None => Step::Held(None),
+            })
+        };
+        acquire_loop(timeout, attempt, |_| async { None }).await
+    }
+
+    async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {
+        self.inner.extend(lease, ttl).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        self.inner.release(lease).await
+    }
+
+    async fn is_held(&self, lease: &Lease) -> Result<bool> {
+        self.inner.is_held(lease).await
     }
 }

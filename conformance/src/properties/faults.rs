@@ -256,3 +256,118 @@ async fn first_success(store: &dyn StateStore, key: &Key) -> Result<(), StateErr
         }
     }
 }
+
+/// What a client believed about one lease: it held the lock from `start`
+/// (when `acquire` returned) until `end` (when it released, or its last
+/// known local deadline, whichever came first).
+#[derive(Debug, Clone, Copy)]
+struct Belief {
+    client: u64,
+    start: Instant,
+    end: Instant,
+    token: state_api::FencingToken,
+}
+
+/// Lock holders contend through the proxy while the schedule plays, and
+/// some stall past their lease before they extend or release: no two
+/// holders ever believe they hold the lock at once, and fencing tokens
+/// increase in the order of the tenures.
+pub async fn locks(cx: &Context) -> PropertyOutcome {
+    let Some(target) = cx.faults() else {
+        return Err(Failure("the fault properties ran without a fault target".to_owned()));
+    };
+    let (proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
+    let name = cx.lock_name("faults-lock");
+    let ttl = Duration::from_millis(400).max(cx.clock_tolerance() * 2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4u64)
+        .map(|client| {
+            let (locks, name, stop) = (Arc::clone(&backend.locks), name.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut beliefs = Vec::new();
+                let mut wrong_errors = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let mut lease = match locks.acquire(&name, ttl, Duration::from_secs(2)).await {
+                        Ok(lease) => lease,
+                        Err(e) if e.is_retryable() => {
+                            tokio::time::sleep(BACKOFF).await;
+                            continue;
+                        }
+                        Err(e) => {
+                            wrong_errors.push(format!("acquire: {e}"));
+                            continue;
+                        }
+                    };
+                    let start = Instant::now();
+                    let mut until = lease.valid_until();
+                    if fastrand::u8(..4) == 0 {
+                        // A stall: the holder stops for longer than its
+                        // lease, then resumes and tries to extend.
+                        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+                        match locks.extend(&mut lease, ttl).await {
+                            Ok(()) => until = lease.valid_until(),
+                            Err(e) if e.is_retryable() || matches!(e, StateError::LockLost { .. }) => {}
+                            Err(e) => wrong_errors.push(format!("extend: {e}")),
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(..30))).await;
+                    let released_at = Instant::now();
+                    match locks.release(&lease).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_retryable() || matches!(e, StateError::LockLost { .. }) => {}
+                        Err(e) => wrong_errors.push(format!("release: {e}")),
+                    }
+                    let end = released_at.min(until);
+                    if end > start {
+                        beliefs.push(Belief { client, start, end, token: lease.token() });
+                    }
+                }
+                (beliefs, wrong_errors)
+            })
+        })
+        .collect();
+    for _ in 0..cx.scale.of(1).max(1) {
+        play(&proxy, &schedule()).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut findings = Findings::new();
+    let mut beliefs = Vec::new();
+    for client in clients {
+        match client.await {
+            Ok((held, wrong_errors)) => {
+                beliefs.extend(held);
+                findings.check(wrong_errors.is_empty(), || {
+                    format!("errors that are not retryable or LockLost under faults: {wrong_errors:?}")
+                });
+            }
+            Err(e) => findings.fail(format!("a lock client died: {e}")),
+        }
+    }
+    beliefs.sort_by_key(|b| b.start);
+    findings.check(beliefs.len() > 1, || format!("only {} tenures under faults", beliefs.len()));
+    let overlaps: Vec<String> = beliefs
+        .windows(2)
+        .filter(|pair| pair[0].end > pair[1].start)
+        .map(|pair| {
+            format!(
+                "client {} believed it held the lock (token {:?}) until {:?} after client {} acquired it (token \
+                 {:?})",
+                pair[0].client,
+                pair[0].token,
+                pair[0].end - pair[1].start,
+                pair[1].client,
+                pair[1].token
+            )
+        })
+        .collect();
+    findings.check(overlaps.is_empty(), || {
+        format!("{} of {} tenures overlapped under faults, first: {}", overlaps.len(), beliefs.len(), overlaps[0])
+    });
+    if cx.capabilities.features.fencing_tokens {
+        let disorder = beliefs.windows(2).find(|pair| pair[0].token >= pair[1].token);
+        findings.check(disorder.is_none(), || {
+            format!("fencing tokens out of tenure order under faults: {:?}", disorder.map(|p| (p[0], p[1])))
+        });
+    }
+    findings.outcome()
+}
