@@ -106,6 +106,9 @@ where
         drop(subject);
         report
     });
+    for note in &report.notes {
+        eprintln!("{}: {note}", property.name());
+    }
     match report.verdict {
         Verdict::Passed => {}
         Verdict::Skipped { reason } => eprintln!("{}: not applicable: {reason}", property.name()),

@@ -61,6 +61,7 @@ pub struct Context {
     namespace: String,
     unreachable: Option<Unreachable>,
     faults: Option<FaultTarget>,
+    notes: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl Context {
@@ -68,13 +69,19 @@ impl Context {
     pub fn new(backend: Backend, scale: Scale) -> Context {
         let capabilities = backend.capabilities();
         let namespace = format!("ck{:08x}", fastrand::u32(..));
-        Context { backend, capabilities, scale, namespace, unreachable: None, faults: None }
+        Context { backend, capabilities, scale, namespace, unreachable: None, faults: None, notes: Default::default() }
     }
 
     /// The same context with a target for the fault properties.
     pub fn with_faults(mut self, target: Option<FaultTarget>) -> Context {
         self.faults = target;
         self
+    }
+
+    /// Records what a property measured beyond its verdict; the report of
+    /// the property running now carries it.
+    pub fn note(&self, text: impl Into<String>) {
+        self.notes.lock().push(text.into());
     }
 
     /// The fault target, if the test gave one.
@@ -328,6 +335,7 @@ impl Property {
 
     /// Runs this property in an existing context.
     pub async fn run_in(&self, cx: &Context) -> PropertyReport {
+        cx.notes.lock().clear();
         let started = Instant::now();
         let (verdict, cases) = match self.skip_reason(&cx.capabilities).or_else(|| self.context_skip(cx)) {
             Some(reason) => (Verdict::Skipped { reason }, 0),
@@ -336,7 +344,8 @@ impl Property {
                 Err(Failure(counterexample)) => (Verdict::Failed { counterexample }, 0),
             },
         };
-        PropertyReport { property: self.name(), verdict, cases, duration: started.elapsed() }
+        let notes = std::mem::take(&mut *cx.notes.lock());
+        PropertyReport { property: self.name(), verdict, cases, duration: started.elapsed(), notes }
     }
 }
 

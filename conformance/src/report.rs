@@ -37,6 +37,10 @@ pub struct PropertyReport {
     /// Wall time.
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
+    /// What the property measured beyond its verdict (the fault
+    /// properties' operations, faults and recovery times), one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl PropertyReport {
@@ -86,6 +90,9 @@ impl fmt::Display for RunReport {
             writeln!(f, "{:<34} {:<8} {:>7} {:>8.2}s", p.property, verdict, p.cases, p.duration.as_secs_f64())?;
         }
         for p in &self.properties {
+            for note in &p.notes {
+                writeln!(f, "\n{}: {note}", p.property)?;
+            }
             match &p.verdict {
                 Verdict::Failed { counterexample } => writeln!(f, "\n{} FAILED:\n{counterexample}", p.property)?,
                 Verdict::Skipped { reason } => writeln!(f, "\n{} skipped: {reason}", p.property)?,

@@ -94,6 +94,19 @@ pub async fn linearizable(cx: &Context) -> PropertyOutcome {
         let checked = tokio::task::spawn_blocking(move || check(&model, &history, &CheckOptions::default()))
             .await
             .map_err(|e| Failure(format!("the checker died: {e}")))?;
+        let stats = proxy.stats();
+        cx.note(format!(
+            "round {round}: {ops} operations by {CLIENTS} clients ({indeterminate} indeterminate) under {} fault \
+             phases; the proxy took {} connections and broke {}; checked: {}",
+            schedule().iter().filter(|p| p.fault != Fault::None || p.reset).count(),
+            stats.connections.load(Ordering::Relaxed),
+            stats.broken.load(Ordering::Relaxed),
+            match &checked {
+                CheckResult::Linearizable => "linearizable",
+                CheckResult::Unknown(_) => "undecided",
+                CheckResult::NotLinearizable(_) => "NOT linearizable",
+            }
+        ));
         match checked {
             CheckResult::Linearizable => {
                 findings.check(ops > 0, || "no operation ran".to_owned());
@@ -194,6 +207,7 @@ pub async fn recovery(cx: &Context) -> PropertyOutcome {
     let key = Key::new(&cx.space("faults-recovery"), "probe")?;
     store.set(&key, Bytes::from_static(b"probe"), None).await?;
     let mut findings = Findings::new();
+    let mut recoveries = Vec::new();
     for phase in schedule().into_iter().filter(|p| p.fault != Fault::None || p.reset) {
         proxy.set(phase.fault);
         if phase.reset {
@@ -222,6 +236,8 @@ pub async fn recovery(cx: &Context) -> PropertyOutcome {
         let healed = Instant::now();
         let recovered = first_success(store.as_ref(), &key).await;
         let took = healed.elapsed();
+        cx.note(format!("recovered from {} in {:.1} ms", describe(&phase), took.as_secs_f64() * 1000.0));
+        recoveries.push(took);
         if let Err(error) = recovered {
             findings.fail(format!("after {} healed, no get succeeded: {error}", describe(&phase)));
         }
@@ -232,6 +248,16 @@ pub async fn recovery(cx: &Context) -> PropertyOutcome {
             )
         });
     }
+    recoveries.sort();
+    let at =
+        |q: f64| recoveries.get(((recoveries.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    cx.note(format!(
+        "recovery after {} faults: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        recoveries.len(),
+        at(0.5).as_secs_f64() * 1000.0,
+        at(0.99).as_secs_f64() * 1000.0,
+        at(1.0).as_secs_f64() * 1000.0
+    ));
     findings.outcome()
 }
 
@@ -286,6 +312,7 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
             tokio::spawn(async move {
                 let mut beliefs = Vec::new();
                 let mut wrong_errors = Vec::new();
+                let mut stalled = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let mut lease = match locks.acquire(&name, ttl, Duration::from_secs(2)).await {
                         Ok(lease) => lease,
@@ -303,6 +330,7 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
                     if fastrand::u8(..4) == 0 {
                         // A stall: the holder stops for longer than its
                         // lease, then resumes and tries to extend.
+                        stalled += 1;
                         tokio::time::sleep(ttl + Duration::from_millis(100)).await;
                         match locks.extend(&mut lease, ttl).await {
                             Ok(()) => until = lease.valid_until(),
@@ -322,7 +350,7 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
                         beliefs.push(Belief { client, start, end, token: lease.token() });
                     }
                 }
-                (beliefs, wrong_errors)
+                (beliefs, stalled, wrong_errors)
             })
         })
         .collect();
@@ -332,10 +360,12 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
     stop.store(true, Ordering::Relaxed);
     let mut findings = Findings::new();
     let mut beliefs = Vec::new();
+    let mut stalls = 0u64;
     for client in clients {
         match client.await {
-            Ok((held, wrong_errors)) => {
+            Ok((held, stalled, wrong_errors)) => {
                 beliefs.extend(held);
+                stalls += stalled;
                 findings.check(wrong_errors.is_empty(), || {
                     format!("errors that are not retryable or LockLost under faults: {wrong_errors:?}")
                 });
@@ -344,6 +374,11 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
         }
     }
     beliefs.sort_by_key(|b| b.start);
+    cx.note(format!(
+        "{} tenures by 4 clients ({stalls} of them stalled past the lease) under {} rounds of the fault schedule",
+        beliefs.len(),
+        cx.scale.of(1).max(1)
+    ));
     findings.check(beliefs.len() > 1, || format!("only {} tenures under faults", beliefs.len()));
     let overlaps: Vec<String> = beliefs
         .windows(2)
