@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use state_api::{
-    Condition, DeleteCondition, Key, KeyError, KeyPart, MemoryStore, PutOutcome, StateError, StateStore, Version,
+    Condition, DeleteCondition, Key, KeyError, KeyPart, LockRetention, LockService, MemoryStore, PutOutcome,
+    StateError, StateStore, StorageScope, StorageUsage, Version,
 };
 use tokio::time::advance;
 
@@ -352,16 +353,23 @@ async fn empty_and_binary_values_round_trip() {
 
 // ---- sweeper -----------------------------------------------------------
 
+/// Entry records the store holds in the test space, expired ones included.
+async fn held(s: &MemoryStore) -> u64 {
+    s.storage_usage(StorageScope { spaces: &["test"], lock_prefix: "" }).await.unwrap().records
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_sweeper_frees_expired_entries_but_never_a_rewritten_one() {
-    let s = store();
+    // A sweeper that never ticks during the test, so that storage is
+    // reported and sweeps happen only when the test asks.
+    let s = MemoryStore::builder().sweep_interval(Some(Duration::from_secs(3600))).build();
     s.set(&key("expired"), "v".into(), Some(MS)).await.unwrap();
     s.set(&key("rewritten"), "v".into(), Some(MS)).await.unwrap();
     advance(MS).await;
     s.set(&key("rewritten"), "new".into(), None).await.unwrap();
-    assert_eq!(s.stored_entries(), 2);
-    assert_eq!(s.sweep_expired(), 1);
-    assert_eq!(s.stored_entries(), 1);
+    assert_eq!(held(&s).await, 2);
+    assert_eq!(s.reclaim_expired().await.unwrap(), 1);
+    assert_eq!(held(&s).await, 1);
     assert_eq!(s.get(&key("rewritten")).await.unwrap().unwrap().value, "new");
 }
 
@@ -369,8 +377,43 @@ async fn the_sweeper_frees_expired_entries_but_never_a_rewritten_one() {
 async fn the_background_sweeper_runs_inside_a_runtime() {
     let s = MemoryStore::builder().sweep_interval(Some(Duration::from_millis(10))).build();
     s.set(&key("e"), "v".into(), Some(MS)).await.unwrap();
+    assert_eq!(held(&s).await, 1);
     tokio::time::sleep(Duration::from_millis(25)).await;
-    assert_eq!(s.stored_entries(), 0);
+    assert_eq!(held(&s).await, 0);
+}
+
+#[tokio::test]
+async fn storage_is_reported_only_while_a_sweeper_runs() {
+    assert!(store().capabilities().storage.is_none());
+    assert!(matches!(held_or_error(&store()).await, Err(StateError::Unsupported { .. })));
+    let swept = MemoryStore::builder().sweep_interval(Some(Duration::from_millis(250))).build();
+    let declared = swept.capabilities().storage.unwrap();
+    assert_eq!(declared.reclaim_within, Duration::from_millis(250));
+    assert_eq!(declared.lock_records, LockRetention::Reclaimed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_free_lock_leaves_no_record_and_tokens_still_increase() {
+    let s = MemoryStore::builder().sweep_interval(Some(Duration::from_secs(3600))).build();
+    let locks = |s: &MemoryStore| {
+        let s = s.clone();
+        async move { s.storage_usage(StorageScope { spaces: &[], lock_prefix: "job-" }).await.unwrap().lock_records }
+    };
+    let first = s.try_acquire("job-1", Duration::from_secs(1)).await.unwrap().unwrap();
+    assert_eq!(locks(&s).await, 1);
+    s.release(&first).await.unwrap();
+    assert_eq!(locks(&s).await, 0);
+    let abandoned = s.try_acquire("job-1", MS).await.unwrap().unwrap();
+    assert!(abandoned.token() > first.token());
+    advance(MS).await;
+    assert_eq!(s.reclaim_expired().await.unwrap(), 1);
+    assert_eq!(locks(&s).await, 0);
+    let again = s.try_acquire("job-1", Duration::from_secs(1)).await.unwrap().unwrap();
+    assert!(again.token() > abandoned.token());
+}
+
+async fn held_or_error(s: &MemoryStore) -> state_api::Result<StorageUsage> {
+    s.storage_usage(StorageScope { spaces: &["test"], lock_prefix: "" }).await
 }
 
 // ---- concurrency -------------------------------------------------------

@@ -117,11 +117,6 @@ impl MemoryStore {
         self.inner.sweep(tokio::time::Instant::now())
     }
 
-    /// Number of entries held in memory, expired ones not yet swept included.
-    pub fn stored_entries(&self) -> usize {
-        self.inner.table.len()
-    }
-
     fn capabilities_value(&self) -> Capabilities {
         // Reclaiming is bounded only while the sweeper runs: one interval
         // after a deadline at most (ticks are delayed, never skipped, so a
@@ -142,7 +137,7 @@ impl Default for MemoryStore {
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore").field("entries", &self.stored_entries()).finish_non_exhaustive()
+        f.debug_struct("MemoryStore").field("max_value_len", &self.inner.max_value_len).finish_non_exhaustive()
     }
 }
 

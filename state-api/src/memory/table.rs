@@ -168,8 +168,4 @@ impl Table {
             })
             .sum()
     }
-
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
-    }
 }
