@@ -239,6 +239,15 @@ macro_rules! with_properties {
             /// hold a lock at once, and fencing tokens follow the tenures.
             /// Runs with a fault target.
             faults_locks => FaultsLocks [$crate::properties::faults::locks] requires [locks],
+            /// The server frozen (SIGSTOP) past the client's timeouts, then
+            /// resumed: histories stay linearizable and operations succeed
+            /// within a second. Runs when the fault target controls the server.
+            server_pause => ServerPause [$crate::properties::faults::server_pause] requires [],
+            /// The server killed and restarted on its data: operations succeed
+            /// within a second of its return, and a durable server keeps every
+            /// acknowledged write and its fencing order. Runs when the fault
+            /// target controls the server.
+            server_restart => ServerRestart [$crate::properties::faults::server_restart] requires [],
         }
     };
 }
@@ -320,6 +329,11 @@ impl Property {
             Property::FaultsLinearizable | Property::FaultRecovery | Property::FaultsLocks if cx.faults().is_none() => {
                 Some("no fault target was given to the kit (tests give one with Subject::with_faults)".to_owned())
             }
+            Property::ServerPause | Property::ServerRestart if cx.faults().and_then(|t| t.server()).is_none() => Some(
+                "no control over the server was given to the kit (tests that start their own server give one \
+                     with FaultTarget::with_server)"
+                    .to_owned(),
+            ),
             Property::StorageReclaim if cx.capabilities.storage.is_none() => {
                 Some("the backend does not report its storage (Capabilities::storage)".to_owned())
             }

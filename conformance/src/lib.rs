@@ -68,7 +68,7 @@ pub mod scale;
 pub mod supported;
 pub mod unreachable;
 
-pub use faults::{Fault, FaultProxy, FaultTarget};
+pub use faults::{Fault, FaultProxy, FaultTarget, ServerControl};
 pub use findings::Findings;
 pub use harness::{IntoSubject, Subject};
 pub use history_model::{Recorder, StatekitModel};

@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use conformance::{FaultTarget, Subject, Unreachable};
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use conformance::{Subject, Unreachable};
 use state_postgres::PostgresConfig;
 
 /// A password for the unreachable endpoint, which no error may reveal.
@@ -25,19 +29,8 @@ conformance::suite!(postgres, async {
     // concurrently with their writes.
     let config = PostgresConfig::new(server.url()).with_reap_interval(Some(Duration::from_millis(500)));
     let backend = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
-    let subject = Subject::from(backend).with_unreachable(unreachable()?).with_faults(faults(&server)?);
+    let server = Arc::new(Mutex::new(server));
+    let subject =
+        Subject::from(backend).with_unreachable(unreachable()?).with_faults(support::fault_target(&server, false)?);
     Ok::<_, String>(subject.keep_alive(server))
 });
-
-/// The same server reached through the kit's fault proxy, with timeouts
-/// short enough for operations caught in a fault to give up while it lasts.
-fn faults(server: &test_servers::Server) -> Result<FaultTarget, String> {
-    let server_url = test_servers::Server::external(server.url());
-    Ok(FaultTarget::new(server.socket_address()?, move |address| {
-        let config = PostgresConfig::new(server_url.url_via(address))
-            .with_connect_timeout(Duration::from_millis(300))
-            .with_statement_timeout(Duration::from_millis(300))
-            .with_reap_interval(None);
-        state_postgres::backend(config)
-    }))
-}

@@ -6,7 +6,11 @@
 
 use std::time::Duration;
 
-use conformance::{FaultTarget, Subject, Unreachable};
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use conformance::{Subject, Unreachable};
 use state_redis::RedisConfig;
 use test_servers::redis::redis;
 
@@ -21,20 +25,11 @@ fn unreachable() -> Result<Unreachable, String> {
     Ok(Unreachable::new(timeout, move || state_redis::backend(config.clone())).with_secret(SECRET))
 }
 
-/// The same server reached through the kit's fault proxy, with timeouts
-/// short enough for operations caught in a fault to give up while it lasts.
-fn faults(server: &test_servers::Server) -> Result<FaultTarget, String> {
-    Ok(FaultTarget::new(server.socket_address()?, |address| {
-        let config = RedisConfig::new(format!("redis://{address}"))
-            .with_connect_timeout(Duration::from_millis(300))
-            .with_command_timeout(Duration::from_millis(300));
-        state_redis::backend(config)
-    }))
-}
-
 conformance::suite!(redis, async {
     let server = redis()?;
     let backend = state_redis::backend(RedisConfig::new(server.url())).await.map_err(|e| e.to_string())?;
-    let subject = Subject::from(backend).with_unreachable(unreachable()?).with_faults(faults(&server)?);
+    let server = Arc::new(Mutex::new(server));
+    let subject =
+        Subject::from(backend).with_unreachable(unreachable()?).with_faults(support::fault_target(&server, false)?);
     Ok::<_, String>(subject.keep_alive(server))
 });

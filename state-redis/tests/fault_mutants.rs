@@ -4,24 +4,20 @@
 
 #![allow(missing_docs, clippy::panic, clippy::unwrap_used)]
 
-use std::time::Duration;
+mod support;
 
-use conformance::{FaultMutation, FaultTarget, Property, Scale, Subject, Verdict};
+use std::sync::{Arc, Mutex};
+
+use conformance::{FaultMutation, Property, Scale, Subject, Verdict};
 use state_redis::RedisConfig;
 
 fn assert_caught(mutation: FaultMutation) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let server = test_servers::redis::redis().unwrap();
-        let upstream = server.socket_address().unwrap();
-        let target = FaultTarget::new(upstream, |address| {
-            let config = RedisConfig::new(format!("redis://{address}"))
-                .with_connect_timeout(Duration::from_millis(300))
-                .with_command_timeout(Duration::from_millis(300));
-            state_redis::backend(config)
-        })
-        .wrapped(move |backend| mutation.wrap(backend));
-        let direct = state_redis::backend(RedisConfig::new(server.url())).await.unwrap();
+        let server = Arc::new(Mutex::new(test_servers::redis::redis().unwrap()));
+        let target = support::fault_target(&server, false).unwrap().wrapped(move |backend| mutation.wrap(backend));
+        let url = server.lock().unwrap().url().to_owned();
+        let direct = state_redis::backend(RedisConfig::new(url)).await.unwrap();
         let subject = Subject::from(mutation.wrap(direct)).with_faults(target);
         // In fair weather the mutant is a correct store...
         let fair = subject.run(Property::LinearizabilityGetSetCas, Scale::SMALL).await;

@@ -165,6 +165,36 @@ impl Process {
         }
     }
 
+    /// Freezes the server (SIGSTOP to it and its children), as a stalled
+    /// host or a long pause would: connections stay open, nothing answers.
+    ///
+    /// # Errors
+    /// A message if the signal cannot be sent.
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("STOP")
+    }
+
+    /// Lets a [paused](Self::pause) server run again (SIGCONT).
+    ///
+    /// # Errors
+    /// A message if the signal cannot be sent.
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("CONT")
+    }
+
+    /// Sends `signal` to the server and to its children (PostgreSQL serves
+    /// each connection from a child of the postmaster).
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(&pid).status();
+        if !matches!(sent, Ok(status) if status.success()) {
+            return Err(format!("cannot send SIG{signal} to {} (pid {pid})", self.name));
+        }
+        // pkill answers 1 when the server has no children: not an error.
+        let _ = Command::new("pkill").arg(format!("-{signal}")).args(["-P", &pid]).status();
+        Ok(())
+    }
+
     /// Starts the server again with the same command, port and directory,
     /// and waits until it accepts connections.
     ///

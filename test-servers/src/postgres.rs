@@ -42,11 +42,32 @@ pub fn postgres() -> Result<Server, String> {
     if let Some(url) = std::env::var("STATEKIT_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty()) {
         return Ok(Server::external(url));
     }
+    private(Durability::Throwaway)
+}
+
+/// A private cluster configured to keep every acknowledged commit across a
+/// crash (`fsync`, `synchronous_commit` and `full_page_writes` on), for
+/// restart tests. Always private: the test kills and restarts it.
+///
+/// # Errors
+/// As for [`postgres`].
+pub fn postgres_durable() -> Result<Server, String> {
+    private(Durability::Durable)
+}
+
+/// Whether a private cluster trades durability for speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Throwaway,
+    Durable,
+}
+
+fn private(durability: Durability) -> Result<Server, String> {
     let binaries = Binaries::find()?;
     let user = RunAs::for_this_process()?;
     let dir = temp_dir("postgres")?;
     // Until the Process owns the directory, remove it ourselves on failure.
-    let started = start(&binaries, &user, &dir);
+    let started = start(&binaries, &user, &dir, durability);
     if started.is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -155,7 +176,7 @@ impl RunAs {
     }
 }
 
-fn start(binaries: &Binaries, user: &RunAs, dir: &Path) -> Result<Server, String> {
+fn start(binaries: &Binaries, user: &RunAs, dir: &Path, durability: Durability) -> Result<Server, String> {
     let data = dir.join("data");
     let sockets = dir.join("sockets");
     std::fs::create_dir_all(&sockets).map_err(|e| format!("cannot create {}: {e}", sockets.display()))?;
@@ -165,15 +186,13 @@ fn start(binaries: &Binaries, user: &RunAs, dir: &Path) -> Result<Server, String
     let port = free_port()?;
     let mut command = user.command(&binaries.postgres);
     command.arg("-D").arg(&data).arg("-p").arg(port.to_string()).arg("-k").arg(&sockets);
-    for setting in [
-        "listen_addresses=127.0.0.1",
+    // Tests run in parallel, each with its own pool.
+    let mut settings = vec!["listen_addresses=127.0.0.1", "max_connections=300"];
+    if durability == Durability::Throwaway {
         // A throwaway cluster: durability only costs time here.
-        "fsync=off",
-        "synchronous_commit=off",
-        "full_page_writes=off",
-        // Tests run in parallel, each with its own pool.
-        "max_connections=300",
-    ] {
+        settings.extend(["fsync=off", "synchronous_commit=off", "full_page_writes=off"]);
+    }
+    for setting in settings {
         command.arg("-c").arg(setting);
     }
     let process = Process::spawn("postgres", command, dir.to_path_buf(), port)?;

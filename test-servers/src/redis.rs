@@ -34,6 +34,20 @@ pub fn redis() -> Result<Server, String> {
     {
         return Ok(Server::external(url.trim()));
     }
+    private(&["--save", "", "--appendonly", "no"])
+}
+
+/// A private `redis-server` that keeps every acknowledged write across a
+/// crash (`appendonly yes`, `appendfsync always`, in its own directory), for
+/// restart tests. Always private: the test kills and restarts it.
+///
+/// # Errors
+/// As for [`redis`].
+pub fn redis_durable() -> Result<Server, String> {
+    private(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+}
+
+fn private(persistence: &[&str]) -> Result<Server, String> {
     let binary = find_binary("redis-server", SEARCH_DIRS).ok_or_else(|| {
         format!(
             "redis-server was not found on PATH or in {}: install the Debian package `redis-server` \
@@ -48,10 +62,7 @@ pub fn redis() -> Result<Server, String> {
         let port = free_port()?;
         let dir = temp_dir("redis")?;
         let mut command = Command::new(&binary);
-        command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir);
+        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]).args(persistence).arg("--dir").arg(&dir);
         let mut process = Process::spawn("redis-server", command, dir, port)?;
         match wait_for_port(port, STARTUP) {
             Ok(()) if process.is_running() => {

@@ -28,6 +28,78 @@ type Connect = dyn Fn(SocketAddr) -> Pin<Box<dyn Future<Output = Result<Backend>
 pub struct FaultTarget {
     upstream: SocketAddr,
     connect: Arc<Connect>,
+    server: Option<Arc<ServerControl>>,
+}
+
+type Action = dyn Fn() -> std::result::Result<(), String> + Send + Sync;
+
+/// Control over the server process behind a [`FaultTarget`], for the
+/// process faults: pause and resume it, kill it (SIGKILL) and start it
+/// again on the same data. Only a test that started the server itself can
+/// give one, and only when no other test shares that server.
+pub struct ServerControl {
+    pause: Box<Action>,
+    resume: Box<Action>,
+    crash_and_restart: Box<Action>,
+    durable: bool,
+}
+
+impl ServerControl {
+    /// A control from three blocking actions (the kit runs them off the
+    /// async threads). `durable` says whether the server's configuration
+    /// keeps every acknowledged write across a crash of its process.
+    pub fn new(
+        pause: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
+        resume: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
+        crash_and_restart: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
+        durable: bool,
+    ) -> ServerControl {
+        ServerControl {
+            pause: Box::new(pause),
+            resume: Box::new(resume),
+            crash_and_restart: Box::new(crash_and_restart),
+            durable,
+        }
+    }
+
+    /// Whether acknowledged writes survive a crash of the server process.
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Freezes the server.
+    ///
+    /// # Errors
+    /// When the test's action fails.
+    pub async fn pause(self: &Arc<Self>) -> std::result::Result<(), String> {
+        let control = Arc::clone(self);
+        blocking(move || (control.pause)()).await
+    }
+
+    /// Lets a paused server run again.
+    ///
+    /// # Errors
+    /// When the test's action fails.
+    pub async fn resume(self: &Arc<Self>) -> std::result::Result<(), String> {
+        let control = Arc::clone(self);
+        blocking(move || (control.resume)()).await
+    }
+
+    /// Kills the server process and starts it again on the same data;
+    /// returns once it accepts connections.
+    ///
+    /// # Errors
+    /// When the test's action fails.
+    pub async fn crash_and_restart(self: &Arc<Self>) -> std::result::Result<(), String> {
+        let control = Arc::clone(self);
+        blocking(move || (control.crash_and_restart)()).await
+    }
+}
+
+async fn blocking(
+    action: impl FnOnce() -> std::result::Result<(), String> + Send + 'static,
+) -> std::result::Result<(), String> {
+    tokio::task::spawn_blocking(action).await.map_err(|e| format!("the server action died: {e}"))?
 }
 
 impl FaultTarget {
@@ -38,7 +110,19 @@ impl FaultTarget {
         F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Backend>> + Send + 'static,
     {
-        FaultTarget { upstream, connect: Arc::new(move |address| Box::pin(connect(address))) }
+        FaultTarget { upstream, connect: Arc::new(move |address| Box::pin(connect(address))), server: None }
+    }
+
+    /// The same target with control over its server process, for the
+    /// process faults.
+    pub fn with_server(mut self, control: ServerControl) -> FaultTarget {
+        self.server = Some(Arc::new(control));
+        self
+    }
+
+    /// The server control, if the test gave one.
+    pub fn server(&self) -> Option<&Arc<ServerControl>> {
+        self.server.as_ref()
     }
 
     /// The same target with every backend it connects passed through
@@ -52,6 +136,7 @@ impl FaultTarget {
                 let (inner, wrap) = (Arc::clone(&inner), Arc::clone(&wrap));
                 Box::pin(async move { inner(address).await.map(|backend| wrap(backend)) })
             }),
+            server: self.server,
         }
     }
 

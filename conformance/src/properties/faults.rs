@@ -58,67 +58,88 @@ pub async fn linearizable(cx: &Context) -> PropertyOutcome {
         return Err(Failure("the fault properties ran without a fault target".to_owned()));
     };
     let (proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
-    let model = StatekitModel::for_backend(&cx.capabilities);
     let mut findings = Findings::new();
     let rounds = cx.scale.of(1).max(1);
     for round in 0..rounds {
-        let space = cx.space(&format!("faults-lin{round}"));
-        let recorder = Recorder::new();
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|client| {
-                let (recorder, store, space, stop) =
-                    (recorder.clone(), Arc::clone(&backend.store), space.clone(), Arc::clone(&stop));
-                tokio::spawn(async move { client_loop(client, &recorder, store.as_ref(), &space, &stop).await })
-            })
-            .collect();
-        play(&proxy, &schedule()).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut ops = 0;
-        for client in clients {
-            match client.await {
-                Ok(report) => {
-                    ops += report.ops;
-                    findings.check(report.hung == 0, || {
-                        format!("{} operations hung past the kit's bound of {OPERATION_BOUND:?}", report.hung)
-                    });
-                    findings.check(report.wrong_errors.is_empty(), || {
-                        format!("errors that are not Timeout or Unavailable under faults: {:?}", report.wrong_errors)
-                    });
-                }
-                Err(e) => findings.fail(format!("a client task died: {e}")),
-            }
-        }
-        let history = recorder.history();
-        let indeterminate = history.operations().iter().filter(|o| o.output().is_none()).count();
-        let checked = tokio::task::spawn_blocking(move || check(&model, &history, &CheckOptions::default()))
-            .await
-            .map_err(|e| Failure(format!("the checker died: {e}")))?;
+        let label = format!("round {round}");
+        let seen = workload_during(cx, &backend, &label, &mut findings, async {
+            play(&proxy, &schedule()).await;
+            Ok(())
+        })
+        .await?;
         let stats = proxy.stats();
         cx.note(format!(
-            "round {round}: {ops} operations by {CLIENTS} clients ({indeterminate} indeterminate) under {} fault \
-             phases; the proxy took {} connections and broke {}; checked: {}",
+            "{label}: {seen} under {} fault phases; the proxy took {} connections and broke {}",
             schedule().iter().filter(|p| p.fault != Fault::None || p.reset).count(),
             stats.connections.load(Ordering::Relaxed),
             stats.broken.load(Ordering::Relaxed),
-            match &checked {
-                CheckResult::Linearizable => "linearizable",
-                CheckResult::Unknown(_) => "undecided",
-                CheckResult::NotLinearizable(_) => "NOT linearizable",
-            }
         ));
-        match checked {
-            CheckResult::Linearizable => {
-                findings.check(ops > 0, || "no operation ran".to_owned());
-            }
-            CheckResult::Unknown(why) => findings.fail(format!("round {round}: the checker gave up: {why}")),
-            CheckResult::NotLinearizable(explanation) => findings.fail(format!(
-                "round {round}: {ops} operations ({indeterminate} indeterminate) under faults are not \
-                 linearizable:\n{explanation}"
-            )),
-        }
     }
     findings.outcome()
+}
+
+/// Runs the linearizability workload on `backend` while `faults` plays,
+/// checks the history, records what fails in `findings`, and describes
+/// what ran.
+async fn workload_during(
+    cx: &Context,
+    backend: &state_api::Backend,
+    label: &str,
+    findings: &mut Findings,
+    faults: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<String, Failure> {
+    let model = StatekitModel::for_backend(&cx.capabilities);
+    let space = cx.space(&format!("faults-{}", label.replace(' ', "")));
+    let recorder = Recorder::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (recorder, store, space, stop) =
+                (recorder.clone(), Arc::clone(&backend.store), space.clone(), Arc::clone(&stop));
+            tokio::spawn(async move { client_loop(client, &recorder, store.as_ref(), &space, &stop).await })
+        })
+        .collect();
+    if let Err(error) = faults.await {
+        findings.fail(format!("{label}: the faults could not be injected: {error}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut ops = 0;
+    for client in clients {
+        match client.await {
+            Ok(report) => {
+                ops += report.ops;
+                findings.check(report.hung == 0, || {
+                    format!("{label}: {} operations hung past the kit's bound of {OPERATION_BOUND:?}", report.hung)
+                });
+                findings.check(report.wrong_errors.is_empty(), || {
+                    format!("{label}: errors that are not Timeout or Unavailable: {:?}", report.wrong_errors)
+                });
+            }
+            Err(e) => findings.fail(format!("{label}: a client task died: {e}")),
+        }
+    }
+    let history = recorder.history();
+    let indeterminate = history.operations().iter().filter(|o| o.output().is_none()).count();
+    let checked = tokio::task::spawn_blocking(move || check(&model, &history, &CheckOptions::default()))
+        .await
+        .map_err(|e| Failure(format!("the checker died: {e}")))?;
+    let verdict = match checked {
+        CheckResult::Linearizable => {
+            findings.check(ops > 0, || format!("{label}: no operation ran"));
+            "linearizable"
+        }
+        CheckResult::Unknown(why) => {
+            findings.fail(format!("{label}: the checker gave up: {why}"));
+            "undecided"
+        }
+        CheckResult::NotLinearizable(explanation) => {
+            findings.fail(format!(
+                "{label}: {ops} operations ({indeterminate} indeterminate) are not linearizable:\n{explanation}"
+            ));
+            "NOT linearizable"
+        }
+    };
+    Ok(format!("{ops} operations by {CLIENTS} clients ({indeterminate} indeterminate), {verdict}"))
 }
 
 /// What one client saw.
@@ -402,6 +423,143 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
         let disorder = beliefs.windows(2).find(|pair| pair[0].token >= pair[1].token);
         findings.check(disorder.is_none(), || {
             format!("fencing tokens out of tenure order under faults: {:?}", disorder.map(|p| (p[0], p[1])))
+        });
+    }
+    findings.outcome()
+}
+
+/// How long the server stays paused.
+const PAUSE: Duration = Duration::from_millis(700);
+
+/// The server is frozen (SIGSTOP) for longer than the client's timeouts
+/// and then resumed while clients run: the history stays linearizable
+/// (requests the paused server still held are applied late, after their
+/// clients gave up on them), and an operation succeeds within
+/// [`RECOVERY_BOUND`] of the resume.
+pub async fn server_pause(cx: &Context) -> PropertyOutcome {
+    let Some((target, control)) = cx.faults().and_then(|t| t.server().map(|c| (t, Arc::clone(c)))) else {
+        return Err(Failure("the process faults ran without control over the server".to_owned()));
+    };
+    let (_proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
+    let probe = Key::new(&cx.space("faults-pause"), "probe")?;
+    backend.store.set(&probe, Bytes::from_static(b"probe"), None).await?;
+    let mut findings = Findings::new();
+    let mut recovered_in = None;
+    for round in 0..cx.scale.of(1).max(1) {
+        let store = Arc::clone(&backend.store);
+        let (probe, control) = (probe.clone(), Arc::clone(&control));
+        let recovered = &mut recovered_in;
+        let seen = workload_during(cx, &backend, &format!("pause {round}"), &mut findings, async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            control.pause().await?;
+            tokio::time::sleep(PAUSE).await;
+            let resumed = control.resume().await;
+            let healed = Instant::now();
+            resumed?;
+            let first = first_success(store.as_ref(), &probe).await;
+            *recovered = Some((healed.elapsed(), first.map_err(|e| e.to_string())));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        })
+        .await?;
+        match recovered_in.take() {
+            Some((took, Ok(()))) => {
+                cx.note(format!(
+                    "pause {round}: {seen}; recovered {:.1} ms after the resume",
+                    took.as_secs_f64() * 1e3
+                ));
+                findings.check(took <= RECOVERY_BOUND, || {
+                    format!(
+                        "the first successful get came {took:?} after the server resumed (bound {RECOVERY_BOUND:?})"
+                    )
+                });
+            }
+            Some((_, Err(error))) => findings.fail(format!("no get succeeded after the server resumed: {error}")),
+            None => findings.fail("the pause did not complete"),
+        }
+    }
+    findings.outcome()
+}
+
+/// Acknowledged writes, then the server process is killed (SIGKILL) and
+/// started again on the same data: an operation succeeds within
+/// [`RECOVERY_BOUND`] of the server accepting connections again, with no
+/// reconnect by the application; on a durable server every acknowledged
+/// write is still there and fencing tokens keep increasing. On a volatile
+/// one the loss is reported, not failed.
+pub async fn server_restart(cx: &Context) -> PropertyOutcome {
+    let Some((target, control)) = cx.faults().and_then(|t| t.server().map(|c| (t, Arc::clone(c)))) else {
+        return Err(Failure("the process faults ran without control over the server".to_owned()));
+    };
+    let (_proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
+    let (store, locks) = (backend.store.as_ref(), backend.locks.as_ref());
+    let space = cx.space("faults-restart");
+    let writes = 20;
+    for i in 0..writes {
+        store.set(&Key::new(&space, &format!("k{i}"))?, Bytes::from(format!("v{i}")), None).await?;
+    }
+    let counter = Key::new(&space, "counter")?;
+    for _ in 0..5 {
+        store.increment(&counter, 1, None).await?;
+    }
+    let lock = cx.lock_name("faults-restart");
+    let before = if cx.capabilities.features.locks {
+        let lease = locks.try_acquire(&lock, Duration::from_secs(30)).await?;
+        if let Some(lease) = &lease {
+            locks.release(lease).await?;
+        }
+        lease.map(|l| l.token())
+    } else {
+        None
+    };
+    let mut findings = Findings::new();
+    if let Err(error) = control.crash_and_restart().await {
+        return Err(Failure(format!("the server could not be restarted: {error}")));
+    }
+    let back = Instant::now();
+    let probe = Key::new(&space, "k0")?;
+    let first = first_success(store, &probe).await;
+    let took = back.elapsed();
+    if let Err(error) = first {
+        findings.fail(format!("no get succeeded after the server restarted: {error}"));
+        return findings.outcome();
+    }
+    findings.check(took <= RECOVERY_BOUND, || {
+        format!("the first successful get came {took:?} after the server was back (bound {RECOVERY_BOUND:?})")
+    });
+    let mut lost = Vec::new();
+    for i in 0..writes {
+        let key = Key::new(&space, &format!("k{i}"))?;
+        let found = store.get(&key).await?;
+        if found.as_ref().map(|e| e.value.clone()) != Some(Bytes::from(format!("v{i}"))) {
+            lost.push(format!("{}={found:?}", key.id()));
+        }
+    }
+    let counted = store.get(&counter).await?.map(|e| e.value);
+    if counted != Some(Bytes::from_static(b"5")) {
+        lost.push(format!("counter={counted:?} (5 acknowledged increments)"));
+    }
+    let after = match before {
+        Some(_) => locks.try_acquire(&lock, Duration::from_secs(1)).await?.map(|l| l.token()),
+        None => None,
+    };
+    let tokens_back = matches!((before, after), (Some(b), Some(a)) if a <= b);
+    cx.note(format!(
+        "{} server: recovered {:.1} ms after it was back; {} of {} acknowledged writes lost; fencing token {:?} \
+         before the crash, {:?} after",
+        if control.durable() { "durable" } else { "volatile" },
+        took.as_secs_f64() * 1e3,
+        lost.len(),
+        writes + 1,
+        before,
+        after
+    ));
+    if control.durable() {
+        findings.check(lost.is_empty(), || {
+            format!("acknowledged writes lost across a crash of a durable server: {}", lost.join(", "))
+        });
+        findings.check(!tokens_back, || {
+            format!("fencing tokens went back across a crash of a durable server: {before:?} then {after:?}")
         });
     }
     findings.outcome()

@@ -1,0 +1,42 @@
+//! What the PostgreSQL suites share: the kit's fault target for a test
+//! server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use conformance::{FaultTarget, ServerControl};
+use state_postgres::PostgresConfig;
+
+/// The same server reached through the kit's fault proxy, with timeouts
+/// short enough for operations caught in a fault to give up while it lasts;
+/// with control over the cluster when the test started it; `durable` says
+/// whether its configuration keeps acknowledged commits across a crash
+/// (the suite's throwaway clusters run with `synchronous_commit=off` and
+/// do not).
+pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>, durable: bool) -> Result<FaultTarget, String> {
+    let guard = server.lock().map_err(|e| e.to_string())?;
+    let server_url = test_servers::Server::external(guard.url());
+    let target = FaultTarget::new(guard.socket_address()?, move |address| {
+        let config = PostgresConfig::new(server_url.url_via(address))
+            .with_connect_timeout(Duration::from_millis(300))
+            .with_statement_timeout(Duration::from_millis(300))
+            .with_reap_interval(None);
+        state_postgres::backend(config)
+    });
+    if !guard.is_private() {
+        return Ok(target);
+    }
+    let on_process = |action: fn(&mut test_servers::Process) -> Result<(), String>| {
+        let server = Arc::clone(server);
+        move || {
+            let mut server = server.lock().map_err(|e| e.to_string())?;
+            server.process_mut().map_or(Ok(()), action)
+        }
+    };
+    let restart = {
+        let server = Arc::clone(server);
+        move || test_servers::postgres::restart(&mut *server.lock().map_err(|e| e.to_string())?)
+    };
+    let control = ServerControl::new(on_process(|p| p.pause()), on_process(|p| p.resume()), restart, durable);
+    Ok(target.with_server(control))
+}

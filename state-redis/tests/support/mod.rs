@@ -1,0 +1,38 @@
+//! What the Redis suites share: the kit's fault target for a test server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use conformance::{FaultTarget, ServerControl};
+use state_redis::RedisConfig;
+
+/// The same server reached through the kit's fault proxy, with timeouts
+/// short enough for operations caught in a fault to give up while it lasts;
+/// with control over the process when the test started it; `durable` says
+/// whether its configuration keeps acknowledged writes across a crash.
+pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>, durable: bool) -> Result<FaultTarget, String> {
+    let guard = server.lock().map_err(|e| e.to_string())?;
+    let target = FaultTarget::new(guard.socket_address()?, |address| {
+        let config = RedisConfig::new(format!("redis://{address}"))
+            .with_connect_timeout(Duration::from_millis(300))
+            .with_command_timeout(Duration::from_millis(300));
+        state_redis::backend(config)
+    });
+    if !guard.is_private() {
+        return Ok(target);
+    }
+    let process = |action: fn(&mut test_servers::Process) -> Result<(), String>| {
+        let server = Arc::clone(server);
+        move || {
+            let mut server = server.lock().map_err(|e| e.to_string())?;
+            server.process_mut().map_or(Ok(()), action)
+        }
+    };
+    let control = ServerControl::new(
+        process(|p| p.pause()),
+        process(|p| p.resume()),
+        process(|p| p.restart(Duration::from_secs(10))),
+        durable,
+    );
+    Ok(target.with_server(control))
+}
