@@ -199,6 +199,18 @@ impl PostgresConfig {
         redact_url(&self.url)
     }
 
+    /// The URL, password included: pass it to a client, never to a log.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The same configuration for another URL (a proxy in front of the
+    /// server, say).
+    pub fn with_url(mut self, url: impl Into<String>) -> PostgresConfig {
+        self.url = url.into();
+        self
+    }
+
     /// The configured schema.
     pub fn schema(&self) -> &str {
         &self.schema

@@ -105,6 +105,13 @@ impl RedisConfig {
         self
     }
 
+    /// The same configuration for another URL (a proxy in front of the
+    /// server, say).
+    pub fn with_url(mut self, url: impl Into<String>) -> RedisConfig {
+        self.url = url.into();
+        self
+    }
+
     /// The URL, password included: pass it to a client, never to a log.
     pub fn url(&self) -> &str {
         &self.url

@@ -25,10 +25,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use conformance::{Property, Scale};
+use conformance::{FaultTarget, Property, Scale, Subject};
 use lincheck::history_file::HistoryFormat;
 use lincheck::{CheckOptions, CheckResult};
-use statekit::{Backend, Config, DeleteCondition, Key};
+use statekit::{Backend, Config, DeleteCondition, Key, StateError};
 
 /// statekit: one state-storage contract over Redis, PostgreSQL, DynamoDB
 /// and memory, and the conformance kit that proves each backend.
@@ -53,9 +53,15 @@ enum Command {
         /// small, default, large, or a factor (also STATEKIT_SCALE).
         #[arg(long)]
         scale: Option<Scale>,
-        /// Run only these properties (repeatable); default: all.
+        /// Run only these properties (repeatable); default: all (with
+        /// --faults: the fault properties).
         #[arg(short, long = "property", value_name = "PROPERTY", value_parser = property_parser())]
         properties: Vec<Property>,
+        /// Put a fault-injecting proxy in front of the configured server and
+        /// run the fault properties (latency, resets, cut replies, a black
+        /// hole, low bandwidth, refused connections); see docs/RELIABILITY.md.
+        #[arg(long)]
+        faults: bool,
     },
     /// Create or upgrade what the backend needs (idempotent).
     Migrate {
@@ -201,7 +207,9 @@ async fn backend(config: Option<&PathBuf>) -> Result<Backend, String> {
 
 async fn run(command: Command) -> Result<ExitCode, String> {
     match command {
-        Command::Check { config, json, scale, properties } => check(config, json, scale, properties).await,
+        Command::Check { config, json, scale, properties, faults } => {
+            check(config, json, scale, properties, faults).await
+        }
         Command::Migrate { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
             println!("{}", statekit::migrate(&config).await.map_err(|e| e.to_string())?);
@@ -304,26 +312,69 @@ async fn check(
     json: bool,
     scale: Option<Scale>,
     properties: Vec<Property>,
+    faults: bool,
 ) -> Result<ExitCode, String> {
     let scale = match scale {
         Some(scale) => scale,
         None => Scale::from_env()?,
     };
-    let selected = if properties.is_empty() { Property::ALL.to_vec() } else { properties };
-    let backend = backend(config.as_ref()).await?;
-    let bar = progress_bar(selected.len() as u64, json);
-    let report = conformance::run_selected(&backend, scale, &selected, |position, property| {
-        bar.set_position(position as u64);
-        bar.set_message(property.name());
-    })
-    .await;
-    bar.finish_and_clear();
+    let report = if faults {
+        let config = Config::load_or_default(config.as_deref()).map_err(|e| e.to_string())?;
+        let selected = if properties.is_empty() { FAULT_PROPERTIES.to_vec() } else { properties };
+        let subject = Subject::from(statekit::connect(&config).await.map_err(|e| e.to_string())?)
+            .with_faults(fault_target(config)?);
+        let bar = progress_bar(selected.len() as u64, json);
+        let mut reports = Vec::with_capacity(selected.len());
+        for (position, property) in selected.iter().enumerate() {
+            bar.set_position(position as u64);
+            bar.set_message(property.name());
+            reports.push(subject.run(*property, scale).await);
+        }
+        bar.finish_and_clear();
+        let backend = subject.backend.capabilities().backend.to_owned();
+        conformance::RunReport { backend, scale: scale.to_string(), properties: reports }
+    } else {
+        let selected = if properties.is_empty() { Property::ALL.to_vec() } else { properties };
+        let backend = backend(config.as_ref()).await?;
+        let bar = progress_bar(selected.len() as u64, json);
+        let report = conformance::run_selected(&backend, scale, &selected, |position, property| {
+            bar.set_position(position as u64);
+            bar.set_message(property.name());
+        })
+        .await;
+        bar.finish_and_clear();
+        report
+    };
     if json {
         println!("{}", report.to_json());
     } else {
         println!("{report}");
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// What `check --faults` runs unless told otherwise: the network faults
+/// (process faults need a server the kit started itself).
+const FAULT_PROPERTIES: [Property; 3] = [Property::FaultsLinearizable, Property::FaultRecovery, Property::FaultsLocks];
+
+/// The configured server behind the kit's fault proxy.
+fn fault_target(config: Config) -> Result<FaultTarget, String> {
+    let address = config.server_address().ok_or_else(|| {
+        format!(
+            "--faults needs a backend with a server whose URL names a host and port; the {} backend has none",
+            config.backend()
+        )
+    })?;
+    Ok(FaultTarget::new(address, move |proxy| {
+        let proxied = config.through(proxy);
+        async move {
+            let proxied = proxied.ok_or_else(|| StateError::invalid_argument("url", "no server to proxy"))?;
+            statekit::connect(&proxied).await.map_err(|error| match error {
+                statekit::Error::State(error) => error,
+                other => StateError::invalid_argument("config", other.to_string()),
+            })
+        }
+    }))
 }
 
 fn progress_bar(len: u64, hidden: bool) -> indicatif::ProgressBar {

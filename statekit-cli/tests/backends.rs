@@ -154,6 +154,17 @@ mod redis {
         let server = test_servers::redis::redis().unwrap();
         nothing_to_create(&config(&server), "redis: nothing to create").await;
     }
+
+    #[test]
+    fn check_faults_puts_a_proxy_in_front_of_the_configured_server() {
+        let server = test_servers::redis::redis().unwrap();
+        let path = write_config(&format!("{:08x}.toml", fastrand_u32()), &app_file(&config(&server)));
+        let report = statekit_ok(&["check", "--faults", "-c", path.to_str().unwrap()]);
+        assert!(report.contains("3 properties: 3 passed, 0 skipped, 0 failed"), "{report}");
+        // The notes show that the faults reached the traffic.
+        assert!(report.contains("indeterminate") && report.contains("broke"), "{report}");
+        assert!(report.contains("recovery after 6 faults"), "{report}");
+    }
 }
 
 #[cfg(feature = "postgres")]

@@ -42,6 +42,14 @@ fn check_without_arguments_passes_on_the_embedded_backend() {
 }
 
 #[test]
+fn check_faults_needs_a_backend_with_a_server() {
+    let out = statekit(&["check", "--faults"]);
+    assert!(!out.status.success());
+    let text = text(&out);
+    assert!(text.contains("--faults needs a backend with a server") && text.contains("memory"), "{text}");
+}
+
+#[test]
 fn the_property_choices_are_the_kits_properties() {
     let help = text(&statekit(&["check", "--help"]));
     for property in Property::ALL {

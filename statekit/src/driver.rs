@@ -42,6 +42,10 @@ macro_rules! row {
     }};
 }
 
+/// Connect and operation timeouts of a config aimed at a fault proxy.
+#[cfg_attr(not(any(feature = "redis", feature = "postgres", feature = "dynamodb")), allow(dead_code))]
+const FAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// The embedded store: always compiled in; nothing to create.
 static MEMORY: Driver = Driver::compiled::<MemoryConfig>("memory", "");
 /// Redis: nothing to create; the scripts load when the store connects.
@@ -76,6 +80,14 @@ impl Row for state_redis::RedisConfig {
         state_redis::RedisStore::connect(self).await
     }
 
+    fn server_url(&self) -> Option<&str> {
+        Some(self.url())
+    }
+
+    fn through(&self, url: String) -> Self {
+        self.clone().with_url(url).with_connect_timeout(FAULT_TIMEOUT).with_command_timeout(FAULT_TIMEOUT)
+    }
+
     async fn create(_: &Self::Store) -> Result<String, StateError> {
         Ok("redis: nothing to create (the scripts load when the store connects)".to_owned())
     }
@@ -88,6 +100,18 @@ impl Row for state_postgres::PostgresConfig {
 
     async fn open(self) -> Result<Self::Store, StateError> {
         state_postgres::PostgresStore::connect(self).await
+    }
+
+    fn server_url(&self) -> Option<&str> {
+        Some(self.url())
+    }
+
+    fn through(&self, url: String) -> Self {
+        self.clone()
+            .with_url(url)
+            .with_connect_timeout(FAULT_TIMEOUT)
+            .with_statement_timeout(FAULT_TIMEOUT)
+            .with_reap_interval(None)
     }
 
     async fn create(store: &Self::Store) -> Result<String, StateError> {
@@ -107,6 +131,17 @@ impl Row for state_dynamodb::DynamoConfig {
 
     async fn open(self) -> Result<Self::Store, StateError> {
         state_dynamodb::DynamoStore::open(self).await
+    }
+
+    fn server_url(&self) -> Option<&str> {
+        self.endpoint_url()
+    }
+
+    fn through(&self, url: String) -> Self {
+        self.clone()
+            .with_endpoint_url(url)
+            .with_connect_timeout(FAULT_TIMEOUT)
+            .with_operation_timeout(FAULT_TIMEOUT + FAULT_TIMEOUT)
     }
 
     async fn create(store: &Self::Store) -> Result<String, StateError> {
@@ -204,6 +239,10 @@ pub struct Ops {
     pub(crate) connect: fn(Settings, bool) -> Pending<Backend>,
     /// Opens a store and creates what is missing; says what it did.
     pub(crate) migrate: fn(Settings) -> Pending<String>,
+    /// The server's URL, if the backend has a server.
+    pub(crate) server_url: fn(&Settings) -> Option<String>,
+    /// The config against another URL, with fault-proxy timeouts.
+    pub(crate) through: fn(&Settings, String) -> Option<Settings>,
 }
 
 /// What a backend's row provides, implemented on its config type.
@@ -220,6 +259,19 @@ pub(crate) trait Row: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     /// saying what it did.
     fn create(store: &Self::Store) -> impl Future<Output = Result<String, StateError>> + Send;
 
+    /// The URL of the server the config names, if the backend has one.
+    fn server_url(&self) -> Option<&str> {
+        None
+    }
+
+    /// The same config against `url` instead, with the short timeouts a
+    /// fault proxy needs (operations caught in a fault give up while it
+    /// lasts).
+    fn through(&self, url: String) -> Self {
+        let _ = url;
+        self.clone()
+    }
+
     /// Checks, without changing anything, that what the store needs exists
     /// (where the backend can tell; by default nothing is checked).
     fn verify(store: &Self::Store) -> impl Future<Output = Result<(), StateError>> + Send {
@@ -228,8 +280,14 @@ pub(crate) trait Row: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     }
 
     /// The row's operations.
-    const OPS: &'static Ops =
-        &Ops { fields: field_names::<Self>, parse: parse::<Self>, connect: connect::<Self>, migrate: migrate::<Self> };
+    const OPS: &'static Ops = &Ops {
+        fields: field_names::<Self>,
+        parse: parse::<Self>,
+        connect: connect::<Self>,
+        migrate: migrate::<Self>,
+        server_url: server_url::<Self>,
+        through: through::<Self>,
+    };
 }
 
 fn parse<R: Row>(fields: Fields) -> Result<Settings, FieldError> {
@@ -249,6 +307,14 @@ fn connect<R: Row>(config: Settings, create: bool) -> Pending<Backend> {
         let store = Arc::new(store);
         Ok(Backend::new(store.clone(), store))
     })
+}
+
+fn server_url<R: Row>(config: &Settings) -> Option<String> {
+    typed::<R>(config).ok()?.server_url().map(str::to_owned)
+}
+
+fn through<R: Row>(config: &Settings, url: String) -> Option<Settings> {
+    Some(Arc::new(typed::<R>(config).ok()?.through(url)))
 }
 
 fn migrate<R: Row>(config: Settings) -> Pending<String> {

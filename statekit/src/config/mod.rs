@@ -53,6 +53,7 @@ pub(crate) mod field;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -128,6 +129,27 @@ impl Config {
     pub fn backend_config<C: BackendConfig>(&self) -> Option<&C> {
         let settings: &dyn std::any::Any = self.settings.as_ref();
         settings.downcast_ref::<C>()
+    }
+
+    /// The address of the server the backend talks to, from its URL's
+    /// `host:port`; `None` for the in-memory backend, a URL without a port,
+    /// or one that does not resolve.
+    pub fn server_address(&self) -> Option<SocketAddr> {
+        let url = (self.ops.server_url)(&self.settings)?;
+        authority(&url).1.to_socket_addrs().ok()?.next()
+    }
+
+    /// The same configuration against `address` instead of the server's
+    /// `host:port` (a fault proxy in front of it, say), with short connect
+    /// and operation timeouts (300 ms) so that an operation caught in a
+    /// fault gives up while the fault lasts, and nothing created on
+    /// connect. `None` for a backend without a server.
+    pub fn through(&self, address: SocketAddr) -> Option<Config> {
+        let url = (self.ops.server_url)(&self.settings)?;
+        let (start, _, rest) = authority(&url);
+        let redirected = format!("{start}{address}{rest}");
+        let settings = (self.ops.through)(&self.settings, redirected)?;
+        Some(Config { settings, migrate_on_connect: false, ..self.clone() })
     }
 
     /// Parses TOML text without looking at the environment; `origin` names
@@ -378,3 +400,12 @@ impl Errors<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// A URL cut around its `host:port`: what comes before it (scheme and
+/// credentials), the `host:port` itself, and what follows (path, query).
+fn authority(url: &str) -> (&str, &str, &str) {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let end = url[after_scheme..].find(['/', '?']).map_or(url.len(), |at| after_scheme + at);
+    let start = url[after_scheme..end].rfind('@').map_or(after_scheme, |at| after_scheme + at + 1);
+    (&url[..start], &url[start..end], &url[end..])
+}

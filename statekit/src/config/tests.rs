@@ -294,3 +294,28 @@ fn the_example_files_parse_or_name_the_feature_they_need() {
         }
     }
 }
+
+#[test]
+fn a_url_is_cut_around_its_host_and_port() {
+    assert_eq!(super::authority("postgres://u:p@h:5432/db?x=1"), ("postgres://u:p@", "h:5432", "/db?x=1"));
+    assert_eq!(super::authority("redis://127.0.0.1:6379"), ("redis://", "127.0.0.1:6379", ""));
+    assert_eq!(super::authority("http://[::1]:8000/"), ("http://", "[::1]:8000", "/"));
+}
+
+#[test]
+fn the_in_memory_backend_has_no_server_to_put_a_proxy_in_front_of() {
+    let config = Config::new(crate::MemoryConfig::new());
+    assert_eq!(config.server_address(), None);
+    assert!(config.through("127.0.0.1:1".parse().unwrap()).is_none());
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_config_aimed_through_a_proxy_keeps_its_credentials_and_database() {
+    let config = parse("[state]\nbackend = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:6379/3\"\n").unwrap();
+    assert_eq!(config.server_address(), Some("127.0.0.1:6379".parse().unwrap()));
+    let proxied = config.through("127.0.0.1:40000".parse().unwrap()).unwrap();
+    let redis = proxied.backend_config::<state_redis::RedisConfig>().unwrap();
+    assert_eq!(redis.url(), "redis://:hunter2@127.0.0.1:40000/3");
+    assert!(!proxied.migrate_on_connect());
+}
