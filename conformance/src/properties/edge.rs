@@ -177,12 +177,40 @@ async fn typed_errors(
         findings.check(matches!(mismatch, Err(StateError::TypeMismatch { .. })), || {
             format!("incrementing text gave {mismatch:?}")
         });
+        // Texts that look like numbers but are not the canonical decimal of
+        // an i64: one past either end, too many digits, a leading zero or
+        // sign, a space, an exponent. Each is a value, not a counter.
+        let not_counters =
+            ["9223372036854775808", "-9223372036854775809", "19223372036854775807", "007", "-0", "+5", " 5", "1e3"];
+        for (i, looks_numeric) in not_counters.into_iter().enumerate() {
+            let key = Key::new(space, &format!("not-counter-{i}"))?;
+            store.set(&key, Bytes::from(looks_numeric), None).await?;
+            let answer = store.increment(&key, 1, None).await;
+            let after = store.get(&key).await?.map(|e| e.value);
+            findings.check(matches!(answer, Err(StateError::TypeMismatch { .. })), || {
+                format!("incrementing the value {looks_numeric:?} gave {answer:?}, not TypeMismatch")
+            });
+            findings.check(after.as_deref() == Some(looks_numeric.as_bytes()), || {
+                format!("a failed increment of {looks_numeric:?} left {after:?}")
+            });
+        }
         for (key, value) in [(&big, Bytes::from(i64::MAX.to_string())), (&text, Bytes::from_static(b"not a number"))] {
             let entry = store.get(key).await?;
             findings.check(entry.as_ref().is_some_and(|e| e.value == value && e.version == Version(1)), || {
                 format!("a failed increment changed {key}: {entry:?}")
             });
         }
+        // Both ends themselves are counters.
+        let least = Key::new(space, "least")?;
+        store.set(&least, Bytes::from(i64::MIN.to_string()), None).await?;
+        let up = store.increment(&least, 1, None).await;
+        findings.check(matches!(&up, Ok(counter) if counter.value == i64::MIN + 1), || {
+            format!("incrementing i64::MIN by 1 gave {up:?}")
+        });
+        let down = store.increment(&big, -1, None).await;
+        findings.check(matches!(&down, Ok(counter) if counter.value == i64::MAX - 1), || {
+            format!("decrementing i64::MAX by 1 gave {down:?}")
+        });
     }
     if cx.capabilities.features.locks {
         let bad_name = cx.backend.locks.try_acquire("a\0", std::time::Duration::from_secs(1)).await;
