@@ -178,10 +178,21 @@ async fn typed_errors(
             format!("incrementing text gave {mismatch:?}")
         });
         // Texts that look like numbers but are not the canonical decimal of
-        // an i64: one past either end, too many digits, a leading zero or
-        // sign, a space, an exponent. Each is a value, not a counter.
-        let not_counters =
-            ["9223372036854775808", "-9223372036854775809", "19223372036854775807", "007", "-0", "+5", " 5", "1e3"];
+        // an i64: one past either end, 20 and 21 digits, a leading zero or
+        // sign, a space, an exponent; and a long text. Each is a value, not
+        // a counter.
+        let not_counters = [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "19223372036854775807",
+            "123456789012345678901",
+            "007",
+            "-0",
+            "+5",
+            " 5",
+            "1e3",
+            "a text longer than twenty bytes",
+        ];
         for (i, looks_numeric) in not_counters.into_iter().enumerate() {
             let key = Key::new(space, &format!("not-counter-{i}"))?;
             store.set(&key, Bytes::from(looks_numeric), None).await?;
