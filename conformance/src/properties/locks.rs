@@ -221,5 +221,29 @@ pub async fn lease_expiry(cx: &Context) -> Outcome {
             locks.release(&lease).await?;
         }
     }
+    findings.absorb(lost_without_takeover(cx).await?);
     findings.outcome()
+}
+
+/// A lease past its deadline is lost even when nobody took the lock since:
+/// it is not held, and `extend` and `release` on it answer `LockLost`, so
+/// a holder that was paused learns it.
+async fn lost_without_takeover(cx: &Context) -> Result<Findings, Failure> {
+    let locks = cx.backend.locks.as_ref();
+    let name = cx.lock_name("expiry-alone");
+    let ttl = short_lease(cx);
+    let mut findings = Findings::new();
+    let mut lease = locks.try_acquire(&name, ttl).await?.ok_or_else(|| Failure("a fresh lock was not free".into()))?;
+    sleep_until(Instant::now() + ttl + cx.clock_tolerance()).await;
+    let held = locks.is_held(&lease).await?;
+    findings.check(!held, || "a lease past its TTL, with nobody taking the lock since, still reports held".into());
+    let extended = locks.extend(&mut lease, Duration::from_secs(60)).await;
+    findings.check(matches!(extended, Err(StateError::LockLost { .. })), || {
+        format!("extend of a lease past its TTL (nobody took the lock since) returned {extended:?}, not LockLost")
+    });
+    let released = locks.release(&lease).await;
+    findings.check(matches!(released, Err(StateError::LockLost { .. })), || {
+        format!("release of a lease past its TTL (nobody took the lock since) returned {released:?}, not LockLost")
+    });
+    Ok(findings)
 }
