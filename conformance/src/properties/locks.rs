@@ -245,5 +245,24 @@ async fn lost_without_takeover(cx: &Context) -> Result<Findings, Failure> {
     findings.check(matches!(released, Err(StateError::LockLost { .. })), || {
         format!("release of a lease past its TTL (nobody took the lock since) returned {released:?}, not LockLost")
     });
+    // A released lease is not held, whatever other locks are held: two
+    // fresh names may well carry the same token.
+    let (first, second) = (cx.lock_name("expiry-first"), cx.lock_name("expiry-second"));
+    let first = locks.try_acquire(&first, Duration::from_secs(30)).await?;
+    let second = locks.try_acquire(&second, Duration::from_secs(30)).await?;
+    if let (Some(first), Some(second)) = (first, second) {
+        locks.release(&first).await?;
+        let held = locks.is_held(&first).await?;
+        findings.check(!held, || {
+            format!(
+                "a released lease (token {:?}) reports held while another lock's lease (token {:?}) is",
+                first.token(),
+                second.token()
+            )
+        });
+        locks.release(&second).await?;
+    } else {
+        findings.fail("two fresh locks were not both free");
+    }
     Ok(findings)
 }
