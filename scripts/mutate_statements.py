@@ -83,12 +83,18 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--rerun", help="an earlier outcomes.txt: run only the mutants it lists as missed")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     files = sorted(glob.glob(args.files))
     lua = args.label == "lua"
     rules = LUA_RULES if lua else SQL_RULES
     plan = [(path, n, old, new) for path in files for (n, old, new) in mutants(path, rules, lua)]
+    if args.rerun:
+        # A mutant is named by its place and its mutated line, as in the log.
+        with open(args.rerun, encoding="utf-8") as f:
+            missed = {tuple(line.rstrip("\n").split("\t")[1:3]) for line in f if line.startswith("missed\t")}
+        plan = [m for m in plan if (f"{m[0]}:{m[1] + 1}", f"{m[2].strip()}  =>  {m[3].strip()}") in missed]
     if args.list:
         for path, n, old, new in plan:
             print(f"{path}:{n + 1}: {old.strip()}  =>  {new.strip()}")
