@@ -16,8 +16,9 @@ use state_api::{
 };
 use tokio::time::Instant;
 
-/// The in-memory store declaring only `features`: the support layer then
-/// answers `Unsupported` for the rest, as for any third-party driver.
+/// The in-memory store declaring only `features`, and no storage
+/// reporting: the support layer then answers `Unsupported` for the rest,
+/// as for any third-party driver.
 struct Limited {
     inner: MemoryStore,
     features: Features,
@@ -26,7 +27,7 @@ struct Limited {
 #[async_trait]
 impl StoreDriver for Limited {
     fn declare(&self) -> Capabilities {
-        self.inner.declare().with_features(self.features)
+        self.inner.declare().with_features(self.features).with_storage(None)
     }
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {
         self.inner.read(key).await
