@@ -14,15 +14,20 @@ use crate::kit::{Context, Failure, Outcome};
 
 /// Ids chosen to trip every naive implementation: glob, LIKE and regex
 /// metacharacters, separators, whitespace, multi-byte characters, ids that
-/// are prefixes of one another, and LIKE pairs (`x_y` beside `xay`, `a%`
-/// beside `ab`) that a LIKE-based prefix would confuse.
+/// are prefixes of one another, LIKE pairs (`x_y` beside `xay`, `a%`
+/// beside `ab`) that a LIKE-based prefix would confuse, and ids of the last
+/// code point, U+10FFFF, whose prefixes have no successor to bound a scan.
+#[rustfmt::skip]
 const ODD_IDS: &[&str] = &[
     "a", "a%b", "a%", "a_b", "axb", "a*", "a*b", "a?", "a[1]", "a[", "a]", "a\\b", "a\\", "a b", "a\nb", "a:b", "a{b}",
     "a.b", "a^", "a$", "a|b", "aa", "ab", "b", "x_y", "xay", "x%", "xy", "é", "éa", "z", "~",
+    "\u{10FFFF}", "\u{10FFFF}a", "\u{10FFFF}\u{10FFFF}",
 ];
 
-const PREFIXES: &[&str] =
-    &["", "a", "a%", "a_", "a*", "a?", "a[", "a\\", "a.", "a{", "x_", "x%", "é", "n0", "n01", "none", "w"];
+#[rustfmt::skip]
+const PREFIXES: &[&str] = &[
+    "", "a", "a%", "a_", "a*", "a?", "a[", "a\\", "a.", "a{", "x_", "x%", "é", "n0", "n01", "none", "w", "\u{10FFFF}",
+];
 
 /// An entry as a scan lists it: id, value and version.
 type Listed = (String, Bytes, Version);
