@@ -16,7 +16,8 @@ stores have:
 
 A mutant is "caught" when the test command fails, "missed" when it passes,
 "timeout" past the limit. Comment lines are never mutated. Outcomes are
-written to OUT/outcomes.txt, one line per mutant.
+written to OUT/outcomes.txt, one line per mutant, and each mutant's test
+output to OUT/logs/<number>.log.
 """
 
 import argparse
@@ -66,12 +67,19 @@ def mutants(path, rules, lua):
                     yield number, line, mutated
 
 
-def run(test, timeout):
+def run(test, timeout, log_path=None):
+    """Runs the test command; its output goes to `log_path` (kept, so that
+    a "caught" can be told apart from a test that failed for another
+    reason)."""
     started = time.time()
+    log = open(log_path, "w", encoding="utf-8") if log_path else subprocess.DEVNULL
     try:
-        done = subprocess.run(test, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+        done = subprocess.run(test, shell=True, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.time() - started
+    finally:
+        if log_path:
+            log.close()
     return ("missed" if done.returncode == 0 else "caught"), time.time() - started
 
 
@@ -116,7 +124,9 @@ def main():
             try:
                 with open(path, "w", encoding="utf-8") as f:
                     f.write("\n".join(lines))
-                outcome, took = run(args.test, args.timeout)
+                logs = os.path.join(args.out, "logs")
+                os.makedirs(logs, exist_ok=True)
+                outcome, took = run(args.test, args.timeout, os.path.join(logs, f"{index}.log"))
             finally:
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(original)
