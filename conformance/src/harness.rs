@@ -6,6 +6,7 @@ use std::future::Future;
 
 use state_api::Backend;
 
+use crate::configured::Configured;
 use crate::faults::FaultTarget;
 use crate::kit::{Context, Property};
 use crate::report::{PropertyReport, Verdict};
@@ -19,6 +20,7 @@ pub struct Subject {
     pub backend: Backend,
     unreachable: Option<Unreachable>,
     faults: Option<FaultTarget>,
+    configured: Option<Configured>,
     keep_alive: Vec<Box<dyn Any + Send>>,
 }
 
@@ -37,11 +39,19 @@ impl Subject {
         self
     }
 
+    /// Gives the kit a way to build the same backend from its `[state]`
+    /// settings, for the configuration property.
+    pub fn with_configured(mut self, configured: Configured) -> Subject {
+        self.configured = Some(configured);
+        self
+    }
+
     /// Runs `property` against this subject.
     pub async fn run(&self, property: Property, scale: Scale) -> PropertyReport {
         let cx = Context::new(self.backend.clone(), scale)
             .with_unreachable(self.unreachable.clone())
-            .with_faults(self.faults.clone());
+            .with_faults(self.faults.clone())
+            .with_configured(self.configured.clone());
         property.run_in(&cx).await
     }
 
@@ -54,7 +64,7 @@ impl Subject {
 
 impl From<Backend> for Subject {
     fn from(backend: Backend) -> Subject {
-        Subject { backend, unreachable: None, faults: None, keep_alive: Vec::new() }
+        Subject { backend, unreachable: None, faults: None, configured: None, keep_alive: Vec::new() }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
 
+use crate::configured::Configured;
 use crate::faults::FaultTarget;
 use crate::report::{PropertyReport, RunReport, Verdict};
 use crate::scale::Scale;
@@ -61,6 +62,7 @@ pub struct Context {
     namespace: String,
     unreachable: Option<Unreachable>,
     faults: Option<FaultTarget>,
+    configured: Option<Configured>,
     notes: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
@@ -69,7 +71,16 @@ impl Context {
     pub fn new(backend: Backend, scale: Scale) -> Context {
         let capabilities = backend.capabilities();
         let namespace = format!("ck{:08x}", fastrand::u32(..));
-        Context { backend, capabilities, scale, namespace, unreachable: None, faults: None, notes: Default::default() }
+        Context {
+            backend,
+            capabilities,
+            scale,
+            namespace,
+            unreachable: None,
+            faults: None,
+            configured: None,
+            notes: Default::default(),
+        }
     }
 
     /// The same context with a target for the fault properties.
@@ -98,6 +109,17 @@ impl Context {
     /// The unreachable-endpoint probe, if the test gave one.
     pub fn unreachable(&self) -> Option<&Unreachable> {
         self.unreachable.as_ref()
+    }
+
+    /// The same context with a loader for the configuration property.
+    pub fn with_configured(mut self, configured: Option<Configured>) -> Context {
+        self.configured = configured;
+        self
+    }
+
+    /// The configuration loader, if the test gave one.
+    pub fn configured(&self) -> Option<&Configured> {
+        self.configured.as_ref()
     }
 
     /// A space name unique to this run and `label`.
@@ -206,6 +228,12 @@ macro_rules! with_properties {
             /// the connect timeout, and no error reveals a secret. Runs when the
             /// test gives the kit an [`Unreachable`](crate::Unreachable) probe.
             unreachable_endpoint => UnreachableEndpoint [$crate::properties::unreachable::run] requires [],
+            /// Built from its `[state]` settings, the backend refuses an
+            /// unknown field naming it, and `max_value_len` is declared and
+            /// enforced, its 1 KiB floor accepted and anything under it refused.
+            /// Runs when the test gives the kit a
+            /// [`Configured`](crate::Configured) loader.
+            configuration => Configuration [$crate::properties::configuration::run] requires [],
             /// `acquire` on a held lock gives up with `Timeout` no sooner than
             /// its timeout, and not much later.
             acquire_timeout => AcquireTimeout [$crate::properties::lock_timing::acquire_timeout] requires [locks],
@@ -324,6 +352,10 @@ impl Property {
         match self {
             Property::UnreachableEndpoint if cx.unreachable().is_none() => Some(
                 "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)"
+                    .to_owned(),
+            ),
+            Property::Configuration if cx.configured().is_none() => Some(
+                "no configuration loader was given to the kit (tests give one with Subject::with_configured)"
                     .to_owned(),
             ),
             Property::FaultsLinearizable | Property::FaultRecovery | Property::FaultsLocks if cx.faults().is_none() => {

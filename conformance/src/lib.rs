@@ -45,14 +45,15 @@
 //! exactly one `check_and_set` winner, no lost update, lock mutual
 //! exclusion, fencing tokens, lease expiry and takeover, TTL, scan, edge
 //! inputs, capabilities, extreme arguments, release wake-ups, unreachable
-//! endpoints, acquire timeouts, cancelled acquires, lease extension and
-//! scan cost. A property runs exactly when the backend's
+//! endpoints, the configuration surface, acquire timeouts, cancelled
+//! acquires, lease extension, scan cost, storage reclaim and faults. A property runs exactly when the backend's
 //! [`state_api::Capabilities`] say it applies, and leaves out exactly the
 //! operations of undeclared features ([`supported`]).
 //!
 //! A property reports every failure it finds in a run, not just the first
 //! ([`Findings`]): one defect must not hide another.
 
+pub mod configured;
 pub mod exec;
 pub mod faults;
 pub mod findings;
@@ -68,6 +69,7 @@ pub mod scale;
 pub mod supported;
 pub mod unreachable;
 
+pub use configured::Configured;
 pub use faults::{Fault, FaultProxy, FaultTarget, ServerControl};
 pub use findings::Findings;
 pub use harness::{IntoSubject, Subject};

@@ -2,4 +2,17 @@
 
 #![allow(missing_docs)]
 
-conformance::suite!(memory, async { state_api::Backend::memory() });
+use conformance::{Configured, Subject};
+use state_api::memory::MemoryConfig;
+use state_api::{Backend, MemoryStore};
+
+/// The in-memory backend as `[state]` settings build it.
+fn configured() -> Configured {
+    Configured::new("", |fields: String| async move {
+        let config: MemoryConfig = toml::from_str(&fields)?;
+        let store: MemoryStore = config.builder().build();
+        Ok::<_, toml::de::Error>(Backend::new(std::sync::Arc::new(store.clone()), std::sync::Arc::new(store)))
+    })
+}
+
+conformance::suite!(memory, async { Subject::from(Backend::memory()).with_configured(configured()) });

@@ -8,9 +8,10 @@ mod local;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conformance::{FaultTarget, Subject, Unreachable};
+use conformance::configured::Refusal;
+use conformance::{Configured, FaultTarget, Subject, Unreachable};
 use state_api::Backend;
-use state_dynamodb::DynamoStore;
+use state_dynamodb::{DynamoConfig, DynamoStore};
 
 /// A secret access key for the unreachable endpoint, which no error may
 /// reveal.
@@ -49,10 +50,33 @@ fn faults(table: &str) -> Result<FaultTarget, String> {
     }))
 }
 
+/// The backend as `[state]` settings build it, on the test's table. Its
+/// value limit is DynamoDB's, not a setting.
+fn configured(table: &str) -> Result<Configured, String> {
+    let server = test_servers::dynamodb::shared_dynamodb()?;
+    let base = format!(
+        "url = {:?}\nregion = {:?}\ntable_name = {table:?}\naccess_key_id = {:?}\nsecret_access_key = {:?}",
+        server.url(),
+        local::REGION,
+        local::ACCESS_KEY_ID,
+        local::SECRET,
+    );
+    let configured = Configured::new(base, |fields: String| async move {
+        let config: DynamoConfig = toml::from_str(&fields)?;
+        let store = Arc::new(DynamoStore::open(config).await?);
+        Ok::<_, Refusal>(Backend::new(store.clone(), store))
+    });
+    Ok(configured.with_fixed_value_limit())
+}
+
 async fn subject() -> Result<Subject, String> {
     let store = Arc::new(local::fresh_store("kit").await?);
     let faults = faults(store.table_name())?;
-    Ok(Subject::from(Backend::new(store.clone(), store)).with_unreachable(unreachable()?).with_faults(faults))
+    let configured = configured(store.table_name())?;
+    Ok(Subject::from(Backend::new(store.clone(), store))
+        .with_unreachable(unreachable()?)
+        .with_faults(faults)
+        .with_configured(configured))
 }
 
 conformance::suite!(dynamodb, subject());

@@ -101,6 +101,9 @@ impl PostgresConfig {
     /// Largest `max_value_len` accepted: 256 MiB, far below PostgreSQL's
     /// 1 GiB field limit, so a value that passes the check always fits.
     pub const LIMIT_MAX_VALUE_LEN: usize = 256 * 1024 * 1024;
+    /// Smallest `max_value_len` accepted: 1 KiB, the floor the contract
+    /// promises on every backend.
+    pub const MIN_MAX_VALUE_LEN: usize = 1024;
 
     /// A config for the server at `url` (`postgres://user:password@host:port/db`,
     /// any form `libpq` accepts as a URL) with every default.
@@ -187,7 +190,8 @@ impl PostgresConfig {
         self
     }
 
-    /// The largest value `put` accepts, in bytes (at most
+    /// The largest value `put` accepts, in bytes (between
+    /// [`MIN_MAX_VALUE_LEN`](Self::MIN_MAX_VALUE_LEN) and
     /// [`LIMIT_MAX_VALUE_LEN`](Self::LIMIT_MAX_VALUE_LEN)).
     pub fn with_max_value_len(mut self, bytes: usize) -> PostgresConfig {
         self.max_value_len = bytes;
@@ -259,7 +263,8 @@ impl PostgresConfig {
     /// [`LIMIT_POOL_SIZE`](Self::LIMIT_POOL_SIZE), a zero reap batch, a
     /// timeout or reaper interval of zero or over
     /// [`LIMIT_TIMEOUT`](Self::LIMIT_TIMEOUT), a statement timeout under a
-    /// millisecond, or a value limit over
+    /// millisecond, or a value limit under
+    /// [`MIN_MAX_VALUE_LEN`](Self::MIN_MAX_VALUE_LEN) or over
     /// [`LIMIT_MAX_VALUE_LEN`](Self::LIMIT_MAX_VALUE_LEN).
     pub fn validate(&self) -> Result<(), StateError> {
         self.parsed_url()?;
@@ -283,10 +288,15 @@ impl PostgresConfig {
         if self.reap_batch == 0 {
             return Err(StateError::invalid_argument("reap_batch", "must be at least 1"));
         }
-        if self.max_value_len > Self::LIMIT_MAX_VALUE_LEN {
+        if !(Self::MIN_MAX_VALUE_LEN..=Self::LIMIT_MAX_VALUE_LEN).contains(&self.max_value_len) {
             return Err(StateError::invalid_argument(
                 "max_value_len",
-                format!("must be at most {} bytes", Self::LIMIT_MAX_VALUE_LEN),
+                format!(
+                    "must be between {} and {} bytes, got {}",
+                    Self::MIN_MAX_VALUE_LEN,
+                    Self::LIMIT_MAX_VALUE_LEN,
+                    self.max_value_len
+                ),
             ));
         }
         Ok(())
@@ -502,6 +512,8 @@ mod tests {
         assert!(base.clone().with_connect_timeout(Duration::MAX).validate().is_err());
         assert!(base.clone().with_statement_timeout(Duration::MAX).validate().is_err());
         assert!(base.clone().with_reap_interval(Some(Duration::MAX)).validate().is_err());
-        assert!(base.with_max_value_len(PostgresConfig::LIMIT_MAX_VALUE_LEN + 1).validate().is_err());
+        assert!(base.clone().with_max_value_len(PostgresConfig::LIMIT_MAX_VALUE_LEN + 1).validate().is_err());
+        assert!(base.clone().with_max_value_len(PostgresConfig::MIN_MAX_VALUE_LEN).validate().is_ok());
+        assert!(base.with_max_value_len(PostgresConfig::MIN_MAX_VALUE_LEN - 1).validate().is_err());
     }
 }

@@ -8,7 +8,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use conformance::{Subject, Unreachable};
+use conformance::configured::Refusal;
+use conformance::{Configured, Subject, Unreachable};
 use state_postgres::PostgresConfig;
 
 /// A password for the unreachable endpoint, which no error may reveal.
@@ -23,14 +24,25 @@ fn unreachable() -> Result<Unreachable, String> {
     Ok(Unreachable::new(timeout, move || state_postgres::backend(config.clone())).with_secret(SECRET))
 }
 
+/// The backend as `[state]` settings build it, on the test's server.
+fn configured(url: &str) -> Configured {
+    Configured::new(format!("url = {url:?}"), |fields: String| async move {
+        let config: PostgresConfig = toml::from_str(&fields)?;
+        Ok::<_, Refusal>(state_postgres::backend(config).await?)
+    })
+}
+
 conformance::suite!(postgres, async {
     let server = test_servers::postgres::postgres()?;
     // A short reaper interval so the reaper runs during the properties,
     // concurrently with their writes.
     let config = PostgresConfig::new(server.url()).with_reap_interval(Some(Duration::from_millis(500)));
     let backend = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
+    let configured = configured(server.url());
     let server = Arc::new(Mutex::new(server));
-    let subject =
-        Subject::from(backend).with_unreachable(unreachable()?).with_faults(support::fault_target(&server, false)?);
+    let subject = Subject::from(backend)
+        .with_unreachable(unreachable()?)
+        .with_faults(support::fault_target(&server, false)?)
+        .with_configured(configured);
     Ok::<_, String>(subject.keep_alive(server))
 });

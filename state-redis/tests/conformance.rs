@@ -10,7 +10,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use conformance::{Subject, Unreachable};
+use conformance::configured::Refusal;
+use conformance::{Configured, Subject, Unreachable};
 use state_redis::RedisConfig;
 use test_servers::redis::redis;
 
@@ -25,11 +26,22 @@ fn unreachable() -> Result<Unreachable, String> {
     Ok(Unreachable::new(timeout, move || state_redis::backend(config.clone())).with_secret(SECRET))
 }
 
+/// The backend as `[state]` settings build it, on the test's server.
+fn configured(url: &str) -> Configured {
+    Configured::new(format!("url = {url:?}"), |fields: String| async move {
+        let config: RedisConfig = toml::from_str(&fields)?;
+        Ok::<_, Refusal>(state_redis::backend(config).await?)
+    })
+}
+
 conformance::suite!(redis, async {
     let server = redis()?;
     let backend = state_redis::backend(RedisConfig::new(server.url())).await.map_err(|e| e.to_string())?;
+    let configured = configured(server.url());
     let server = Arc::new(Mutex::new(server));
-    let subject =
-        Subject::from(backend).with_unreachable(unreachable()?).with_faults(support::fault_target(&server, false)?);
+    let subject = Subject::from(backend)
+        .with_unreachable(unreachable()?)
+        .with_faults(support::fault_target(&server, false)?)
+        .with_configured(configured);
     Ok::<_, String>(subject.keep_alive(server))
 });

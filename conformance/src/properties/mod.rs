@@ -3,6 +3,7 @@
 //! cases run or a counterexample.
 
 pub mod capabilities;
+pub mod configuration;
 pub mod edge;
 pub mod extremes;
 pub mod faults;

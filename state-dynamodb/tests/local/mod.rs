@@ -9,8 +9,8 @@ use state_dynamodb::{DynamoConfig, DynamoStore};
 /// digits, and keeps one database per key id and region: every client of
 /// the tests uses these, so they all see the same tables.
 pub const ACCESS_KEY_ID: &str = "statekitlocal";
-const SECRET: &str = "statekitlocal";
-const REGION: &str = "us-east-1";
+pub const SECRET: &str = "statekitlocal";
+pub const REGION: &str = "us-east-1";
 
 /// A table name no other test (or test run) uses.
 pub fn unique_table(label: &str) -> String {
