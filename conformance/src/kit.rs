@@ -272,7 +272,7 @@ macro_rules! with_properties {
             /// within a second. Runs when the fault target controls the server.
             server_pause => ServerPause [$crate::properties::faults::server_pause] requires [],
             /// The server killed and restarted on its data: operations succeed
-            /// within a second of its return, and a durable server keeps every
+            /// within a second of its return, and a store declared durable keeps every
             /// acknowledged write and its fencing order. Runs when the fault
             /// target controls the server.
             server_restart => ServerRestart [$crate::properties::faults::server_restart] requires [],

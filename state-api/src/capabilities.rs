@@ -24,6 +24,9 @@ pub struct Capabilities {
     /// Whether and how the backend reports its physical storage
     /// ([`crate::storage`]); `None` when it cannot.
     pub storage: Option<StorageReporting>,
+    /// Whether acknowledged writes survive a crash of the server (or, for
+    /// an embedded store, of the process).
+    pub durability: Durability,
 }
 
 impl Capabilities {
@@ -37,7 +40,14 @@ impl Capabilities {
             expiry_clock,
             features: Features::ALL,
             storage: None,
+            durability: Durability::Volatile,
         }
+    }
+
+    /// The same capabilities, declaring `durability`.
+    pub fn with_durability(mut self, durability: Durability) -> Capabilities {
+        self.durability = durability;
+        self
     }
 
     /// The same capabilities with other features.
@@ -51,6 +61,21 @@ impl Capabilities {
         self.storage = reporting;
         self
     }
+}
+
+/// What a crash of the server keeps: declared by the store, so that the
+/// conformance kit holds a durable store to every acknowledged write across
+/// a kill and restart, and does not fail a volatile one for forgetting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A crash may lose acknowledged writes, and with them the fencing
+    /// counters: after a restart, tokens may repeat. What
+    /// [`Capabilities::new`] declares (the claim that promises nothing).
+    Volatile,
+    /// Every acknowledged write, fencing counters included, survives a
+    /// crash of the server process (kill -9) and its restart on the same
+    /// data.
+    Durable,
 }
 
 /// Whose clock decides when an entry or a lease expires.

@@ -62,7 +62,7 @@ use std::sync::Arc;
 
 pub use bytes::Bytes;
 
-pub use capabilities::{Capabilities, ExpiryClock, Features};
+pub use capabilities::{Capabilities, Durability, ExpiryClock, Features};
 pub use entry::{Condition, Counter, DeleteCondition, Entry, MAX_TTL, PutOutcome, Version};
 pub use error::{BoxError, KeyError, KeyPart, Result, StateError};
 pub use key::{Key, MAX_ID_LEN, MAX_SPACE_LEN};

@@ -86,7 +86,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use state_api::trace::operation_span;
-use state_api::{Backend, Capabilities, ExpiryClock, Features, StateError};
+use state_api::{Backend, Capabilities, Durability, ExpiryClock, Features, StateError};
 use tracing::Instrument;
 
 pub use config::DynamoConfig;
@@ -219,7 +219,10 @@ impl DynamoStore {
             Capabilities::new(BACKEND, Self::MAX_VALUE_LEN, ExpiryClock::Client { max_skew: self.max_clock_skew() });
         // DynamoDB cannot announce a release: waiters poll.
         let features = Features { lock_wakeups: false, ..capabilities.features };
-        capabilities.with_features(features)
+        // DynamoDB acknowledges a write once it is stored durably (AWS).
+        // DynamoDB Local keeps that promise only with `-dbPath`; with
+        // `-inMemory` it forgets everything when it stops.
+        capabilities.with_features(features).with_durability(Durability::Durable)
     }
 }
 

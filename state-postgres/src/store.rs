@@ -13,8 +13,8 @@ use sqlx::postgres::PgRow;
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::trace::operation_span;
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Key, LockRetention, PutOutcome, Result,
-    ScanItem, StateError, StorageReporting, StorageScope, StorageUsage, Version,
+    Capabilities, Condition, Counter, DeleteCondition, Durability, Entry, ExpiryClock, Key, LockRetention, PutOutcome,
+    Result, ScanItem, StateError, StorageReporting, StorageScope, StorageUsage, Version,
 };
 use tracing::Instrument;
 
@@ -52,11 +52,29 @@ pub(crate) struct Inner {
     pub(crate) config: PostgresConfig,
     pub(crate) releases: ReleaseFeed,
     reaper: OnceLock<Reaper>,
+    /// What the server's settings promised at connect.
+    durability: Durability,
+}
+
+/// What a server with these settings keeps across a crash: every commit
+/// only when it flushes its WAL before answering a commit (`fsync` on,
+/// `synchronous_commit` anything but `off`) and can repair torn pages
+/// (`full_page_writes` on).
+fn durability(fsync: &str, synchronous_commit: &str, full_page_writes: &str) -> Durability {
+    if fsync == "on" && synchronous_commit != "off" && full_page_writes == "on" {
+        Durability::Durable
+    } else {
+        Durability::Volatile
+    }
 }
 
 impl PostgresStore {
     /// Connects to the server and checks that it is usable (one connection
-    /// is opened and the database encoding must be UTF-8). Does not create
+    /// is opened and the database encoding must be UTF-8). Reads the
+    /// server's crash-safety settings: the store declares
+    /// [`Durability::Durable`] only with `fsync` and `full_page_writes` on
+    /// and `synchronous_commit` not `off` (with it off, a crash loses the
+    /// last commits). Does not create
     /// or change any table: call [`migrate`](Self::migrate) for that.
     /// Starts the background reaper if the config asks for one.
     ///
@@ -74,23 +92,29 @@ impl PostgresStore {
         let map = |e| map_sqlx("connect", statement_timeout, e);
         let pool = ConnectionPool::new(options.clone(), config.pool_size(), connect_timeout).map_err(map)?;
         let check = async {
-            let row = pool.fetch_one(sqlx::query("SELECT current_setting('server_encoding')")).await.map_err(map)?;
+            let query = sqlx::query(
+                "SELECT current_setting('server_encoding'), current_setting('fsync'), \
+                 current_setting('synchronous_commit'), current_setting('full_page_writes')",
+            );
+            let row = pool.fetch_one(query).await.map_err(map)?;
             let encoding: String = row.try_get(0).map_err(map)?;
             if encoding != "UTF8" {
                 let message = format!("connect: the database encoding is {encoding}; statekit needs UTF8");
                 return Err(StateError::failed(BACKEND, message, false));
             }
-            Ok(())
+            let settings: (String, String, String) =
+                (row.try_get(1).map_err(map)?, row.try_get(2).map_err(map)?, row.try_get(3).map_err(map)?);
+            Ok(durability(&settings.0, &settings.1, &settings.2))
         };
         // The pool bounds the connection by the connect timeout;
         // this outer bound also covers the first query on a server that
         // accepts connections but never answers.
-        match tokio::time::timeout(connect_timeout + statement_timeout, check).instrument(span).await {
+        let durability = match tokio::time::timeout(connect_timeout + statement_timeout, check).instrument(span).await {
             Ok(result) => result?,
             Err(_) => {
                 return Err(StateError::timed_out("connect", connect_timeout + statement_timeout));
             }
-        }
+        };
         let names = Names::new(config.schema(), config.table_prefix());
         let inner = Arc::new(Inner {
             sql: Statements::new(&names),
@@ -99,6 +123,7 @@ impl PostgresStore {
             pool,
             reaper: OnceLock::new(),
             config,
+            durability,
         });
         if let Some(interval) = inner.config.reap_interval() {
             let _ = inner.reaper.set(reaper::spawn(Arc::downgrade(&inner), interval));
@@ -146,7 +171,9 @@ impl PostgresStore {
             .config
             .reap_interval()
             .map(|interval| StorageReporting { reclaim_within: interval, lock_records: LockRetention::OnePerName });
-        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server).with_storage(storage)
+        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
+            .with_storage(storage)
+            .with_durability(self.inner.durability)
     }
 }
 
@@ -429,5 +456,20 @@ impl StoreDriver for PostgresStore {
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         self.inner.bounded("scan", self.list_page(request)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_server_that_flushes_every_commit_is_durable() {
+        assert_eq!(durability("on", "on", "on"), Durability::Durable);
+        assert_eq!(durability("on", "local", "on"), Durability::Durable);
+        assert_eq!(durability("on", "remote_apply", "on"), Durability::Durable);
+        assert_eq!(durability("on", "off", "on"), Durability::Volatile);
+        assert_eq!(durability("off", "on", "on"), Durability::Volatile);
+        assert_eq!(durability("on", "on", "off"), Durability::Volatile);
     }
 }

@@ -42,7 +42,7 @@ conformance::suite!(postgres, async {
     let server = Arc::new(Mutex::new(server));
     let subject = Subject::from(backend)
         .with_unreachable(unreachable()?)
-        .with_faults(support::fault_target(&server, false)?)
+        .with_faults(support::fault_target(&server)?)
         .with_configured(configured);
     Ok::<_, String>(subject.keep_alive(server))
 });

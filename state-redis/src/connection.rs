@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd, ConnectionAddr, Script, ScriptInvocation, Value};
-use state_api::StateError;
+use state_api::{Durability, StateError};
 
 use crate::config::RedisConfig;
 use crate::error::from_redis;
@@ -104,4 +104,57 @@ impl Connection {
 /// elsewhere.
 fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// What the server's persistence settings promise: durable only when every
+/// write reaches the append-only file, synced, before its reply. A server
+/// that does not answer `CONFIG GET` (renamed or forbidden, as on managed
+/// services) promises nothing we can see.
+pub(crate) async fn durability(connection: &Connection) -> Durability {
+    let setting = |name: &'static str| async move {
+        let reply = connection.query("connect", redis::cmd("CONFIG").arg("GET").arg(name)).await.ok()?;
+        config_value(&reply, name)
+    };
+    let appendonly = setting("appendonly").await;
+    let appendfsync = setting("appendfsync").await;
+    if appendonly.as_deref() == Some("yes") && appendfsync.as_deref() == Some("always") {
+        Durability::Durable
+    } else {
+        Durability::Volatile
+    }
+}
+
+/// The value of `name` in a `CONFIG GET` reply: a flat array of names and
+/// values (RESP2) or a map (RESP3).
+fn config_value(reply: &Value, name: &str) -> Option<String> {
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    };
+    match reply {
+        Value::Array(items) => {
+            items.chunks(2).find(|pair| pair.first().and_then(text).as_deref() == Some(name))?.get(1).and_then(text)
+        }
+        Value::Map(pairs) => {
+            pairs.iter().find(|(key, _)| text(key).as_deref() == Some(name)).and_then(|(_, v)| text(v))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_are_read_from_either_protocol() {
+        let bulk = |text: &str| Value::BulkString(text.as_bytes().to_vec());
+        let resp2 = Value::Array(vec![bulk("appendonly"), bulk("yes")]);
+        assert_eq!(config_value(&resp2, "appendonly").as_deref(), Some("yes"));
+        assert_eq!(config_value(&resp2, "appendfsync"), None);
+        let resp3 = Value::Map(vec![(bulk("appendfsync"), bulk("always"))]);
+        assert_eq!(config_value(&resp3, "appendfsync").as_deref(), Some("always"));
+        assert_eq!(config_value(&Value::Nil, "appendonly"), None);
+    }
 }

@@ -74,7 +74,7 @@ mod store;
 use std::sync::{Arc, OnceLock};
 
 use state_api::trace::operation_span;
-use state_api::{Backend, StateError};
+use state_api::{Backend, Durability, StateError};
 use tracing::Instrument;
 
 pub use config::RedisConfig;
@@ -99,6 +99,8 @@ struct Inner {
     connection: Connection,
     client: redis::Client,
     keys: KeyLayout,
+    /// What the server's persistence settings promised at connect.
+    durability: Durability,
     /// The pub/sub connection that wakes lock waiters, opened by the first
     /// `acquire` that has to wait.
     releases: OnceLock<ReleaseFeed>,
@@ -113,8 +115,16 @@ impl Inner {
 }
 
 impl RedisStore {
-    /// Validates `config`, connects, and loads the scripts, all within the
-    /// connect timeout.
+    /// Validates `config`, connects, reads the server's persistence
+    /// settings, and loads the scripts.
+    ///
+    /// The store declares [`Durability::Durable`] only when the server
+    /// said, at connect, that it logs every write before answering
+    /// (`appendonly yes` with `appendfsync always`); anything else, or a
+    /// server that refuses `CONFIG GET`, is [`Durability::Volatile`]: with
+    /// `appendfsync everysec` a crash loses up to a second of acknowledged
+    /// writes, and without persistence it loses everything, fencing
+    /// counters included.
     ///
     /// # Errors
     /// [`StateError::InvalidArgument`] for a bad configuration;
@@ -128,8 +138,9 @@ impl RedisStore {
             config.validate()?;
             let (client, connection) = Connection::open(&config).await?;
             let keys = KeyLayout::new(config.key_prefix());
-            let store =
-                RedisStore { inner: Arc::new(Inner { config, connection, client, keys, releases: OnceLock::new() }) };
+            let durability = connection::durability(&connection).await;
+            let inner = Inner { config, connection, client, keys, durability, releases: OnceLock::new() };
+            let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
             Ok(store)
         }

@@ -31,6 +31,7 @@ fn ttl_arg(ttl: Option<Ttl>) -> String {
 impl StoreDriver for RedisStore {
     fn declare(&self) -> Capabilities {
         Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
+            .with_durability(self.inner.durability)
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {

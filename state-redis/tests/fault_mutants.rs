@@ -15,7 +15,7 @@ fn assert_caught(mutation: FaultMutation) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let server = Arc::new(Mutex::new(test_servers::redis::redis().unwrap()));
-        let target = support::fault_target(&server, false).unwrap().wrapped(move |backend| mutation.wrap(backend));
+        let target = support::fault_target(&server).unwrap().wrapped(move |backend| mutation.wrap(backend));
         let url = server.lock().unwrap().url().to_owned();
         let direct = state_redis::backend(RedisConfig::new(url)).await.unwrap();
         let subject = Subject::from(mutation.wrap(direct)).with_faults(target);
@@ -51,4 +51,9 @@ fn a_pool_that_never_recovers_is_caught() {
 #[test]
 fn an_acquisition_assumed_when_its_reply_was_lost_is_caught() {
     assert_caught(FaultMutation::AcquiredWhenReplyLost);
+}
+
+#[test]
+fn a_store_claiming_durability_over_a_server_without_persistence_is_caught() {
+    assert_caught(FaultMutation::ClaimsDurable);
 }

@@ -56,6 +56,39 @@ pub fn dynamodb() -> Result<Server, String> {
     {
         return Ok(Server::external(url.trim()));
     }
+    private(Storage::InMemory)
+}
+
+/// A private DynamoDB Local that keeps its tables on disk (`-dbPath`, in
+/// its own directory), for restart tests: killed and started again, it
+/// finds them there. Always private: the test kills and restarts it.
+///
+/// # Errors
+/// As for [`dynamodb`].
+pub fn dynamodb_durable() -> Result<Server, String> {
+    private(Storage::OnDisk)
+}
+
+/// Kills a private DynamoDB Local (SIGKILL) and starts it again on the same
+/// port and files; returns once it answers HTTP, not merely once the JVM
+/// listens. An external server is left alone.
+///
+/// # Errors
+/// A message if it does not come back within the startup timeout.
+pub fn restart(server: &mut Server) -> Result<(), String> {
+    let Some(process) = server.process_mut() else { return Ok(()) };
+    process.restart(STARTUP)?;
+    wait_for_http(process.port(), STARTUP)
+}
+
+/// Where a private DynamoDB Local keeps its tables.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    InMemory,
+    OnDisk,
+}
+
+fn private(storage: Storage) -> Result<Server, String> {
     let install_dir = install_dir()?;
     let jar_dir = find_jar(&install_dir).ok_or_else(|| {
         format!(
@@ -81,7 +114,11 @@ pub fn dynamodb() -> Result<Server, String> {
             .arg(format!("-Djava.library.path={}", jar_dir.join("DynamoDBLocal_lib").display()))
             .arg("-jar")
             .arg(jar_dir.join(JAR))
-            .args(["-inMemory", "-disableTelemetry", "-port", &port.to_string()]);
+            .args(["-disableTelemetry", "-port", &port.to_string()]);
+        match storage {
+            Storage::InMemory => command.arg("-inMemory"),
+            Storage::OnDisk => command.arg("-dbPath").arg(&dir),
+        };
         let mut process = Process::spawn("DynamoDB Local", command, dir, port)?;
         match wait_for_port(port, STARTUP).and_then(|()| wait_for_http(port, STARTUP)) {
             // The JVM exits if its port was taken meanwhile; whoever took

@@ -41,30 +41,22 @@ pub struct ServerControl {
     pause: Box<Action>,
     resume: Box<Action>,
     crash_and_restart: Box<Action>,
-    durable: bool,
 }
 
 impl ServerControl {
     /// A control from three blocking actions (the kit runs them off the
-    /// async threads). `durable` says whether the server's configuration
-    /// keeps every acknowledged write across a crash of its process.
+    /// async threads). What a crash may lose is the store's to declare
+    /// ([`state_api::Capabilities::durability`]), not the test's.
     pub fn new(
         pause: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
         resume: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
         crash_and_restart: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static,
-        durable: bool,
     ) -> ServerControl {
         ServerControl {
             pause: Box::new(pause),
             resume: Box::new(resume),
             crash_and_restart: Box::new(crash_and_restart),
-            durable,
         }
-    }
-
-    /// Whether acknowledged writes survive a crash of the server process.
-    pub fn durable(&self) -> bool {
-        self.durable
     }
 
     /// Freezes the server.

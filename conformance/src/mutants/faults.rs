@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use state_api::driver::{Step, acquire_loop};
 use state_api::{
-    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, FencingToken, Key, Lease, LockService,
-    PutOutcome, Result, ScanPage, StateError, StateStore, Version,
+    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Durability, Entry, FencingToken, Key, Lease,
+    LockService, PutOutcome, Result, ScanPage, StateError, StateStore, Version,
 };
 
 use crate::kit::Property;
@@ -33,15 +33,20 @@ pub enum FaultMutation {
     /// An acquisition whose reply was lost is taken as granted, with the
     /// token after the last one this client saw.
     AcquiredWhenReplyLost,
+    /// The store declares itself durable whatever its server keeps: run
+    /// against a server without persistence, a crash loses acknowledged
+    /// writes that the declaration promised.
+    ClaimsDurable,
 }
 
 impl FaultMutation {
     /// Every fault mutation.
-    pub const ALL: [FaultMutation; 4] = [
+    pub const ALL: [FaultMutation; 5] = [
         FaultMutation::RetriesIncrement,
         FaultMutation::SuccessWhenReplyLost,
         FaultMutation::NeverRecovers,
         FaultMutation::AcquiredWhenReplyLost,
+        FaultMutation::ClaimsDurable,
     ];
 
     /// The fault property meant to catch it.
@@ -50,6 +55,7 @@ impl FaultMutation {
             FaultMutation::RetriesIncrement | FaultMutation::SuccessWhenReplyLost => Property::FaultsLinearizable,
             FaultMutation::NeverRecovers => Property::FaultRecovery,
             FaultMutation::AcquiredWhenReplyLost => Property::FaultsLocks,
+            FaultMutation::ClaimsDurable => Property::ServerRestart,
         }
     }
 
@@ -86,7 +92,11 @@ impl FaultMutant {
 #[async_trait]
 impl StateStore for FaultMutant {
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        let declared = self.inner.capabilities();
+        match self.mutation {
+            FaultMutation::ClaimsDurable => declared.with_durability(Durability::Durable),
+            _ => declared,
+        }
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {

@@ -29,6 +29,7 @@ pub fn config(url: &str, table: &str) -> DynamoConfig {
 }
 
 /// A migrated store on a fresh table of the shared DynamoDB Local.
+#[allow(dead_code)] // not every test binary that includes this module uses it
 pub async fn fresh_store(label: &str) -> Result<DynamoStore, String> {
     let server = test_servers::dynamodb::shared_dynamodb()?;
     let store = DynamoStore::open(config(server.url(), &unique_table(label))).await.map_err(|e| e.to_string())?;

@@ -9,11 +9,11 @@ use state_postgres::PostgresConfig;
 
 /// The same server reached through the kit's fault proxy, with timeouts
 /// short enough for operations caught in a fault to give up while it lasts;
-/// with control over the cluster when the test started it; `durable` says
-/// whether its configuration keeps acknowledged commits across a crash
-/// (the suite's throwaway clusters run with `synchronous_commit=off` and
-/// do not).
-pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>, durable: bool) -> Result<FaultTarget, String> {
+/// with control over the cluster when the test started it. What a crash
+/// may lose, the store declares itself (from the server's settings: the
+/// suite's throwaway clusters run with `synchronous_commit=off`, and the
+/// store declares them volatile).
+pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>) -> Result<FaultTarget, String> {
     let guard = server.lock().map_err(|e| e.to_string())?;
     let server_url = test_servers::Server::external(guard.url());
     let target = FaultTarget::new(guard.socket_address()?, move |address| {
@@ -37,6 +37,6 @@ pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>, durable: bool) ->
         let server = Arc::clone(server);
         move || test_servers::postgres::restart(&mut *server.lock().map_err(|e| e.to_string())?)
     };
-    let control = ServerControl::new(on_process(|p| p.pause()), on_process(|p| p.resume()), restart, durable);
+    let control = ServerControl::new(on_process(|p| p.pause()), on_process(|p| p.resume()), restart);
     Ok(target.with_server(control))
 }

@@ -8,9 +8,9 @@ use state_redis::RedisConfig;
 
 /// The same server reached through the kit's fault proxy, with timeouts
 /// short enough for operations caught in a fault to give up while it lasts;
-/// with control over the process when the test started it; `durable` says
-/// whether its configuration keeps acknowledged writes across a crash.
-pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>, durable: bool) -> Result<FaultTarget, String> {
+/// with control over the process when the test started it. What a crash
+/// may lose, the store declares itself (from the server's settings).
+pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>) -> Result<FaultTarget, String> {
     let guard = server.lock().map_err(|e| e.to_string())?;
     let target = FaultTarget::new(guard.socket_address()?, |address| {
         let config = RedisConfig::new(format!("redis://{address}"))
@@ -32,7 +32,6 @@ pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>, durable: bool) ->
         process(|p| p.pause()),
         process(|p| p.resume()),
         process(|p| p.restart(Duration::from_secs(10))),
-        durable,
     );
     Ok(target.with_server(control))
 }
