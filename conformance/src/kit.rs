@@ -243,6 +243,12 @@ macro_rules! with_properties {
             /// An extended lease is held for its new TTL from the extend, and
             /// not longer.
             lease_extension => LeaseExtension [$crate::properties::lock_timing::lease_extension] requires [locks],
+            /// A kept-alive lease stays held for five TTLs; when its
+            /// extensions stall, the loss is signalled by its local deadline
+            /// and before anyone else is granted the lock; a lease taken from
+            /// under it is signalled within a TTL; stopping or dropping it
+            /// releases the lock.
+            keep_alive => KeepAlive [$crate::properties::keep_alive::run] requires [locks],
             /// A short scan page from a large space costs about what it costs
             /// from a small one.
             scan_cost => ScanCost [$crate::properties::scan_cost::run] requires [scan],

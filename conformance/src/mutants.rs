@@ -160,6 +160,12 @@ pub enum Mutation {
     /// Declares that free locks keep no record, but every name ever locked
     /// leaves one behind.
     FreeLockLeavesRecord,
+
+    // Issue 15: keep-alive.
+    /// `extend` of a lease that is no longer held answers `Ok` instead of
+    /// `LockLost` (and moves the local deadline): a keep-alive over it
+    /// never learns that the lease was taken.
+    ExtendMasksLoss,
     /// Several of the mutations at once, layered over one store (the first
     /// outermost), each meant to be reported by the one property.
     Combined(Property, &'static [Mutation]),
@@ -183,7 +189,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 42] = [
+    pub const ALL: [Mutation; 43] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -225,6 +231,7 @@ impl Mutation {
         Mutation::SweeperNeverRuns,
         Mutation::SweepRemovesRewritten,
         Mutation::FreeLockLeavesRecord,
+        Mutation::ExtendMasksLoss,
         Mutation::TWO_SEQUENTIAL_DEFECTS,
         Mutation::TWO_TTL_DEFECTS,
         Mutation::TWO_LEASE_DEFECTS,
@@ -261,6 +268,7 @@ impl Mutation {
             Mutation::AcquireOvershootsTimeout => Property::AcquireTimeout,
             Mutation::CancelledAcquireLeaks => Property::CancelledAcquire,
             Mutation::ExtendFromThePast => Property::LeaseExtension,
+            Mutation::ExtendMasksLoss => Property::KeepAlive,
             Mutation::ScanCostsTheSpace => Property::ScanCost,
             Mutation::LossyTextValues => Property::Capabilities,
             Mutation::SweeperNeverRuns | Mutation::SweepRemovesRewritten | Mutation::FreeLockLeavesRecord => {
@@ -861,6 +869,13 @@ impl Mutant {
     async fn broken_extend(&self, lease: &mut Lease, ttl: Duration) -> Option<Result<()>> {
         match self.mutation {
             Mutation::ZeroTtlPermanent => Some(self.inner.extend(lease, self.lease_ttl(ttl)).await),
+            Mutation::ExtendMasksLoss => Some(match self.inner.extend(lease, ttl).await {
+                Err(StateError::LockLost { .. }) => {
+                    lease.renewed(tokio::time::Instant::now(), ttl);
+                    Ok(())
+                }
+                other => other,
+            }),
             Mutation::ExtendFromThePast => Some(
                 async {
                     state_api::driver::Ttl::new(ttl)?;

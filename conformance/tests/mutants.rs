@@ -86,6 +86,7 @@ mutant_tests! {
     a_sweeper_that_never_runs_is_caught => SweeperNeverRuns,
     a_sweep_removing_an_entry_rewritten_after_it_expired_is_caught => SweepRemovesRewritten,
     free_locks_leaving_records_are_caught => FreeLockLeavesRecord,
+    an_extend_masking_a_lost_lease_is_caught => ExtendMasksLoss,
     two_sequential_defects_are_caught => TWO_SEQUENTIAL_DEFECTS,
     two_ttl_defects_are_caught => TWO_TTL_DEFECTS,
     two_lease_defects_are_caught => TWO_LEASE_DEFECTS,
