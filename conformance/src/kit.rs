@@ -243,6 +243,10 @@ macro_rules! with_properties {
             /// An extended lease is held for its new TTL from the extend, and
             /// not longer.
             lease_extension => LeaseExtension [$crate::properties::lock_timing::lease_extension] requires [locks],
+            /// Fenced writes: the holder's succeed; a lease that expired, was
+            /// released or was taken over cannot write, even stalled and
+            /// unaware; under takeovers the applied writes follow token order.
+            fenced_writes => FencedWrites [$crate::properties::fenced::run] requires [locks, fencing_tokens, fenced_writes],
             /// A kept-alive lease stays held for five TTLs; when its
             /// extensions stall, the loss is signalled by its local deadline
             /// and before anyone else is granted the lock; a lease taken from

@@ -127,6 +127,10 @@ pub struct Features {
     /// Counters ([`crate::StateStore::increment`]). Without it `increment`
     /// answers `Unsupported`.
     pub counters: bool,
+    /// Fenced writes ([`crate::StateStore::put_fenced`] and its siblings):
+    /// a write refused, atomically, unless the fence's lease holds its lock
+    /// at that instant. Without it they answer `Unsupported`.
+    pub fenced_writes: bool,
 }
 
 impl Features {
@@ -139,6 +143,7 @@ impl Features {
         fencing_tokens: true,
         binary_values: true,
         counters: true,
+        fenced_writes: true,
     };
 
     /// No optional feature: the smallest store the contract allows.
@@ -150,5 +155,6 @@ impl Features {
         fencing_tokens: false,
         binary_values: false,
         counters: false,
+        fenced_writes: false,
     };
 }

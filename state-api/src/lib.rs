@@ -68,7 +68,7 @@ pub use entry::{Condition, Counter, DeleteCondition, Entry, MAX_TTL, PutOutcome,
 pub use error::{BoxError, KeyError, KeyPart, Result, StateError};
 pub use keep_alive::{KeepAlive, LeaseLost};
 pub use key::{Key, MAX_ID_LEN, MAX_SPACE_LEN};
-pub use lock::{Backoff, FencingToken, Lease, LockGuard, LockService};
+pub use lock::{Backoff, Fence, FencingToken, Lease, LockGuard, LockService};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use redact::redact_url;
 pub use scan::{Cursor, MAX_SCAN_LIMIT, ScanItem, ScanPage};

@@ -86,6 +86,11 @@ impl Lease {
         self.valid_until = saturating_add(requested_at, ttl);
     }
 
+    /// The fence of this lease, for [fenced writes](crate::StateStore::put_fenced).
+    pub fn fence(&self) -> Fence {
+        Fence { lock: self.name.clone(), token: self.token }
+    }
+
     /// A fresh random owner id, for backends to store with an acquisition.
     pub fn new_owner_id() -> String {
         format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
@@ -96,6 +101,36 @@ impl fmt::Debug for Lease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The owner id is a bearer secret for this lease: keep it out of logs.
         f.debug_struct("Lease").field("name", &self.name).field("token", &self.token).finish_non_exhaustive()
+    }
+}
+
+/// What a [fenced write](crate::StateStore::put_fenced) carries: a lock's
+/// name and the fencing token of the acquisition it claims to hold. The
+/// store performs the write only if, at that instant, the lock is held
+/// (its lease not expired by the store's clock) by the acquisition that
+/// issued `token`; otherwise it answers
+/// [`LockLost`](StateError::LockLost) and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fence {
+    lock: String,
+    token: FencingToken,
+}
+
+impl Fence {
+    /// The fence of the acquisition of `lock` that issued `token` (usually
+    /// [`Lease::fence`]).
+    pub fn new(lock: impl Into<String>, token: FencingToken) -> Fence {
+        Fence { lock: lock.into(), token }
+    }
+
+    /// The lock's name.
+    pub fn lock(&self) -> &str {
+        &self.lock
+    }
+
+    /// The fencing token.
+    pub fn token(&self) -> FencingToken {
+        self.token
     }
 }
 

@@ -9,6 +9,7 @@ use crate::capabilities::Capabilities;
 use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, Version};
 use crate::error::Result;
 use crate::key::Key;
+use crate::lock::Fence;
 use crate::scan::{Cursor, ScanPage};
 use crate::storage::{StorageScope, StorageUsage};
 
@@ -52,6 +53,48 @@ pub trait StateStore: Send + Sync + 'static {
     /// is not a canonical decimal `i64`; [`Overflow`](crate::StateError::Overflow)
     /// if the sum leaves `i64`. Neither changes anything.
     async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter>;
+
+    /// [`put`](Self::put), fenced: performed only if `fence`'s lock is held,
+    /// at the instant of the write, by the acquisition that issued its
+    /// token, checked atomically with the write. A holder whose lease
+    /// expired, was released or was taken over cannot write, even before
+    /// it learns so itself.
+    ///
+    /// # Errors
+    /// [`LockLost`](crate::StateError::LockLost) naming the fence's lock
+    /// when it is not so held (nothing changed; not retryable);
+    /// [`Unsupported`](crate::StateError::Unsupported) unless the backend
+    /// declares `fenced_writes`; otherwise as `put`.
+    async fn put_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        let _ = (key, value, condition, ttl, fence);
+        Err(crate::driver::unsupported(self.capabilities().backend, "fenced_writes"))
+    }
+
+    /// [`delete`](Self::delete), fenced as [`put_fenced`](Self::put_fenced).
+    ///
+    /// # Errors
+    /// As [`put_fenced`](Self::put_fenced) and `delete`.
+    async fn delete_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        let _ = (key, condition, fence);
+        Err(crate::driver::unsupported(self.capabilities().backend, "fenced_writes"))
+    }
+
+    /// [`increment`](Self::increment), fenced as
+    /// [`put_fenced`](Self::put_fenced).
+    ///
+    /// # Errors
+    /// As [`put_fenced`](Self::put_fenced) and `increment`.
+    async fn increment_fenced(&self, key: &Key, delta: i64, ttl: Option<Duration>, fence: &Fence) -> Result<Counter> {
+        let _ = (key, delta, ttl, fence);
+        Err(crate::driver::unsupported(self.capabilities().backend, "fenced_writes"))
+    }
 
     /// One page of the live entries of `space` whose id starts with `prefix`
     /// (literally: no character is a wildcard), in ascending byte order of

@@ -24,6 +24,12 @@ pub(crate) struct Scripts {
     pub increment: Script,
     /// One page of a prefix scan.
     pub scan: Script,
+    /// The conditional put, behind a fence (`scripts/fence.lua`).
+    pub put_fenced: Script,
+    /// The delete, behind a fence.
+    pub delete_fenced: Script,
+    /// The increment, behind a fence.
+    pub increment_fenced: Script,
     /// Takes a free lock and issues a fencing token.
     pub lock_acquire: Script,
     /// Extends a held lease.
@@ -40,6 +46,14 @@ macro_rules! with_index {
     };
 }
 
+/// A write's script behind the fence check (`scripts/fence.lua`), which
+/// returns before the write when the fence does not hold.
+macro_rules! fenced {
+    ($file:literal) => {
+        concat!(include_str!("scripts/index.lua"), "\n", include_str!("scripts/fence.lua"), "\n", include_str!($file))
+    };
+}
+
 /// Every script of the crate.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     get: Script::new(include_str!("scripts/get.lua")),
@@ -47,6 +61,9 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete: Script::new(with_index!("scripts/delete.lua")),
     increment: Script::new(with_index!("scripts/increment.lua")),
     scan: Script::new(with_index!("scripts/scan.lua")),
+    put_fenced: Script::new(fenced!("scripts/put.lua")),
+    delete_fenced: Script::new(fenced!("scripts/delete.lua")),
+    increment_fenced: Script::new(fenced!("scripts/increment.lua")),
     lock_acquire: Script::new(include_str!("scripts/lock_acquire.lua")),
     lock_extend: Script::new(include_str!("scripts/lock_extend.lua")),
     lock_release: Script::new(include_str!("scripts/lock_release.lua")),

@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::Value;
+use redis::{ScriptInvocation, Value};
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Key, PutOutcome, Result, ScanItem,
+    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Fence, Key, PutOutcome, Result, ScanItem,
     StateError,
 };
 
@@ -47,84 +47,35 @@ impl StoreDriver for RedisStore {
     }
 
     async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
-        let ttl = ttl_arg(ttl);
-        let (condition, expected) = match condition {
-            Condition::Always => ("always", String::new()),
-            Condition::IfAbsent => ("absent", String::new()),
-            Condition::IfVersion(version) => ("version", version.0.to_string()),
-        };
-        let keys = &self.inner.keys;
-        let mut invocation = SCRIPTS.put.prepare_invoke();
-        invocation
-            .key(keys.entry(key.space(), key.id()))
-            .key(keys.index(key.space()))
-            .key(keys.schedule(key.space()))
-            .arg(condition)
-            .arg(expected)
-            .arg(value.as_ref())
-            .arg(ttl)
-            .arg(key.id());
-        let mut items = reply::array("put", self.inner.connection.invoke("put", &invocation).await?)?.into_iter();
-        let written = items.next().map(|flag| reply::int("put", &flag)).transpose()?;
-        let rest: Vec<Value> = items.collect();
-        match (written, rest.len()) {
-            (Some(1), 1) => Ok(PutOutcome::Written(reply::version("put", &rest[0])?)),
-            (Some(0), 0) => Ok(PutOutcome::Rejected(None)),
-            (Some(0), 3) => {
-                let [value, version, pttl] = reply::exactly("put", rest)?;
-                Ok(PutOutcome::Rejected(Some(reply::entry("put", value, &version, &pttl)?)))
-            }
-            _ => Err(unexpected_reply("put", "a reply that is neither written nor rejected")),
-        }
+        self.put_with(key, value, condition, ttl, None).await
     }
 
     async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        let expected = match condition {
-            DeleteCondition::Always => String::new(),
-            DeleteCondition::IfVersion(version) => version.0.to_string(),
-        };
-        let keys = &self.inner.keys;
-        let mut invocation = SCRIPTS.delete.prepare_invoke();
-        invocation
-            .key(keys.entry(key.space(), key.id()))
-            .key(keys.index(key.space()))
-            .key(keys.schedule(key.space()))
-            .arg(expected)
-            .arg(key.id());
-        let removed = self.inner.connection.invoke("delete", &invocation).await?;
-        Ok(reply::int("delete", &removed)? == 1)
+        self.delete_with(key, condition, None).await
     }
 
     async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
-        let ttl = ttl_arg(ttl);
-        let keys = &self.inner.keys;
-        let mut invocation = SCRIPTS.increment.prepare_invoke();
-        invocation
-            .key(keys.entry(key.space(), key.id()))
-            .key(keys.index(key.space()))
-            .key(keys.schedule(key.space()))
-            .arg(state_api::counter::format(delta))
-            .arg(ttl)
-            .arg(key.id());
-        let answer = self.inner.connection.invoke("increment", &invocation).await?;
-        let mut items = reply::array("increment", answer)?.into_iter();
-        let (Some(flag), Some(second)) = (items.next(), items.next()) else {
-            return Err(unexpected_reply("increment", "fewer than two items"));
-        };
-        if reply::int("increment", &flag)? == 1 {
-            let text = reply::bytes("increment", second)?;
-            let value = state_api::counter::parse(&text)
-                .ok_or_else(|| unexpected_reply("increment", "a counter that is not canonical i64 text"))?;
-            let version = items.next().ok_or_else(|| unexpected_reply("increment", "no version"))?;
-            return Ok(Counter { value, version: reply::version("increment", &version)? });
-        }
-        match reply::bytes("increment", second)?.as_ref() {
-            b"type" => Err(StateError::TypeMismatch { key: key.to_string() }),
-            b"overflow" => Err(StateError::Overflow { key: key.to_string(), delta }),
-            _ => Err(unexpected_reply("increment", "an unknown refusal")),
-        }
+        self.increment_with(key, delta, ttl, None).await
     }
 
+    async fn write_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        self.put_with(key, value, condition, ttl, Some(fence)).await
+    }
+
+    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        self.delete_with(key, condition, Some(fence)).await
+    }
+
+    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
+        self.increment_with(key, delta, ttl, Some(fence)).await
+    }
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         let ScanRequest { space, prefix, after, limit } = request;
         // The range of ids, as ZRANGEBYLEX bounds: from the prefix (or just
@@ -147,6 +98,122 @@ impl StoreDriver for RedisStore {
             .arg(limit + 1 + STALE_ALLOWANCE);
         let answer = self.inner.connection.invoke("scan", &invocation).await?;
         listing(reply::array("scan", answer)?, limit)
+    }
+}
+
+impl RedisStore {
+    async fn put_with(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome> {
+        let ttl = ttl_arg(ttl);
+        let (condition, expected) = match condition {
+            Condition::Always => ("always", String::new()),
+            Condition::IfAbsent => ("absent", String::new()),
+            Condition::IfVersion(version) => ("version", version.0.to_string()),
+        };
+        let keys = &self.inner.keys;
+        let mut invocation =
+            if fence.is_some() { SCRIPTS.put_fenced.prepare_invoke() } else { SCRIPTS.put.prepare_invoke() };
+        invocation
+            .key(keys.entry(key.space(), key.id()))
+            .key(keys.index(key.space()))
+            .key(keys.schedule(key.space()))
+            .arg(condition)
+            .arg(expected)
+            .arg(value.as_ref())
+            .arg(ttl)
+            .arg(key.id());
+        let answer = self.invoke_behind("put", invocation, fence).await?;
+        let mut items = reply::array("put", answer)?.into_iter();
+        let written = items.next().map(|flag| reply::int("put", &flag)).transpose()?;
+        let rest: Vec<Value> = items.collect();
+        match (written, rest.len()) {
+            (Some(1), 1) => Ok(PutOutcome::Written(reply::version("put", &rest[0])?)),
+            (Some(0), 0) => Ok(PutOutcome::Rejected(None)),
+            (Some(0), 3) => {
+                let [value, version, pttl] = reply::exactly("put", rest)?;
+                Ok(PutOutcome::Rejected(Some(reply::entry("put", value, &version, &pttl)?)))
+            }
+            _ => Err(unexpected_reply("put", "a reply that is neither written nor rejected")),
+        }
+    }
+
+    async fn delete_with(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
+        let expected = match condition {
+            DeleteCondition::Always => String::new(),
+            DeleteCondition::IfVersion(version) => version.0.to_string(),
+        };
+        let keys = &self.inner.keys;
+        let mut invocation =
+            if fence.is_some() { SCRIPTS.delete_fenced.prepare_invoke() } else { SCRIPTS.delete.prepare_invoke() };
+        invocation
+            .key(keys.entry(key.space(), key.id()))
+            .key(keys.index(key.space()))
+            .key(keys.schedule(key.space()))
+            .arg(expected)
+            .arg(key.id());
+        let removed = self.invoke_behind("delete", invocation, fence).await?;
+        Ok(reply::int("delete", &removed)? == 1)
+    }
+
+    async fn increment_with(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
+        let ttl = ttl_arg(ttl);
+        let keys = &self.inner.keys;
+        let mut invocation = if fence.is_some() {
+            SCRIPTS.increment_fenced.prepare_invoke()
+        } else {
+            SCRIPTS.increment.prepare_invoke()
+        };
+        invocation
+            .key(keys.entry(key.space(), key.id()))
+            .key(keys.index(key.space()))
+            .key(keys.schedule(key.space()))
+            .arg(state_api::counter::format(delta))
+            .arg(ttl)
+            .arg(key.id());
+        let answer = self.invoke_behind("increment", invocation, fence).await?;
+        let mut items = reply::array("increment", answer)?.into_iter();
+        let (Some(flag), Some(second)) = (items.next(), items.next()) else {
+            return Err(unexpected_reply("increment", "fewer than two items"));
+        };
+        if reply::int("increment", &flag)? == 1 {
+            let text = reply::bytes("increment", second)?;
+            let value = state_api::counter::parse(&text)
+                .ok_or_else(|| unexpected_reply("increment", "a counter that is not canonical i64 text"))?;
+            let version = items.next().ok_or_else(|| unexpected_reply("increment", "no version"))?;
+            return Ok(Counter { value, version: reply::version("increment", &version)? });
+        }
+        match reply::bytes("increment", second)?.as_ref() {
+            b"type" => Err(StateError::TypeMismatch { key: key.to_string() }),
+            b"overflow" => Err(StateError::Overflow { key: key.to_string(), delta }),
+            _ => Err(unexpected_reply("increment", "an unknown refusal")),
+        }
+    }
+
+    /// Runs a write's invocation; behind a fence, appends the fence's keys
+    /// (the lock's lease and token counter) and token, and turns the
+    /// script's refusal into `LockLost`.
+    async fn invoke_behind(
+        &self,
+        operation: &'static str,
+        mut invocation: ScriptInvocation<'_>,
+        fence: Option<&Fence>,
+    ) -> Result<Value> {
+        let Some(fence) = fence else { return self.inner.connection.invoke(operation, &invocation).await };
+        let keys = &self.inner.keys;
+        invocation.key(keys.lock_lease(fence.lock())).key(keys.lock_token(fence.lock())).arg(fence.token().0);
+        let answer = self.inner.connection.invoke(operation, &invocation).await?;
+        if let Value::Array(items) = &answer
+            && matches!(items.first(), Some(Value::Int(-1)))
+        {
+            return Err(StateError::LockLost { name: fence.lock().to_owned() });
+        }
+        Ok(answer)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod configuration;
 pub mod edge;
 pub mod extremes;
 pub mod faults;
+pub mod fenced;
 pub mod keep_alive;
 pub mod linearizable;
 pub mod lock_timing;

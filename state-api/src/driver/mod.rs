@@ -56,7 +56,7 @@ use crate::capabilities::{Capabilities, ExpiryClock};
 use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, check_value_len};
 use crate::error::{Result, StateError};
 use crate::key::{Key, validate_lock_name};
-use crate::lock::{FencingToken, Lease, LockService};
+use crate::lock::{Fence, FencingToken, Lease, LockService};
 use crate::scan::{Cursor, ScanPage};
 use crate::storage::{StorageScope, StorageUsage};
 use crate::store::StateStore;
@@ -88,6 +88,35 @@ pub trait StoreDriver: Send + Sync + 'static {
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         let _ = request;
         Err(unsupported(self.declare().backend, "scan"))
+    }
+
+    /// [`write`](Self::write) only if `fence`'s lock is held, at that
+    /// instant, by the acquisition that issued its token, in one atomic
+    /// step: [`StateError::LockLost`] naming the lock otherwise, with
+    /// nothing changed. Arguments are validated. Required when the backend
+    /// declares `fenced_writes`.
+    async fn write_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        let _ = (key, value, condition, ttl, fence);
+        Err(unsupported(self.declare().backend, "fenced_writes"))
+    }
+
+    /// [`remove`](Self::remove), fenced as [`write_fenced`](Self::write_fenced).
+    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        let _ = (key, condition, fence);
+        Err(unsupported(self.declare().backend, "fenced_writes"))
+    }
+
+    /// [`add`](Self::add), fenced as [`write_fenced`](Self::write_fenced).
+    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
+        let _ = (key, delta, ttl, fence);
+        Err(unsupported(self.declare().backend, "fenced_writes"))
     }
 
     /// [`StateStore::storage_usage`], called only when
@@ -188,11 +217,7 @@ impl<D: StoreDriver> StateStore for D {
     async fn put(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Duration>) -> Result<PutOutcome> {
         let declared = self.declare();
         async {
-            check_value_len(value.len(), declared.max_value_len)?;
-            if !declared.features.binary_values && std::str::from_utf8(&value).is_err() {
-                return Err(unsupported(declared.backend, "binary_values"));
-            }
-            let ttl = Ttl::optional(ttl)?;
+            let ttl = put_arguments(&declared, &value, ttl)?;
             self.write(key, value, condition, ttl).await
         }
         .instrument(operation_span(declared.backend, "put", key.space()))
@@ -202,9 +227,7 @@ impl<D: StoreDriver> StateStore for D {
     async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
         let declared = self.declare();
         async {
-            if matches!(condition, DeleteCondition::IfVersion(_)) && !declared.features.conditional_delete {
-                return Err(unsupported(declared.backend, "conditional_delete"));
-            }
+            delete_arguments(&declared, condition)?;
             self.remove(key, condition).await
         }
         .instrument(operation_span(declared.backend, "delete", key.space()))
@@ -214,13 +237,50 @@ impl<D: StoreDriver> StateStore for D {
     async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
         let declared = self.declare();
         async {
-            if !declared.features.counters {
-                return Err(unsupported(declared.backend, "counters"));
-            }
-            let ttl = Ttl::optional(ttl)?;
+            let ttl = increment_arguments(&declared, ttl)?;
             self.add(key, delta, ttl).await
         }
         .instrument(operation_span(declared.backend, "increment", key.space()))
+        .await
+    }
+
+    async fn put_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        let declared = self.declare();
+        async {
+            fence_arguments(&declared, fence)?;
+            let ttl = put_arguments(&declared, &value, ttl)?;
+            self.write_fenced(key, value, condition, ttl, fence).await
+        }
+        .instrument(operation_span(declared.backend, "put_fenced", key.space()))
+        .await
+    }
+
+    async fn delete_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        let declared = self.declare();
+        async {
+            fence_arguments(&declared, fence)?;
+            delete_arguments(&declared, condition)?;
+            self.remove_fenced(key, condition, fence).await
+        }
+        .instrument(operation_span(declared.backend, "delete_fenced", key.space()))
+        .await
+    }
+
+    async fn increment_fenced(&self, key: &Key, delta: i64, ttl: Option<Duration>, fence: &Fence) -> Result<Counter> {
+        let declared = self.declare();
+        async {
+            fence_arguments(&declared, fence)?;
+            let ttl = increment_arguments(&declared, ttl)?;
+            self.add_fenced(key, delta, ttl, fence).await
+        }
+        .instrument(operation_span(declared.backend, "increment_fenced", key.space()))
         .await
     }
 
@@ -252,6 +312,44 @@ impl<D: StoreDriver> StateStore for D {
         }
         self.reclaim().await
     }
+}
+
+/// Checks a `put`'s arguments before any I/O; returns its TTL.
+fn put_arguments(declared: &Capabilities, value: &Bytes, ttl: Option<Duration>) -> Result<Option<Ttl>> {
+    check_value_len(value.len(), declared.max_value_len)?;
+    if !declared.features.binary_values && std::str::from_utf8(value).is_err() {
+        return Err(unsupported(declared.backend, "binary_values"));
+    }
+    Ttl::optional(ttl)
+}
+
+/// Checks a `delete`'s condition against the declared features.
+fn delete_arguments(declared: &Capabilities, condition: DeleteCondition) -> Result<()> {
+    if matches!(condition, DeleteCondition::IfVersion(_)) && !declared.features.conditional_delete {
+        return Err(unsupported(declared.backend, "conditional_delete"));
+    }
+    Ok(())
+}
+
+/// Checks an `increment`'s arguments; returns its TTL.
+fn increment_arguments(declared: &Capabilities, ttl: Option<Duration>) -> Result<Option<Ttl>> {
+    if !declared.features.counters {
+        return Err(unsupported(declared.backend, "counters"));
+    }
+    Ttl::optional(ttl)
+}
+
+/// Checks that fenced writes are declared and that `fence` could name an
+/// acquisition: a valid lock name and a token that fences (not 0).
+fn fence_arguments(declared: &Capabilities, fence: &Fence) -> Result<()> {
+    if !declared.features.fenced_writes {
+        return Err(unsupported(declared.backend, "fenced_writes"));
+    }
+    validate_lock_name(fence.lock())?;
+    if fence.token() == FencingToken::NONE {
+        return Err(StateError::invalid_argument("fence", "token 0 is no acquisition's: tokens that fence start at 1"));
+    }
+    Ok(())
 }
 
 /// Checks that the locks feature is declared.

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::MemoryStore;
 use crate::driver::{Attempt, Delivery, LockDriver, ReleaseHub, Ttl, Watch};
-use crate::error::Result;
-use crate::lock::{FencingToken, Lease, saturating_add};
+use crate::error::{Result, StateError};
+use crate::lock::{Fence, FencingToken, Lease, saturating_add};
 
 /// The held locks, and the store's one fencing counter. A free lock has
 /// no slot: tokens come from the counter shared by every name, so they
@@ -39,6 +39,7 @@ impl Default for LockTable {
 
 struct Holder {
     owner: String,
+    token: u64,
     expires_at: Instant,
 }
 
@@ -50,7 +51,11 @@ impl LockTable {
             return Attempt::Held(Some(holder.expires_at - now));
         }
         slots.last_token += 1;
-        let holder = Holder { owner: owner.to_owned(), expires_at: saturating_add(now, ttl.duration()) };
+        let holder = Holder {
+            owner: owner.to_owned(),
+            token: slots.last_token,
+            expires_at: saturating_add(now, ttl.duration()),
+        };
         slots.held.insert(name.to_owned(), holder);
         Attempt::Acquired(FencingToken(slots.last_token))
     }
@@ -68,6 +73,20 @@ impl LockTable {
             slots.held.remove(lease.name());
         }
         true
+    }
+
+    /// Runs `write` if `fence`'s lock is held at `now` by the acquisition
+    /// that issued its token, with the table of held locks locked
+    /// throughout, so that no acquisition, extension or release comes
+    /// between the check and the write; `LockLost` without running it
+    /// otherwise.
+    pub(super) fn fenced<T>(&self, fence: &Fence, now: Instant, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        let slots = self.slots.lock();
+        let holds = slots.held.get(fence.lock()).is_some_and(|h| h.token == fence.token().0 && now < h.expires_at);
+        if !holds {
+            return Err(StateError::LockLost { name: fence.lock().to_owned() });
+        }
+        write()
     }
 
     /// Removes leases expired at `now`; returns how many.

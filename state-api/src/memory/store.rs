@@ -15,7 +15,7 @@ use crate::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, Version};
 use crate::error::{Result, StateError};
 use crate::key::Key;
-use crate::lock::saturating_add;
+use crate::lock::{Fence, saturating_add};
 use crate::scan::ScanItem;
 use crate::storage::{StorageScope, StorageUsage};
 
@@ -36,61 +36,38 @@ impl StoreDriver for MemoryStore {
     }
 
     async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
-        let now = Instant::now();
-        let expires_at = deadline(now, ttl);
-        self.inner.table.update(key, now, |slot| {
-            let holds = match (&condition, slot.as_ref()) {
-                (Condition::Always, _) => true,
-                (Condition::IfAbsent, current) => current.is_none(),
-                (Condition::IfVersion(expected), current) => current.is_some_and(|r| r.version == *expected),
-            };
-            if !holds {
-                return Ok(PutOutcome::Rejected(slot.as_ref().map(|r| r.to_entry(now))));
-            }
-            let version = match slot.as_ref() {
-                Some(current) => current.version.next(key)?,
-                None => Version::FIRST,
-            };
-            *slot = Some(Record { value, version, expires_at });
-            Ok(PutOutcome::Written(version))
-        })
+        self.write_at(Instant::now(), key, value, condition, ttl)
     }
 
     async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        let now = Instant::now();
-        Ok(self.inner.table.update(key, now, |slot| {
-            let holds = match (condition, slot.as_ref()) {
-                (_, None) => false,
-                (DeleteCondition::Always, Some(_)) => true,
-                (DeleteCondition::IfVersion(expected), Some(current)) => current.version == expected,
-            };
-            if holds {
-                *slot = None;
-            }
-            holds
-        }))
+        Ok(self.remove_at(Instant::now(), key, condition))
     }
 
     async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
-        let now = Instant::now();
-        let expires_at = deadline(now, ttl);
-        self.inner.table.update(key, now, |slot| {
-            let (current, version, expires_at) = match slot.as_ref() {
-                None => (0, Version::FIRST, expires_at),
-                Some(record) => {
-                    let current = crate::counter::parse(&record.value)
-                        .ok_or_else(|| StateError::TypeMismatch { key: key.to_string() })?;
-                    // A live counter keeps its creation deadline: fixed window.
-                    (current, record.version.next(key)?, record.expires_at)
-                }
-            };
-            let value =
-                current.checked_add(delta).ok_or_else(|| StateError::Overflow { key: key.to_string(), delta })?;
-            *slot = Some(Record { value: Bytes::from(crate::counter::format(value)), version, expires_at });
-            Ok(Counter { value, version })
-        })
+        self.add_at(Instant::now(), key, delta, ttl)
     }
 
+    async fn write_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        let now = Instant::now();
+        self.inner.locks.fenced(fence, now, || self.write_at(now, key, value, condition, ttl))
+    }
+
+    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        let now = Instant::now();
+        self.inner.locks.fenced(fence, now, || Ok(self.remove_at(now, key, condition)))
+    }
+
+    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
+        let now = Instant::now();
+        self.inner.locks.fenced(fence, now, || self.add_at(now, key, delta, ttl))
+    }
     async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
         let records =
             scope.spaces.iter().map(|space| self.inner.table.count_prefixed(&format!("{space}\0"))).sum::<usize>();
@@ -114,5 +91,70 @@ impl StoreDriver for MemoryStore {
         let items: Vec<ScanItem> =
             found.into_iter().map(|(joined, entry)| ScanItem { id: joined[id_offset..].to_owned(), entry }).collect();
         Ok(Listing::from_items(items, more))
+    }
+}
+
+impl MemoryStore {
+    /// `write` at `now`: one closure under one shard lock.
+    fn write_at(
+        &self,
+        now: Instant,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+    ) -> Result<PutOutcome> {
+        let expires_at = deadline(now, ttl);
+        self.inner.table.update(key, now, |slot| {
+            let holds = match (&condition, slot.as_ref()) {
+                (Condition::Always, _) => true,
+                (Condition::IfAbsent, current) => current.is_none(),
+                (Condition::IfVersion(expected), current) => current.is_some_and(|r| r.version == *expected),
+            };
+            if !holds {
+                return Ok(PutOutcome::Rejected(slot.as_ref().map(|r| r.to_entry(now))));
+            }
+            let version = match slot.as_ref() {
+                Some(current) => current.version.next(key)?,
+                None => Version::FIRST,
+            };
+            *slot = Some(Record { value, version, expires_at });
+            Ok(PutOutcome::Written(version))
+        })
+    }
+
+    /// `remove` at `now`.
+    fn remove_at(&self, now: Instant, key: &Key, condition: DeleteCondition) -> bool {
+        self.inner.table.update(key, now, |slot| {
+            let holds = match (condition, slot.as_ref()) {
+                (_, None) => false,
+                (DeleteCondition::Always, Some(_)) => true,
+                (DeleteCondition::IfVersion(expected), Some(current)) => current.version == expected,
+            };
+            if holds {
+                *slot = None;
+            }
+            holds
+        })
+    }
+
+    /// `add` at `now`.
+    fn add_at(&self, now: Instant, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
+        let expires_at = deadline(now, ttl);
+        self.inner.table.update(key, now, |slot| {
+            let (current, version, expires_at) = match slot.as_ref() {
+                None => (0, Version::FIRST, expires_at),
+                Some(record) => {
+                    let current = crate::counter::parse(&record.value)
+                        .ok_or_else(|| StateError::TypeMismatch { key: key.to_string() })?;
+                    // A live counter keeps its creation deadline: fixed window.
+                    (current, record.version.next(key)?, record.expires_at)
+                }
+            };
+            let value =
+                current.checked_add(delta).ok_or_else(|| StateError::Overflow { key: key.to_string(), delta })?;
+            *slot = Some(Record { value: Bytes::from(crate::counter::format(value)), version, expires_at });
+            Ok(Counter { value, version })
+        })
     }
 }
