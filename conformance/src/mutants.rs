@@ -12,9 +12,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use state_api::driver::{LockDriver, Step, Watch, acquire_loop};
 use state_api::{
-    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Key, Lease, LockService, MemoryStore,
-    PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, StorageReporting, StorageScope, StorageUsage,
-    Version,
+    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Fence, Key, Lease, LockService,
+    MemoryStore, PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, StorageReporting, StorageScope,
+    StorageUsage, Version,
 };
 
 use crate::kit::Property;
@@ -166,6 +166,12 @@ pub enum Mutation {
     /// `LockLost` (and moves the local deadline): a keep-alive over it
     /// never learns that the lease was taken.
     ExtendMasksLoss,
+    /// Fenced writes are performed as plain writes: the fence is ignored.
+    IgnoresFence,
+    /// The fence is checked in one step and the write made in another, a
+    /// network hop later (up to 250 ms): a holder whose lease lapses in
+    /// between writes after a newer holder did.
+    FenceCheckedApart,
     /// Several of the mutations at once, layered over one store (the first
     /// outermost), each meant to be reported by the one property.
     Combined(Property, &'static [Mutation]),
@@ -189,7 +195,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 43] = [
+    pub const ALL: [Mutation; 45] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -232,6 +238,8 @@ impl Mutation {
         Mutation::SweepRemovesRewritten,
         Mutation::FreeLockLeavesRecord,
         Mutation::ExtendMasksLoss,
+        Mutation::IgnoresFence,
+        Mutation::FenceCheckedApart,
         Mutation::TWO_SEQUENTIAL_DEFECTS,
         Mutation::TWO_TTL_DEFECTS,
         Mutation::TWO_LEASE_DEFECTS,
@@ -269,6 +277,7 @@ impl Mutation {
             Mutation::CancelledAcquireLeaks => Property::CancelledAcquire,
             Mutation::ExtendFromThePast => Property::LeaseExtension,
             Mutation::ExtendMasksLoss => Property::KeepAlive,
+            Mutation::IgnoresFence | Mutation::FenceCheckedApart => Property::FencedWrites,
             Mutation::ScanCostsTheSpace => Property::ScanCost,
             Mutation::LossyTextValues => Property::Capabilities,
             Mutation::SweeperNeverRuns | Mutation::SweepRemovesRewritten | Mutation::FreeLockLeavesRecord => {
@@ -368,6 +377,23 @@ impl Mutant {
     /// Maps a key into the one shared space, non-injectively.
     fn collide(&self, key: &Key) -> Result<Key> {
         Key::new("mutant", &format!("{}:{}", key.space(), key.id()))
+    }
+
+    /// Whether this mutant makes the fenced write below a plain one: always
+    /// for `IgnoresFence`; for `FenceCheckedApart` after checking the fence
+    /// in a step of its own (a fenced no-op on a scratch key) and a network
+    /// hop's delay, failing as the real check would.
+    async fn fence_ignored(&self, fence: &Fence) -> Result<bool> {
+        if self.is(Mutation::IgnoresFence) {
+            return Ok(true);
+        }
+        if !self.is(Mutation::FenceCheckedApart) {
+            return Ok(false);
+        }
+        let scratch = Key::new("fence-check", "scratch")?;
+        self.inner.delete_fenced(&scratch, DeleteCondition::Always, fence).await?;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..400))).await;
+        Ok(true)
     }
 
     fn stored_key(&self, key: &Key) -> Result<Key> {
@@ -542,6 +568,37 @@ impl StateStore for Mutant {
             removed += u64::from(self.inner.delete(&key, DeleteCondition::Always).await?);
         }
         Ok(removed + self.inner.reclaim_expired().await?)
+    }
+
+    async fn put_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        let stored = self.stored_key(key)?;
+        if self.fence_ignored(fence).await? {
+            return self.inner.put(&stored, value, condition, ttl).await;
+        }
+        self.inner.put_fenced(&stored, value, condition, ttl, fence).await
+    }
+
+    async fn delete_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        let stored = self.stored_key(key)?;
+        if self.fence_ignored(fence).await? {
+            return self.inner.delete(&stored, condition).await;
+        }
+        self.inner.delete_fenced(&stored, condition, fence).await
+    }
+
+    async fn increment_fenced(&self, key: &Key, delta: i64, ttl: Option<Duration>, fence: &Fence) -> Result<Counter> {
+        let stored = self.stored_key(key)?;
+        if self.fence_ignored(fence).await? {
+            return self.inner.increment(&stored, delta, ttl).await;
+        }
+        self.inner.increment_fenced(&stored, delta, ttl, fence).await
     }
 
     async fn scan(&self, space: &str, prefix: &str, cursor: Option<&Cursor>, limit: usize) -> Result<ScanPage> {

@@ -87,6 +87,8 @@ mutant_tests! {
     a_sweep_removing_an_entry_rewritten_after_it_expired_is_caught => SweepRemovesRewritten,
     free_locks_leaving_records_are_caught => FreeLockLeavesRecord,
     an_extend_masking_a_lost_lease_is_caught => ExtendMasksLoss,
+    a_store_ignoring_the_fence_is_caught => IgnoresFence,
+    a_fence_checked_apart_from_its_write_is_caught => FenceCheckedApart,
     two_sequential_defects_are_caught => TWO_SEQUENTIAL_DEFECTS,
     two_ttl_defects_are_caught => TWO_TTL_DEFECTS,
     two_lease_defects_are_caught => TWO_LEASE_DEFECTS,

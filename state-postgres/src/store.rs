@@ -13,8 +13,8 @@ use sqlx::postgres::PgRow;
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::trace::operation_span;
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Durability, Entry, ExpiryClock, Key, LockRetention, PutOutcome,
-    Result, ScanItem, StateError, StorageReporting, StorageScope, StorageUsage, Version,
+    Capabilities, Condition, Counter, DeleteCondition, Durability, Entry, ExpiryClock, Features, Key, LockRetention,
+    PutOutcome, Result, ScanItem, StateError, StorageReporting, StorageScope, StorageUsage, Version,
 };
 use tracing::Instrument;
 
@@ -171,7 +171,11 @@ impl PostgresStore {
             .config
             .reap_interval()
             .map(|interval| StorageReporting { reclaim_within: interval, lock_records: LockRetention::OnePerName });
+        // Fenced writes are not built here yet (the fence check and the
+        // write must share one statement or transaction).
+        let features = Features { fenced_writes: false, ..Features::ALL };
         Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
+            .with_features(features)
             .with_storage(storage)
             .with_durability(self.inner.durability)
     }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use state_api::driver::{Step, acquire_loop};
 use state_api::{
-    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Durability, Entry, FencingToken, Key, Lease,
-    LockService, PutOutcome, Result, ScanPage, StateError, StateStore, Version,
+    Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Durability, Entry, Fence, FencingToken, Key,
+    Lease, LockService, PutOutcome, Result, ScanPage, StateError, StateStore, Version,
 };
 
 use crate::kit::Property;
@@ -116,6 +116,25 @@ impl StateStore for FaultMutant {
 
     async fn delete(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
         self.through(self.inner.delete(key, condition).await)
+    }
+
+    async fn put_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Duration>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        self.through(self.inner.put_fenced(key, value, condition, ttl, fence).await)
+    }
+
+    async fn delete_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        self.through(self.inner.delete_fenced(key, condition, fence).await)
+    }
+
+    async fn increment_fenced(&self, key: &Key, delta: i64, ttl: Option<Duration>, fence: &Fence) -> Result<Counter> {
+        self.through(self.inner.increment_fenced(key, delta, ttl, fence).await)
     }
 
     async fn increment(&self, key: &Key, delta: i64, ttl: Option<Duration>) -> Result<Counter> {

@@ -30,6 +30,7 @@ pub async fn run(cx: &Context) -> Outcome {
     findings.record("stale holders", stale_holders(cx).await);
     findings.record("foreign fences", foreign_fences(cx).await);
     findings.record("takeovers", takeovers(cx).await);
+    findings.record("writes at the end of a lease", edge_writes(cx).await);
     findings.outcome()
 }
 
@@ -169,13 +170,14 @@ async fn foreign_fences(cx: &Context) -> Result<(), Failure> {
 }
 
 /// Workers take the lock in turns, some stalling past their lease before
-/// they write; every successful fenced write, in the order the store
-/// applied it (its version), carries a token no lower than the one before.
+/// they write and some writing at the very end of it; every successful
+/// fenced write, in the order the store applied it (its version), carries
+/// a token no lower than the one before.
 async fn takeovers(cx: &Context) -> Result<(), Failure> {
     let key = Arc::new(Key::new(&cx.space("fenced-takeovers"), "value")?);
     let name = Arc::new(cx.lock_name("fenced-takeovers"));
     let ttl = Duration::from_millis(150);
-    let rounds = cx.scale.count(8).max(2);
+    let rounds = cx.scale.count(6).max(2);
     let applied: Arc<Mutex<Vec<(Version, FencingToken)>>> = Arc::default();
     let mut workers = Vec::new();
     for worker in 0..4u64 {
@@ -183,11 +185,22 @@ async fn takeovers(cx: &Context) -> Result<(), Failure> {
             (cx.backend.clone(), Arc::clone(&key), Arc::clone(&name), Arc::clone(&applied));
         workers.push(tokio::spawn(async move {
             for round in 0..rounds {
-                let lease = backend.locks.acquire(&name, ttl, Duration::from_secs(10)).await?;
-                if (worker + round as u64) % 3 == 0 {
+                // Waiting is not what this checks: a worker that loses
+                // every race for a while sits the round out.
+                let lease = match backend.locks.acquire(&name, ttl, Duration::from_secs(5)).await {
+                    Ok(lease) => lease,
+                    Err(StateError::Timeout { .. }) => continue,
+                    Err(error) => return Err(error.into()),
+                };
+                match (worker + round as u64) % 4 {
                     // A stalled holder: its lease expires and another
                     // worker takes the lock before this one writes.
-                    tokio::time::sleep(ttl * 2).await;
+                    0 => tokio::time::sleep(ttl * 2).await,
+                    // A holder writing at the edge of its lease: the write
+                    // must land before the next holder's, or not at all.
+                    1 | 3 => tokio::time::sleep(ttl.saturating_sub(Duration::from_millis(10))).await,
+                    // A holder that writes at once.
+                    _ => {}
                 }
                 let value = Bytes::from(lease.token().0.to_string());
                 match backend.store.put_fenced(&key, value, Condition::Always, None, &lease.fence()).await {
@@ -220,4 +233,73 @@ async fn takeovers(cx: &Context) -> Result<(), Failure> {
     }
     cx.note(format!("{} fenced writes applied in {} tenures", applied.len(), rounds * 4));
     if failures.is_empty() { Ok(()) } else { Err(Failure(failures.join("; "))) }
+}
+
+/// A holder sends a fenced write just before its lease ends; once the lease
+/// has expired a new holder takes the lock and writes at once. Whatever the
+/// network does to the first write, it lands before the second or not at
+/// all: the entry ends with the new holder's value, at the higher version.
+/// Played on many locks at once, so that a store which checks the fence
+/// apart from the write meets the unlucky timing.
+async fn edge_writes(cx: &Context) -> Result<(), Failure> {
+    let ttl = Duration::from_millis(200);
+    let runs = cx.scale.count(16).max(4);
+    let mut plays = Vec::new();
+    for run in 0..runs {
+        let (cx, label) = (cx.clone(), format!("fenced-edge-{run}"));
+        plays.push(tokio::spawn(async move { edge_write(&cx, &label, ttl).await }));
+    }
+    let mut failures = Vec::new();
+    for play in plays {
+        match play.await {
+            Ok(Ok(())) => {}
+            Ok(Err(Failure(text))) => failures.push(text),
+            Err(e) => failures.push(format!("a play panicked: {e}")),
+        }
+    }
+    match failures.first() {
+        None => Ok(()),
+        Some(first) => Err(Failure(format!("{} of {runs} plays failed; the first: {first}", failures.len()))),
+    }
+}
+
+async fn edge_write(cx: &Context, label: &str, ttl: Duration) -> Result<(), Failure> {
+    let (store, locks) = (Arc::clone(&cx.backend.store), &cx.backend.locks);
+    let key = Key::new(&cx.space(label), "value")?;
+    let name = cx.lock_name(label);
+    let first = acquire(cx, &name, ttl).await?;
+    tokio::time::sleep(ttl.saturating_sub(Duration::from_millis(15))).await;
+    let stale = {
+        let (store, key, fence) = (Arc::clone(&store), key.clone(), first.fence());
+        tokio::spawn(async move {
+            store.put_fenced(&key, Bytes::from_static(b"first"), Condition::Always, None, &fence).await
+        })
+    };
+    // The next holder, as soon as the lease has expired.
+    let bound = tokio::time::Instant::now() + ttl * 20;
+    let second = loop {
+        if let Some(lease) = locks.try_acquire(&name, Duration::from_secs(10)).await? {
+            break lease;
+        }
+        if tokio::time::Instant::now() > bound {
+            return Err(Failure(format!("{name} never came free after its lease of {ttl:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let fresh = store.put_fenced(&key, Bytes::from_static(b"second"), Condition::Always, None, &second.fence()).await;
+    let stale = stale.await.map_err(|e| Failure(format!("the first write panicked: {e}")))?;
+    locks.release(&second).await?;
+    let Ok(PutOutcome::Written(fresh_version)) = fresh else {
+        return Err(Failure(format!("the new holder's fenced put answered {fresh:?}")));
+    };
+    let found = store.get(&key).await?;
+    let last = found.as_ref().map(|e| (e.value.clone(), e.version));
+    if last != Some((Bytes::from_static(b"second"), fresh_version)) {
+        return Err(Failure(format!(
+            "the previous holder's fenced put, sent just before its lease ended, answered {stale:?} and left \
+             {found:?} after the new holder's write (version {})",
+            fresh_version.0
+        )));
+    }
+    Ok(())
 }
