@@ -1,5 +1,6 @@
 //! An application that keeps its state through statekit: deduplication, a
-//! fixed-window rate limiter and a lock-protected job. Its code is the same
+//! fixed-window rate limiter and a lock-protected job whose lease is kept
+//! alive and whose writes are fenced. Its code is the same
 //! for every backend; only the config file differs.
 //!
 //! ```sh
@@ -10,7 +11,9 @@
 
 use std::time::Duration;
 
-use statekit::{Backend, Config, Key, LockService, StateError, StateStore};
+use std::sync::Arc;
+
+use statekit::{Backend, Config, KeepAlive, Key, LockService, StateError, StateStore};
 
 /// Handles a message once, however often it is delivered.
 async fn handle_once(store: &dyn StateStore, message_id: &str) -> Result<bool, StateError> {
@@ -27,14 +30,35 @@ async fn allow_request(store: &dyn StateStore, client: &str, limit: i64) -> Resu
 
 /// Runs the nightly job on exactly one worker at a time; returns the fencing
 /// token it ran under, or `None` if another worker held the lock.
-async fn run_job(locks: &dyn LockService, store: &dyn StateStore) -> Result<Option<u64>, StateError> {
-    let Some(lease) = locks.try_acquire("app-nightly-job", Duration::from_secs(30)).await? else {
+///
+/// The lease is kept alive while the job runs, and the job stops when the
+/// keep-alive says the lease is lost. Its result is written fenced: should
+/// this worker stall past its lease unawares, the store refuses the write
+/// (`LockLost`) once the lease is gone, so a newer holder's work is never
+/// overwritten. (Backends that do not offer fenced writes yet get a plain
+/// one.)
+async fn run_job(locks: Arc<dyn LockService>, store: &dyn StateStore) -> Result<Option<u64>, StateError> {
+    let ttl = Duration::from_secs(2);
+    let Some(lease) = locks.try_acquire("app-nightly-job", ttl).await? else {
         return Ok(None);
     };
-    let runs = Key::new("app-jobs", "nightly-runs")?;
-    store.increment(&runs, 1, None).await?;
-    locks.release(&lease).await?;
-    Ok(Some(lease.token().0))
+    let token = lease.token().0;
+    let fence = lease.fence();
+    let kept = KeepAlive::start(locks, lease, ttl)?;
+    let work = async {
+        let runs = Key::new("app-jobs", "nightly-runs")?;
+        if store.capabilities().features.fenced_writes {
+            store.increment_fenced(&runs, 1, None, &fence).await
+        } else {
+            store.increment(&runs, 1, None).await
+        }
+    };
+    tokio::select! {
+        done = work => { done?; }
+        lost = kept.lost() => return Err(StateError::LockLost { name: format!("app-nightly-job ({lost})") }),
+    }
+    kept.stop().await?;
+    Ok(Some(token))
 }
 
 /// The application itself: the same code whatever the backend.
@@ -57,7 +81,7 @@ pub async fn app(backend: Backend) -> Result<(), Box<dyn std::error::Error>> {
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let backend = backend.clone();
-            tokio::spawn(async move { run_job(backend.locks.as_ref(), backend.store.as_ref()).await })
+            tokio::spawn(async move { run_job(Arc::clone(&backend.locks), backend.store.as_ref()).await })
         })
         .collect();
     let mut tokens = Vec::new();

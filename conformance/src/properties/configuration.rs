@@ -3,7 +3,7 @@
 //! is configurable, `max_value_len` reaches the store (declared and
 //! enforced), the contract's 1 KiB floor is accepted, and anything under it,
 //! or a value of the wrong type, is refused naming the field. Runs when the
-//! test gives the kit a [`Configured`](crate::Configured) loader.
+//! test gives the kit a [`Configured`] loader.
 
 use bytes::Bytes;
 use state_api::{Key, StateError};
