@@ -62,8 +62,8 @@ pub use driver::{BackendConfig, Driver, drivers};
 pub use state_api::memory::MemoryConfig;
 pub use state_api::{
     Backend, Bytes, Capabilities, Condition, Counter, Cursor, DeleteCondition, Durability, Entry, ExpiryClock, Fence,
-    FencingToken, KeepAlive, Key, Lease, LeaseLost, LockGuard, LockService, MemoryStore, PutOutcome, ScanItem, ScanPage,
-    StateError, StateStore, StateStoreExt, Version,
+    FencingToken, KeepAlive, Key, Lease, LeaseLost, LockGuard, LockService, MemoryStore, PutOutcome, ScanItem,
+    ScanPage, StateError, StateStore, StateStoreExt, Version,
 };
 #[cfg(feature = "dynamodb")]
 pub use state_dynamodb::DynamoConfig;

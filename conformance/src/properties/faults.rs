@@ -229,7 +229,12 @@ pub async fn recovery(cx: &Context) -> PropertyOutcome {
     store.set(&key, Bytes::from_static(b"probe"), None).await?;
     let mut findings = Findings::new();
     let mut recoveries = Vec::new();
-    for phase in schedule().into_iter().filter(|p| p.fault != Fault::None || p.reset) {
+    let mut by_kind: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
+    // One round of the schedule by default, ten at large scale: enough
+    // recoveries of each kind for a p99 over them all.
+    let rounds = cx.scale.count(1).max(1);
+    let phases = schedule().into_iter().filter(|p| p.fault != Fault::None || p.reset).collect::<Vec<_>>();
+    for phase in (0..rounds).flat_map(|_| phases.iter().cloned()) {
         proxy.set(phase.fault);
         if phase.reset {
             proxy.reset_all();
@@ -257,8 +262,11 @@ pub async fn recovery(cx: &Context) -> PropertyOutcome {
         let healed = Instant::now();
         let recovered = first_success(store.as_ref(), &key).await;
         let took = healed.elapsed();
-        cx.note(format!("recovered from {} in {:.1} ms", describe(&phase), took.as_secs_f64() * 1000.0));
+        if rounds == 1 {
+            cx.note(format!("recovered from {} in {:.1} ms", describe(&phase), took.as_secs_f64() * 1000.0));
+        }
         recoveries.push(took);
+        by_kind.entry(describe(&phase)).or_default().push(took);
         if let Err(error) = recovered {
             findings.fail(format!("after {} healed, no get succeeded: {error}", describe(&phase)));
         }
@@ -269,17 +277,31 @@ pub async fn recovery(cx: &Context) -> PropertyOutcome {
             )
         });
     }
+    if rounds > 1 {
+        for (kind, mut times) in by_kind {
+            times.sort();
+            cx.note(format!(
+                "recovered from {kind} ({} times): p50 {:.1} ms, max {:.1} ms",
+                times.len(),
+                quantile(&times, 0.5).as_secs_f64() * 1000.0,
+                quantile(&times, 1.0).as_secs_f64() * 1000.0
+            ));
+        }
+    }
     recoveries.sort();
-    let at =
-        |q: f64| recoveries.get(((recoveries.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
     cx.note(format!(
         "recovery after {} faults: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         recoveries.len(),
-        at(0.5).as_secs_f64() * 1000.0,
-        at(0.99).as_secs_f64() * 1000.0,
-        at(1.0).as_secs_f64() * 1000.0
+        quantile(&recoveries, 0.5).as_secs_f64() * 1000.0,
+        quantile(&recoveries, 0.99).as_secs_f64() * 1000.0,
+        quantile(&recoveries, 1.0).as_secs_f64() * 1000.0
     ));
     findings.outcome()
+}
+
+/// The `q` quantile of sorted `times` (nearest rank).
+fn quantile(times: &[Duration], q: f64) -> Duration {
+    times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default()
 }
 
 /// The phase as a reader names it.
