@@ -25,7 +25,8 @@ type Build = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Backend, R
 /// contract's 1 KiB floor is accepted and anything under it refused naming
 /// the field. A backend whose limit is fixed declares so with
 /// [`with_fixed_value_limit`](Self::with_fixed_value_limit), and the kit
-/// then checks that `max_value_len` is refused.
+/// then checks that `max_value_len` is refused. A suite may list more of
+/// its backend's invalid settings with [`refusing`](Self::refusing).
 ///
 /// ```
 /// let configured = conformance::Configured::new("", |fields: String| async move {
@@ -40,6 +41,7 @@ pub struct Configured {
     base: String,
     build: Build,
     value_limit_configurable: bool,
+    refusals: Vec<(String, String)>,
 }
 
 impl Configured {
@@ -59,7 +61,22 @@ impl Configured {
                 Box::pin(async move { build(fields).await.map_err(Into::into) })
             }),
             value_limit_configurable: true,
+            refusals: Vec::new(),
         }
+    }
+
+    /// A setting of the backend's own that must be refused with an error
+    /// naming `field` (a zero timeout, an empty prefix): the kit checks
+    /// each one given, as it checks `max_value_len`.
+    pub fn refusing(mut self, line: impl Into<String>, field: impl Into<String>) -> Configured {
+        self.refusals.push((line.into(), field.into()));
+        self
+    }
+
+    /// The settings that must be refused, each with the field its error
+    /// must name.
+    pub fn refusals(&self) -> &[(String, String)] {
+        &self.refusals
     }
 
     /// The backend's value limit is fixed: its settings have no

@@ -117,3 +117,22 @@ fn without_a_loader_the_property_is_skipped() {
     let report = runtime.block_on(subject.run(Property::Configuration, Scale::DEFAULT));
     assert!(matches!(report.verdict, Verdict::Skipped { .. }), "{:?}", report.verdict);
 }
+
+#[test]
+fn a_listed_invalid_setting_that_is_accepted_is_caught() {
+    // 2048 is a valid limit: listed as invalid, its acceptance must fail
+    // the property, as a backend that accepts a setting it should refuse.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let subject = {
+        let _entered = runtime.enter();
+        let configured = configured(Broken::Not).refusing("max_value_len = 2048", "max_value_len");
+        Subject::from(Backend::memory()).with_configured(configured)
+    };
+    match runtime.block_on(subject.run(Property::Configuration, Scale::DEFAULT)).verdict {
+        Verdict::Failed { counterexample } => assert!(
+            counterexample.contains("a setting the suite lists as invalid (`max_value_len = 2048`) was accepted"),
+            "{counterexample}"
+        ),
+        other => panic!("an accepted listed setting was not caught: {other:?}"),
+    }
+}

@@ -66,7 +66,12 @@ fn configured(table: &str) -> Result<Configured, String> {
         let store = Arc::new(DynamoStore::open(config).await?);
         Ok::<_, Refusal>(Backend::new(store.clone(), store))
     });
-    Ok(configured.with_fixed_value_limit())
+    Ok(configured
+        .with_fixed_value_limit()
+        .refusing("max_attempts = 0", "max_attempts")
+        .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
+        .refusing("command_timeout_ms = 0", "command_timeout_ms")
+        .refusing("region = \"\"", "region"))
 }
 
 async fn subject() -> Result<Subject, String> {

@@ -30,6 +30,11 @@ fn configured(url: &str) -> Configured {
         let config: PostgresConfig = toml::from_str(&fields)?;
         Ok::<_, Refusal>(state_postgres::backend(config).await?)
     })
+    .refusing("pool_size = 0", "pool_size")
+    .refusing("reap_batch = 0", "reap_batch")
+    .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
+    .refusing("command_timeout_ms = 0", "command_timeout_ms")
+    .refusing("schema = \"pg_catalog\"", "schema")
 }
 
 conformance::suite!(postgres, async {

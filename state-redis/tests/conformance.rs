@@ -32,6 +32,11 @@ fn configured(url: &str) -> Configured {
         let config: RedisConfig = toml::from_str(&fields)?;
         Ok::<_, Refusal>(state_redis::backend(config).await?)
     })
+    .refusing("prefix = \"\"", "prefix")
+    .refusing(format!("prefix = \"{}\"", "p".repeat(65)), "prefix")
+    .refusing("prefix = \"a{b\"", "prefix")
+    .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
+    .refusing("command_timeout_ms = 0", "command_timeout_ms")
 }
 
 conformance::suite!(redis, async {

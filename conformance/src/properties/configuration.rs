@@ -43,6 +43,10 @@ pub async fn run(cx: &Context) -> Outcome {
 
     refused_naming(&mut findings, configured, &format!("{UNKNOWN} = 1"), UNKNOWN, "an unknown field").await;
 
+    for (line, field) in configured.refusals() {
+        refused_naming(&mut findings, configured, line, field, "a setting the suite lists as invalid").await;
+    }
+
     if configured.value_limit_configurable() {
         value_limit(cx, &mut findings, configured).await?;
     } else {
