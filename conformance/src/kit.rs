@@ -277,9 +277,11 @@ macro_rules! with_properties {
             /// hold a lock at once, and fencing tokens follow the tenures.
             /// Runs with a fault target.
             faults_locks => FaultsLocks [$crate::properties::faults::locks] requires [locks],
-            /// The server frozen (SIGSTOP) past the client's timeouts, then
-            /// resumed: histories stay linearizable and operations succeed
-            /// within a second. Runs when the fault target controls the server.
+            /// The server frozen (SIGSTOP) past the client's timeouts and the
+            /// leases' TTL, then resumed: histories stay linearizable, no two
+            /// lock holders believe they hold the lock at once, and operations
+            /// succeed within a second. Runs when the fault target controls
+            /// the server.
             server_pause => ServerPause [$crate::properties::faults::server_pause] requires [],
             /// The server killed and restarted on its data: operations succeed
             /// within a second of its return, and a store declared durable keeps every

@@ -12,12 +12,13 @@
 //!   [`RECOVERY_BOUND`], with no reconnect by the application.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use state_api::{Condition, Durability, Key, StateError, StateStore, Version};
+use state_api::{Backend, Condition, Durability, Key, StateError, StateStore, Version};
 use tokio::time::Instant;
 
 use crate::faults::{Fault, FaultProxy, Phase, schedule};
@@ -346,7 +347,31 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
         return Err(Failure("the fault properties ran without a fault target".to_owned()));
     };
     let (proxy, backend) = target.through_proxy().await.map_err(connect_failure)?;
-    let name = cx.lock_name("faults-lock");
+    let rounds = cx.scale.of(1).max(1);
+    let disruption = async {
+        for _ in 0..rounds {
+            play(&proxy, &schedule()).await;
+        }
+        Ok(())
+    };
+    let (findings, summary) = contend(cx, &backend, "faults-lock", disruption).await?;
+    cx.note(format!("{summary} under {rounds} rounds of the fault schedule"));
+    findings.outcome()
+}
+
+/// Four holders contend for one lock while `disruption` runs, a quarter of
+/// their tenures stalling past the lease before they extend and release.
+/// Checks that no two holders believed they held the lock at once (a
+/// belief runs from `acquire`'s return to the release or the last known
+/// `valid_until`), that fencing tokens follow the tenures, and that every
+/// error is retryable or `LockLost`. Returns the findings and a summary.
+async fn contend(
+    cx: &Context,
+    backend: &Backend,
+    label: &str,
+    disruption: impl Future<Output = Result<(), String>>,
+) -> Result<(Findings, String), Failure> {
+    let name = cx.lock_name(label);
     let ttl = Duration::from_millis(400).max(cx.clock_tolerance() * 2);
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..4u64)
@@ -397,11 +422,12 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
             })
         })
         .collect();
-    for _ in 0..cx.scale.of(1).max(1) {
-        play(&proxy, &schedule()).await;
-    }
+    let disrupted = disruption.await;
     stop.store(true, Ordering::Relaxed);
     let mut findings = Findings::new();
+    if let Err(error) = disrupted {
+        findings.fail(format!("the disruption failed: {error}"));
+    }
     let mut beliefs = Vec::new();
     let mut stalls = 0u64;
     for client in clients {
@@ -417,11 +443,7 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
         }
     }
     beliefs.sort_by_key(|b| b.start);
-    cx.note(format!(
-        "{} tenures by 4 clients ({stalls} of them stalled past the lease) under {} rounds of the fault schedule",
-        beliefs.len(),
-        cx.scale.of(1).max(1)
-    ));
+    let summary = format!("{} tenures by 4 clients ({stalls} of them stalled past the lease)", beliefs.len());
     findings.check(beliefs.len() > 1, || format!("only {} tenures under faults", beliefs.len()));
     let overlaps: Vec<String> = beliefs
         .windows(2)
@@ -447,7 +469,7 @@ pub async fn locks(cx: &Context) -> PropertyOutcome {
             format!("fencing tokens out of tenure order under faults: {:?}", disorder.map(|p| (p[0], p[1])))
         });
     }
-    findings.outcome()
+    Ok((findings, summary))
 }
 
 /// How long the server stays paused.
@@ -499,6 +521,22 @@ pub async fn server_pause(cx: &Context) -> PropertyOutcome {
             Some((_, Err(error))) => findings.fail(format!("no get succeeded after the server resumed: {error}")),
             None => findings.fail("the pause did not complete"),
         }
+    }
+    if cx.capabilities.features.locks {
+        // Lock holders through a pause longer than their leases: the
+        // leases run out on the frozen server's clock, and no two holders
+        // may believe they hold the lock at once.
+        let disruption = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            control.pause().await?;
+            tokio::time::sleep(PAUSE).await;
+            control.resume().await?;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            Ok(())
+        };
+        let (locked, summary) = contend(cx, &backend, "faults-pause-lock", disruption).await?;
+        cx.note(format!("locks through a pause of {PAUSE:?}: {summary}"));
+        findings.absorb(locked);
     }
     findings.outcome()
 }
