@@ -38,16 +38,7 @@ fn unreachable() -> Result<Unreachable, String> {
 /// short enough for operations caught in a fault to give up while it lasts.
 fn faults(table: &str) -> Result<FaultTarget, String> {
     let server = test_servers::dynamodb::shared_dynamodb()?;
-    let table = table.to_owned();
-    Ok(FaultTarget::new(server.socket_address()?, move |address| {
-        let config = local::config(&format!("http://{address}"), &table)
-            .with_connect_timeout(Duration::from_millis(300))
-            .with_operation_timeout(Duration::from_millis(500));
-        async move {
-            let store = Arc::new(DynamoStore::open(config).await?);
-            Ok(Backend::new(store.clone(), store))
-        }
-    }))
+    Ok(local::fault_target(server.socket_address()?, table))
 }
 
 /// The backend as `[state]` settings build it, on the test's table. Its

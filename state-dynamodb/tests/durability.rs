@@ -11,37 +11,20 @@
 mod local;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use conformance::{FaultTarget, Property, Scale, ServerControl, Subject, Verdict};
-use state_api::{Backend, Durability};
+use state_api::Durability;
 use state_dynamodb::DynamoStore;
 
 /// The server behind the kit's fault proxy, with control over its process.
 fn fault_target(server: &Arc<Mutex<test_servers::Server>>, table: &str) -> Result<FaultTarget, String> {
-    let guard = server.lock().map_err(|e| e.to_string())?;
-    let table = table.to_owned();
-    let target = FaultTarget::new(guard.socket_address()?, move |address| {
-        let config = local::config(&format!("http://{address}"), &table)
-            .with_connect_timeout(Duration::from_millis(300))
-            .with_operation_timeout(Duration::from_millis(500));
-        async move {
-            let store = Arc::new(DynamoStore::open(config).await?);
-            Ok(Backend::new(store.clone(), store))
-        }
-    });
-    let on_process = |action: fn(&mut test_servers::Process) -> Result<(), String>| {
-        let server = Arc::clone(server);
-        move || {
-            let mut server = server.lock().map_err(|e| e.to_string())?;
-            server.process_mut().map_or(Ok(()), action)
-        }
-    };
-    let restart = {
-        let server = Arc::clone(server);
-        move || test_servers::dynamodb::restart(&mut *server.lock().map_err(|e| e.to_string())?)
-    };
-    let control = ServerControl::new(on_process(|p| p.pause()), on_process(|p| p.resume()), restart);
+    let target = local::fault_target(server.lock().map_err(|e| e.to_string())?.socket_address()?, table);
+    let restart = test_servers::on_server(server, test_servers::dynamodb::restart);
+    let control = ServerControl::new(
+        test_servers::on_process(server, |p| p.pause()),
+        test_servers::on_process(server, |p| p.resume()),
+        restart,
+    );
     Ok(target.with_server(control))
 }
 

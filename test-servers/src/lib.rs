@@ -292,3 +292,23 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// A blocking action on a shared test server's process (pause it, resume
+/// it), as the kit's `ServerControl` takes it; nothing for an external
+/// server.
+pub fn on_process(
+    server: &std::sync::Arc<std::sync::Mutex<Server>>,
+    action: fn(&mut Process) -> Result<(), String>,
+) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+    on_server(server, move |server| server.process_mut().map_or(Ok(()), action))
+}
+
+/// A blocking action on a shared test server (a backend's `restart`), as
+/// the kit's `ServerControl` takes it.
+pub fn on_server(
+    server: &std::sync::Arc<std::sync::Mutex<Server>>,
+    action: impl Fn(&mut Server) -> Result<(), String> + Send + Sync + 'static,
+) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+    let server = std::sync::Arc::clone(server);
+    move || action(&mut *server.lock().map_err(|e| e.to_string())?)
+}

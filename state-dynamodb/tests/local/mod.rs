@@ -36,3 +36,20 @@ pub async fn fresh_store(label: &str) -> Result<DynamoStore, String> {
     store.migrate().await.map_err(|e| format!("migrate failed: {e}"))?;
     Ok(store)
 }
+
+/// `table` on the server at `upstream`, reached through the kit's fault
+/// proxy, with timeouts short enough for operations caught in a fault to
+/// give up while it lasts.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn fault_target(upstream: std::net::SocketAddr, table: &str) -> conformance::FaultTarget {
+    let table = table.to_owned();
+    conformance::FaultTarget::new(upstream, move |address| {
+        let config = config(&format!("http://{address}"), &table)
+            .with_connect_timeout(std::time::Duration::from_millis(300))
+            .with_operation_timeout(std::time::Duration::from_millis(500));
+        async move {
+            let store = std::sync::Arc::new(DynamoStore::open(config).await?);
+            Ok(state_api::Backend::new(store.clone(), store))
+        }
+    })
+}

@@ -26,17 +26,10 @@ pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>) -> Result<FaultTa
     if !guard.is_private() {
         return Ok(target);
     }
-    let on_process = |action: fn(&mut test_servers::Process) -> Result<(), String>| {
-        let server = Arc::clone(server);
-        move || {
-            let mut server = server.lock().map_err(|e| e.to_string())?;
-            server.process_mut().map_or(Ok(()), action)
-        }
-    };
-    let restart = {
-        let server = Arc::clone(server);
-        move || test_servers::postgres::restart(&mut *server.lock().map_err(|e| e.to_string())?)
-    };
-    let control = ServerControl::new(on_process(|p| p.pause()), on_process(|p| p.resume()), restart);
+    let control = ServerControl::new(
+        test_servers::on_process(server, |p| p.pause()),
+        test_servers::on_process(server, |p| p.resume()),
+        test_servers::on_server(server, test_servers::postgres::restart),
+    );
     Ok(target.with_server(control))
 }

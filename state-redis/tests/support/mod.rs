@@ -21,17 +21,10 @@ pub fn fault_target(server: &Arc<Mutex<test_servers::Server>>) -> Result<FaultTa
     if !guard.is_private() {
         return Ok(target);
     }
-    let process = |action: fn(&mut test_servers::Process) -> Result<(), String>| {
-        let server = Arc::clone(server);
-        move || {
-            let mut server = server.lock().map_err(|e| e.to_string())?;
-            server.process_mut().map_or(Ok(()), action)
-        }
-    };
     let control = ServerControl::new(
-        process(|p| p.pause()),
-        process(|p| p.resume()),
-        process(|p| p.restart(Duration::from_secs(10))),
+        test_servers::on_process(server, |p| p.pause()),
+        test_servers::on_process(server, |p| p.resume()),
+        test_servers::on_process(server, |p| p.restart(Duration::from_secs(10))),
     );
     Ok(target.with_server(control))
 }
