@@ -70,7 +70,8 @@ pub fn dynamodb_durable() -> Result<Server, String> {
 }
 
 /// Kills a private DynamoDB Local (SIGKILL) and starts it again on the same
-/// port and files; returns once it answers HTTP, not merely once the JVM
+/// port and files; returns once it serves the DynamoDB API (a `ListTables`
+/// answered, which also opens its database files), not merely once the JVM
 /// listens. An external server is left alone.
 ///
 /// # Errors
@@ -78,7 +79,40 @@ pub fn dynamodb_durable() -> Result<Server, String> {
 pub fn restart(server: &mut Server) -> Result<(), String> {
     let Some(process) = server.process_mut() else { return Ok(()) };
     process.restart(STARTUP)?;
-    wait_for_http(process.port(), STARTUP)
+    wait_for_http(process.port(), STARTUP)?;
+    wait_for_api(process.port(), STARTUP)
+}
+
+/// Waits until a `ListTables` request is answered with 200. DynamoDB Local
+/// checks that a request is signed but not the signature, so a made-up one
+/// does; the key id and region are the tests' (their database is the one
+/// opened).
+fn wait_for_api(port: u16, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let address = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
+    let body = "{}";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\n\
+         X-Amz-Date: 20260101T000000Z\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=statekitlocal/20260101/us-east-1/dynamodb/aws4_request, \
+         SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    while Instant::now() < deadline {
+        let answered = TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok_and(|mut stream| {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = [0u8; 12];
+            stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_exact(&mut head).is_ok()
+                && head.starts_with(b"HTTP/1.1 200")
+        });
+        if answered {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("127.0.0.1:{port} did not serve ListTables within {timeout:?}"))
 }
 
 /// Where a private DynamoDB Local keeps its tables.
