@@ -32,7 +32,7 @@ type Build = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Backend, R
 /// let configured = conformance::Configured::new("", |fields: String| async move {
 ///     // toml::from_str::<MyConfig>(&fields)?; my_store::backend(config).await
 ///     let _ = fields;
-///     Ok(state_api::Backend::memory())
+///     Ok::<_, state_api::StateError>(state_api::Backend::memory())
 /// });
 /// assert_eq!(configured.base(), "");
 /// ```
