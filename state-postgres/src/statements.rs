@@ -86,6 +86,7 @@ pub(crate) struct Statements {
     pub lock_extend: SqlStr,
     pub lock_release: SqlStr,
     pub lock_is_held: SqlStr,
+    pub fence: SqlStr,
 }
 
 impl Statements {
@@ -106,6 +107,7 @@ impl Statements {
             lock_extend: names.statement(include_str!("../queries/lock_extend.sql")),
             lock_release: names.statement(include_str!("../queries/lock_release.sql")),
             lock_is_held: names.statement(include_str!("../queries/lock_is_held.sql")),
+            fence: names.statement(include_str!("../queries/fence.sql")),
         }
     }
 
@@ -128,6 +130,7 @@ impl Statements {
             &self.lock_extend,
             &self.lock_release,
             &self.lock_is_held,
+            &self.fence,
         ]
     }
 }

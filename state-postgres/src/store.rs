@@ -13,14 +13,14 @@ use sqlx::postgres::PgRow;
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::trace::operation_span;
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Durability, Entry, ExpiryClock, Features, Key, LockRetention,
+    Capabilities, Condition, Counter, DeleteCondition, Durability, Entry, ExpiryClock, Fence, Key, LockRetention,
     PutOutcome, Result, ScanItem, StateError, StorageReporting, StorageScope, StorageUsage, Version,
 };
 use tracing::Instrument;
 
 use crate::BACKEND;
 use crate::config::PostgresConfig;
-use crate::connection::ConnectionPool;
+use crate::connection::{ConnectionPool, Statement};
 use crate::error::{map_sqlx, unexpected};
 use crate::keyset::prefix_successor;
 use crate::reaper::{self, Reaper};
@@ -171,11 +171,7 @@ impl PostgresStore {
             .config
             .reap_interval()
             .map(|interval| StorageReporting { reclaim_within: interval, lock_records: LockRetention::OnePerName });
-        // Fenced writes are not built here yet (the fence check and the
-        // write must share one statement or transaction).
-        let features = Features { fenced_writes: false, ..Features::ALL };
         Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
-            .with_features(features)
             .with_storage(storage)
             .with_durability(self.inner.durability)
     }
@@ -270,6 +266,71 @@ impl PostgresStore {
         &self.inner.sql
     }
 
+    async fn put_with(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome> {
+        let ttl_ms = ttl_param(ttl);
+        self.inner
+            .bounded("put", async {
+                match condition {
+                    Condition::Always => self.put_always(key, &value, ttl_ms, fence).await,
+                    Condition::IfAbsent => {
+                        Self::retrying("put", || self.put_if_absent(key, &value, ttl_ms, fence)).await
+                    }
+                    Condition::IfVersion(expected) => self.put_if_version(key, &value, ttl_ms, expected, fence).await,
+                }
+            })
+            .await
+    }
+
+    async fn delete_with(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
+        let expected = match condition {
+            DeleteCondition::Always => None,
+            DeleteCondition::IfVersion(v) => Some(i64::try_from(v.0).unwrap_or(-1)),
+        };
+        self.inner
+            .bounded("delete", async {
+                let map = self.inner.map("delete");
+                let query = sqlx::query(self.sql().delete.clone()).bind(key.space()).bind(key.id()).bind(expected);
+                match self.run(query, fence, &map).await? {
+                    Some(row) => row.try_get("was_live").map_err(&map),
+                    None => Ok(false),
+                }
+            })
+            .await
+    }
+
+    async fn increment_with(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
+        let ttl_ms = ttl_param(ttl);
+        let attempt = || self.increment_once(key, delta, ttl_ms, fence);
+        self.inner.bounded("increment", Self::retrying("increment", attempt)).await
+    }
+
+    /// Runs a write's statement: on its own, or behind `fence` in one
+    /// transaction with the fence's check (`queries/fence.sql`), which
+    /// holds the lock's row until the write commits. `LockLost` naming the
+    /// fence's lock, with nothing written, when the fence does not hold.
+    async fn run(
+        &self,
+        query: Statement<'_>,
+        fence: Option<&Fence>,
+        map: &impl Fn(sqlx::Error) -> StateError,
+    ) -> Result<Option<PgRow>> {
+        let Some(fence) = fence else { return self.inner.pool.fetch_optional(query).await.map_err(map) };
+        // No issued token exceeds i64::MAX; -1 matches nothing.
+        let token = i64::try_from(fence.token().0).unwrap_or(-1);
+        let check = sqlx::query(self.sql().fence.clone()).bind(fence.lock()).bind(token);
+        match self.inner.pool.fetch_optional_behind(check, query).await.map_err(map)? {
+            Some(row) => Ok(row),
+            None => Err(StateError::LockLost { name: fence.lock().to_owned() }),
+        }
+    }
+
     /// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times.
     async fn retrying<T, F: Future<Output = Result<Attempt<T>>>>(
         operation: &'static str,
@@ -287,19 +348,31 @@ impl PostgresStore {
         ))
     }
 
-    async fn put_always(&self, key: &Key, value: &[u8], ttl_ms: Option<i64>) -> Result<PutOutcome> {
+    async fn put_always(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl_ms: Option<i64>,
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome> {
         let map = self.inner.map("put");
         let query =
             sqlx::query(self.sql().put_always.clone()).bind(key.space()).bind(key.id()).bind(value).bind(ttl_ms);
-        let row = self.inner.pool.fetch_one(query).await.map_err(&map)?;
+        let row = self.run(query, fence, &map).await?.ok_or_else(|| unexpected("put", "no row from the upsert"))?;
         Ok(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?))
     }
 
-    async fn put_if_absent(&self, key: &Key, value: &[u8], ttl_ms: Option<i64>) -> Result<Attempt<PutOutcome>> {
+    async fn put_if_absent(
+        &self,
+        key: &Key,
+        value: &[u8],
+        ttl_ms: Option<i64>,
+        fence: Option<&Fence>,
+    ) -> Result<Attempt<PutOutcome>> {
         let map = self.inner.map("put");
         let query =
             sqlx::query(self.sql().put_if_absent.clone()).bind(key.space()).bind(key.id()).bind(value).bind(ttl_ms);
-        let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+        let row = self.run(query, fence, &map).await?;
         let Some(row) = row else { return Ok(Attempt::Again) };
         if row.try_get::<bool, _>("written").map_err(&map)? {
             return Ok(Attempt::Done(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?)));
@@ -313,6 +386,7 @@ impl PostgresStore {
         value: &[u8],
         ttl_ms: Option<i64>,
         expected: Version,
+        fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
         let map = self.inner.map("put");
         // No stored version exceeds i64::MAX; -1 matches nothing.
@@ -323,7 +397,7 @@ impl PostgresStore {
             .bind(value)
             .bind(ttl_ms)
             .bind(expected_param);
-        let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+        let row = self.run(query, fence, &map).await?;
         // No row: the key was absent at a moment inside this call.
         let Some(row) = row else { return Ok(PutOutcome::Rejected(None)) };
         if row.try_get::<bool, _>("written").map_err(&map)? {
@@ -333,10 +407,16 @@ impl PostgresStore {
         Ok(PutOutcome::Rejected(Some(decode_entry("put", &row, &map)?)))
     }
 
-    async fn increment_once(&self, key: &Key, delta: i64, ttl_ms: Option<i64>) -> Result<Attempt<Counter>> {
+    async fn increment_once(
+        &self,
+        key: &Key,
+        delta: i64,
+        ttl_ms: Option<i64>,
+        fence: Option<&Fence>,
+    ) -> Result<Attempt<Counter>> {
         let map = self.inner.map("increment");
         let query = sqlx::query(self.sql().increment.clone()).bind(key.space()).bind(key.id()).bind(delta).bind(ttl_ms);
-        let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
+        let row = self.run(query, fence, &map).await?;
         let Some(row) = row else { return Ok(Attempt::Again) };
         if row.try_get::<bool, _>("written").map_err(&map)? {
             let text: Vec<u8> = row.try_get("value").map_err(&map)?;
@@ -424,38 +504,34 @@ impl StoreDriver for PostgresStore {
     }
 
     async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
-        let ttl_ms = ttl_param(ttl);
-        self.inner
-            .bounded("put", async {
-                match condition {
-                    Condition::Always => self.put_always(key, &value, ttl_ms).await,
-                    Condition::IfAbsent => Self::retrying("put", || self.put_if_absent(key, &value, ttl_ms)).await,
-                    Condition::IfVersion(expected) => self.put_if_version(key, &value, ttl_ms, expected).await,
-                }
-            })
-            .await
+        self.put_with(key, value, condition, ttl, None).await
     }
 
     async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        let expected = match condition {
-            DeleteCondition::Always => None,
-            DeleteCondition::IfVersion(v) => Some(i64::try_from(v.0).unwrap_or(-1)),
-        };
-        self.inner
-            .bounded("delete", async {
-                let map = self.inner.map("delete");
-                let query = sqlx::query(self.sql().delete.clone()).bind(key.space()).bind(key.id()).bind(expected);
-                match self.inner.pool.fetch_optional(query).await.map_err(&map)? {
-                    Some(row) => row.try_get("was_live").map_err(&map),
-                    None => Ok(false),
-                }
-            })
-            .await
+        self.delete_with(key, condition, None).await
     }
 
     async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
-        let ttl_ms = ttl_param(ttl);
-        self.inner.bounded("increment", Self::retrying("increment", || self.increment_once(key, delta, ttl_ms))).await
+        self.increment_with(key, delta, ttl, None).await
+    }
+
+    async fn write_fenced(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: &Fence,
+    ) -> Result<PutOutcome> {
+        self.put_with(key, value, condition, ttl, Some(fence)).await
+    }
+
+    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
+        self.delete_with(key, condition, Some(fence)).await
+    }
+
+    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
+        self.increment_with(key, delta, ttl, Some(fence)).await
     }
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
