@@ -11,8 +11,8 @@ use bytes::Bytes;
 use conformance::{Property, RunReport, Scale, Verdict};
 use state_api::driver::{Attempt, Listing, LockDriver, ScanRequest, StoreDriver, Ttl, Watch};
 use state_api::{
-    Backend, Capabilities, Condition, Counter, DeleteCondition, Entry, Features, Key, Lease, MemoryStore, PutOutcome,
-    Result,
+    Backend, Capabilities, Condition, Counter, DeleteCondition, Entry, Features, Fence, Key, Lease, MemoryStore,
+    PutOutcome, Result,
 };
 use tokio::time::Instant;
 
@@ -32,14 +32,21 @@ impl StoreDriver for Limited {
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {
         self.inner.read(key).await
     }
-    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
-        self.inner.write(key, value, condition, ttl).await
+    async fn write(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome> {
+        self.inner.write(key, value, condition, ttl, fence).await
     }
-    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        self.inner.remove(key, condition).await
+    async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
+        self.inner.remove(key, condition, fence).await
     }
-    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
-        self.inner.add(key, delta, ttl).await
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
+        self.inner.add(key, delta, ttl, fence).await
     }
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         self.inner.list(request).await

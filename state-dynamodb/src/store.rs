@@ -16,7 +16,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use bytes::Bytes;
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Entry, Key, PutOutcome, Result, ScanItem, StateError, Version,
+    Capabilities, Condition, Counter, DeleteCondition, Entry, Fence, Key, PutOutcome, Result, ScanItem, StateError,
+    Version,
 };
 
 use crate::clock::{Deadline, deadline, now_ms};
@@ -335,7 +336,17 @@ impl StoreDriver for DynamoStore {
         Ok(self.read_item(key, now).await?.map(|entry| entry.into_entry(now)))
     }
 
-    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
+    // Fenced writes are not declared: the support layer never passes a
+    // fence, and one passed anyway is refused rather than ignored.
+    async fn write(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome> {
+        no_fence(fence)?;
         match condition {
             Condition::Always => self.put_always(key, &value, ttl).await,
             Condition::IfAbsent => self.put_if_absent(key, &value, ttl).await,
@@ -343,15 +354,25 @@ impl StoreDriver for DynamoStore {
         }
     }
 
-    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+    async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
+        no_fence(fence)?;
         self.remove_item(key, condition).await
     }
 
-    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
+        no_fence(fence)?;
         self.add_to(key, delta, ttl).await
     }
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         self.list_page(request).await
+    }
+}
+
+/// `Unsupported` for a fenced write, which this backend does not offer yet.
+fn no_fence(fence: Option<&Fence>) -> Result<()> {
+    match fence {
+        Some(_) => Err(state_api::driver::unsupported(BACKEND, "fenced_writes")),
+        None => Ok(()),
     }
 }

@@ -46,36 +46,25 @@ impl StoreDriver for RedisStore {
         }
     }
 
-    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
-        self.put_with(key, value, condition, ttl, None).await
-    }
-
-    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        self.delete_with(key, condition, None).await
-    }
-
-    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
-        self.increment_with(key, delta, ttl, None).await
-    }
-
-    async fn write_fenced(
+    async fn write(
         &self,
         key: &Key,
         value: Bytes,
         condition: Condition,
         ttl: Option<Ttl>,
-        fence: &Fence,
+        fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
-        self.put_with(key, value, condition, ttl, Some(fence)).await
+        self.put_with(key, value, condition, ttl, fence).await
     }
 
-    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
-        self.delete_with(key, condition, Some(fence)).await
+    async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
+        self.delete_with(key, condition, fence).await
     }
 
-    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
-        self.increment_with(key, delta, ttl, Some(fence)).await
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
+        self.increment_with(key, delta, ttl, fence).await
     }
+
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         let ScanRequest { space, prefix, after, limit } = request;
         // The range of ids, as ZRANGEBYLEX bounds: from the prefix (or just

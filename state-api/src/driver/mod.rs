@@ -75,48 +75,34 @@ pub trait StoreDriver: Send + Sync + 'static {
 
     /// [`StateStore::put`]; the value fits the declared limit (and is UTF-8
     /// unless binary values are declared).
-    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome>;
-
-    /// [`StateStore::delete`]; a versioned condition only when conditional
-    /// delete is declared.
-    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool>;
-
-    /// [`StateStore::increment`], called only when counters are declared.
-    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter>;
-
-    /// [`StateStore::scan`], called only when the scan feature is declared.
-    async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
-        let _ = request;
-        Err(unsupported(self.declare().backend, "scan"))
-    }
-
-    /// [`write`](Self::write) only if `fence`'s lock is held, at that
-    /// instant, by the acquisition that issued its token, in one atomic
-    /// step: [`StateError::LockLost`] naming the lock otherwise, with
-    /// nothing changed. Arguments are validated. Required when the backend
-    /// declares `fenced_writes`.
-    async fn write_fenced(
+    ///
+    /// With a `fence` ([`StateStore::put_fenced`], passed only when the
+    /// backend declares `fenced_writes`), the write is performed only if the
+    /// fence's lock is held, at that instant, by the acquisition that issued
+    /// its token, in one atomic step with the write:
+    /// [`StateError::LockLost`] naming the lock otherwise, with nothing
+    /// changed. The same holds for `remove` and `add`.
+    async fn write(
         &self,
         key: &Key,
         value: Bytes,
         condition: Condition,
         ttl: Option<Ttl>,
-        fence: &Fence,
-    ) -> Result<PutOutcome> {
-        let _ = (key, value, condition, ttl, fence);
-        Err(unsupported(self.declare().backend, "fenced_writes"))
-    }
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome>;
 
-    /// [`remove`](Self::remove), fenced as [`write_fenced`](Self::write_fenced).
-    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
-        let _ = (key, condition, fence);
-        Err(unsupported(self.declare().backend, "fenced_writes"))
-    }
+    /// [`StateStore::delete`]; a versioned condition only when conditional
+    /// delete is declared; `fence` as for [`write`](Self::write).
+    async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool>;
 
-    /// [`add`](Self::add), fenced as [`write_fenced`](Self::write_fenced).
-    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
-        let _ = (key, delta, ttl, fence);
-        Err(unsupported(self.declare().backend, "fenced_writes"))
+    /// [`StateStore::increment`], called only when counters are declared;
+    /// `fence` as for [`write`](Self::write).
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter>;
+
+    /// [`StateStore::scan`], called only when the scan feature is declared.
+    async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
+        let _ = request;
+        Err(unsupported(self.declare().backend, "scan"))
     }
 
     /// [`StateStore::storage_usage`], called only when
@@ -218,7 +204,7 @@ impl<D: StoreDriver> StateStore for D {
         let declared = self.declare();
         async {
             let ttl = put_arguments(&declared, &value, ttl)?;
-            self.write(key, value, condition, ttl).await
+            self.write(key, value, condition, ttl, None).await
         }
         .instrument(operation_span(declared.backend, "put", key.space()))
         .await
@@ -228,7 +214,7 @@ impl<D: StoreDriver> StateStore for D {
         let declared = self.declare();
         async {
             delete_arguments(&declared, condition)?;
-            self.remove(key, condition).await
+            self.remove(key, condition, None).await
         }
         .instrument(operation_span(declared.backend, "delete", key.space()))
         .await
@@ -238,7 +224,7 @@ impl<D: StoreDriver> StateStore for D {
         let declared = self.declare();
         async {
             let ttl = increment_arguments(&declared, ttl)?;
-            self.add(key, delta, ttl).await
+            self.add(key, delta, ttl, None).await
         }
         .instrument(operation_span(declared.backend, "increment", key.space()))
         .await
@@ -256,7 +242,7 @@ impl<D: StoreDriver> StateStore for D {
         async {
             fence_arguments(&declared, fence)?;
             let ttl = put_arguments(&declared, &value, ttl)?;
-            self.write_fenced(key, value, condition, ttl, fence).await
+            self.write(key, value, condition, ttl, Some(fence)).await
         }
         .instrument(operation_span(declared.backend, "put_fenced", key.space()))
         .await
@@ -267,7 +253,7 @@ impl<D: StoreDriver> StateStore for D {
         async {
             fence_arguments(&declared, fence)?;
             delete_arguments(&declared, condition)?;
-            self.remove_fenced(key, condition, fence).await
+            self.remove(key, condition, Some(fence)).await
         }
         .instrument(operation_span(declared.backend, "delete_fenced", key.space()))
         .await
@@ -278,7 +264,7 @@ impl<D: StoreDriver> StateStore for D {
         async {
             fence_arguments(&declared, fence)?;
             let ttl = increment_arguments(&declared, ttl)?;
-            self.add_fenced(key, delta, ttl, fence).await
+            self.add(key, delta, ttl, Some(fence)).await
         }
         .instrument(operation_span(declared.backend, "increment_fenced", key.space()))
         .await
@@ -480,17 +466,24 @@ mod tests {
             self.reach();
             self.inner.read(key).await
         }
-        async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
+        async fn write(
+            &self,
+            key: &Key,
+            value: Bytes,
+            condition: Condition,
+            ttl: Option<Ttl>,
+            fence: Option<&Fence>,
+        ) -> Result<PutOutcome> {
             self.reach();
-            self.inner.write(key, value, condition, ttl).await
+            self.inner.write(key, value, condition, ttl, fence).await
         }
-        async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
+        async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
             self.reach();
-            self.inner.remove(key, condition).await
+            self.inner.remove(key, condition, fence).await
         }
-        async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
+        async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
             self.reach();
-            self.inner.add(key, delta, ttl).await
+            self.inner.add(key, delta, ttl, fence).await
         }
     }
 

@@ -35,39 +35,25 @@ impl StoreDriver for MemoryStore {
         Ok(self.inner.table.read(key, now, |record| record.to_entry(now)))
     }
 
-    async fn write(&self, key: &Key, value: Bytes, condition: Condition, ttl: Option<Ttl>) -> Result<PutOutcome> {
-        self.write_at(Instant::now(), key, value, condition, ttl)
-    }
-
-    async fn remove(&self, key: &Key, condition: DeleteCondition) -> Result<bool> {
-        Ok(self.remove_at(Instant::now(), key, condition))
-    }
-
-    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>) -> Result<Counter> {
-        self.add_at(Instant::now(), key, delta, ttl)
-    }
-
-    async fn write_fenced(
+    async fn write(
         &self,
         key: &Key,
         value: Bytes,
         condition: Condition,
         ttl: Option<Ttl>,
-        fence: &Fence,
+        fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
-        let now = Instant::now();
-        self.inner.locks.fenced(fence, now, || self.write_at(now, key, value, condition, ttl))
+        self.behind(fence, |now| self.write_at(now, key, value, condition, ttl))
     }
 
-    async fn remove_fenced(&self, key: &Key, condition: DeleteCondition, fence: &Fence) -> Result<bool> {
-        let now = Instant::now();
-        self.inner.locks.fenced(fence, now, || Ok(self.remove_at(now, key, condition)))
+    async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
+        self.behind(fence, |now| Ok(self.remove_at(now, key, condition)))
     }
 
-    async fn add_fenced(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: &Fence) -> Result<Counter> {
-        let now = Instant::now();
-        self.inner.locks.fenced(fence, now, || self.add_at(now, key, delta, ttl))
+    async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
+        self.behind(fence, |now| self.add_at(now, key, delta, ttl))
     }
+
     async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
         let records =
             scope.spaces.iter().map(|space| self.inner.table.count_prefixed(&format!("{space}\0"))).sum::<usize>();
@@ -95,6 +81,16 @@ impl StoreDriver for MemoryStore {
 }
 
 impl MemoryStore {
+    /// Runs `write` now; behind `fence`, under the lock table's mutex and
+    /// only while the fence holds.
+    fn behind<T>(&self, fence: Option<&Fence>, write: impl FnOnce(Instant) -> Result<T>) -> Result<T> {
+        let now = Instant::now();
+        match fence {
+            Some(fence) => self.inner.locks.fenced(fence, now, || write(now)),
+            None => write(now),
+        }
+    }
+
     /// `write` at `now`: one closure under one shard lock.
     fn write_at(
         &self,
