@@ -57,6 +57,11 @@ impl Deadline {
     pub(crate) fn at(exp_ms: u64) -> Deadline {
         Deadline { exp_ms, reap_at_seconds: exp_ms.div_ceil(1000) }
     }
+
+    /// The deadline of a stored `exp`, [`NEVER_MS`] included.
+    pub(crate) fn stored(exp_ms: u64) -> Deadline {
+        if exp_ms == NEVER_MS { Deadline { exp_ms, reap_at_seconds: NEVER_SECONDS } } else { Deadline::at(exp_ms) }
+    }
 }
 
 /// The TTL left at `now` for an entry expiring at `exp_ms`: `None` if it

@@ -76,6 +76,7 @@ mod clock;
 mod config;
 mod connection;
 mod error;
+mod fence;
 mod item;
 mod lock;
 mod schema;
@@ -218,10 +219,7 @@ impl DynamoStore {
         let capabilities =
             Capabilities::new(BACKEND, Self::MAX_VALUE_LEN, ExpiryClock::Client { max_skew: self.max_clock_skew() });
         // DynamoDB cannot announce a release: waiters poll.
-        // Fenced writes are not built here yet: they need a conditional
-        // TransactWriteItems whose outcome (the new version) a transaction
-        // does not return.
-        let features = Features { lock_wakeups: false, fenced_writes: false, ..capabilities.features };
+        let features = Features { lock_wakeups: false, ..capabilities.features };
         // DynamoDB acknowledges a write once it is stored durably (AWS).
         // DynamoDB Local keeps that promise only with `-dbPath`; with
         // `-inMemory` it forgets everything when it stops.

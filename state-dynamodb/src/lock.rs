@@ -37,7 +37,7 @@ use crate::statements::{self as expr, attribute_names, values};
 const LEASE_ID: &str = "lease";
 
 /// The primary key of the lock `name`.
-fn lock_key(name: &str) -> HashMap<String, AttributeValue> {
+pub(crate) fn lock_key(name: &str) -> HashMap<String, AttributeValue> {
     key_of(&format!("\0lock\0{name}"), LEASE_ID)
 }
 

@@ -83,6 +83,21 @@ pub(crate) const LOCK_EXTEND: &str = "SET #exp = :exp";
 /// Frees a held lock, keeping the fencing counter.
 pub(crate) const LOCK_RELEASE: &str = "REMOVE #owner, #exp";
 
+/// A fenced write's check: the lock is held, and by the acquisition that
+/// issued `:token` (any later one would have issued a higher token).
+pub(crate) const FENCE_HOLDS: &str = "attribute_exists(#owner) AND #exp > :now AND #fence = :token";
+
+/// The attributes a fenced write's snapshot reads of the lock item.
+pub(crate) const FENCE_PROJECTION: &str = "#owner, #exp, #fence";
+
+/// A fenced write's entry is still as its snapshot saw it: live, at the
+/// version and with the deadline seen.
+pub(crate) const SEEN_LIVE: &str = "#ver = :ver AND #exp = :seen AND #exp > :now";
+
+/// As [`SEEN_LIVE`], for a counter, whose value is seen too (an increment's
+/// answer depends on it).
+pub(crate) const SEEN_COUNTER: &str = "#ver = :ver AND #exp = :seen AND #exp > :now AND #n = :n";
+
 /// The attributes `is_held` reads.
 pub(crate) const LOCK_PROJECTION: &str = "#owner, #exp";
 
@@ -152,6 +167,10 @@ mod tests {
             LOCK_EXTEND,
             LOCK_RELEASE,
             LOCK_PROJECTION,
+            FENCE_HOLDS,
+            FENCE_PROJECTION,
+            SEEN_LIVE,
+            SEEN_COUNTER,
             crate::item::ENTRY_PROJECTION,
         ];
         for (_, name) in attribute_names(&all) {

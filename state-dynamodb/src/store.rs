@@ -31,10 +31,10 @@ use crate::{BACKEND, DynamoStore};
 /// before giving up. Each switch means another client changed the key's
 /// liveness in between (an entry expiring, then being rewritten with a
 /// short TTL, over and over); in practice one switch is the most seen.
-const MAX_BRANCH_SWITCHES: usize = 16;
+pub(crate) const MAX_BRANCH_SWITCHES: usize = 16;
 
 impl DynamoStore {
-    fn contention(operation: &'static str, key: &Key) -> StateError {
+    pub(crate) fn contention(operation: &'static str, key: &Key) -> StateError {
         let message = format!("{operation} on {key} lost {MAX_BRANCH_SWITCHES} races in a row; retry");
         StateError::failed(BACKEND, message, true)
     }
@@ -336,8 +336,6 @@ impl StoreDriver for DynamoStore {
         Ok(self.read_item(key, now).await?.map(|entry| entry.into_entry(now)))
     }
 
-    // Fenced writes are not declared: the support layer never passes a
-    // fence, and one passed anyway is refused rather than ignored.
     async fn write(
         &self,
         key: &Key,
@@ -346,7 +344,9 @@ impl StoreDriver for DynamoStore {
         ttl: Option<Ttl>,
         fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
-        no_fence(fence)?;
+        if let Some(fence) = fence {
+            return self.put_fenced(key, &value, condition, ttl, fence).await;
+        }
         match condition {
             Condition::Always => self.put_always(key, &value, ttl).await,
             Condition::IfAbsent => self.put_if_absent(key, &value, ttl).await,
@@ -355,24 +355,20 @@ impl StoreDriver for DynamoStore {
     }
 
     async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
-        no_fence(fence)?;
-        self.remove_item(key, condition).await
+        match fence {
+            Some(fence) => self.delete_fenced(key, condition, fence).await,
+            None => self.remove_item(key, condition).await,
+        }
     }
 
     async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
-        no_fence(fence)?;
-        self.add_to(key, delta, ttl).await
+        match fence {
+            Some(fence) => self.increment_fenced(key, delta, ttl, fence).await,
+            None => self.add_to(key, delta, ttl).await,
+        }
     }
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         self.list_page(request).await
-    }
-}
-
-/// `Unsupported` for a fenced write, which this backend does not offer yet.
-fn no_fence(fence: Option<&Fence>) -> Result<()> {
-    match fence {
-        Some(_) => Err(state_api::driver::unsupported(BACKEND, "fenced_writes")),
-        None => Ok(()),
     }
 }

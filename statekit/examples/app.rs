@@ -35,8 +35,8 @@ async fn allow_request(store: &dyn StateStore, client: &str, limit: i64) -> Resu
 /// keep-alive says the lease is lost. Its result is written fenced: should
 /// this worker stall past its lease unawares, the store refuses the write
 /// (`LockLost`) once the lease is gone, so a newer holder's work is never
-/// overwritten. (DynamoDB does not offer fenced writes yet and gets a
-/// plain one.)
+/// overwritten. (A backend that does not declare fenced writes gets a
+/// plain one; all four of statekit's declare them.)
 async fn run_job(locks: Arc<dyn LockService>, store: &dyn StateStore) -> Result<Option<u64>, StateError> {
     let ttl = Duration::from_secs(2);
     let Some(lease) = locks.try_acquire("app-nightly-job", ttl).await? else {
