@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use state_api::{PutOutcome, StateError, StateStore};
+use state_api::{Fence, FencingToken, PutOutcome, StateError, StateStore};
 
 use crate::model::{ErrorKind, Observed, Op, Outcome};
 
@@ -32,6 +32,29 @@ async fn run(store: &dyn StateStore, op: &Op) -> Result<Outcome, StateError> {
             let c = store.increment(&key.key()?, *delta, ms(ttl_ms)).await?;
             Outcome::Counted { value: c.value, version: c.version.0 }
         }
+        Op::Fenced { lock, token, op } => {
+            let fence = Fence::new(lock.as_str(), FencingToken(*token));
+            match op.as_ref() {
+                Op::Put { key, value, condition, ttl_ms } => {
+                    match store.put_fenced(&key.key()?, value.clone(), *condition, ms(ttl_ms), &fence).await? {
+                        PutOutcome::Written(v) => Outcome::Written(v.0),
+                        PutOutcome::Rejected(current) => Outcome::Rejected(current.map(Observed::from)),
+                    }
+                }
+                Op::Delete { key, condition } => {
+                    Outcome::Deleted(store.delete_fenced(&key.key()?, *condition, &fence).await?)
+                }
+                Op::Increment { key, delta, ttl_ms } => {
+                    let c = store.increment_fenced(&key.key()?, *delta, ms(ttl_ms), &fence).await?;
+                    Outcome::Counted { value: c.value, version: c.version.0 }
+                }
+                // Only writes can be fenced.
+                _ => Outcome::Failed(ErrorKind::Unsupported),
+            }
+        }
+        // Lock operations need the lock service and the lease; the
+        // properties that record them run them (`Recorder::observe`).
+        Op::Acquire { .. } | Op::Release { .. } => Outcome::Failed(ErrorKind::Unsupported),
         Op::Scan { space, prefix, limit } => {
             let mut items = Vec::new();
             let mut cursor = None;

@@ -53,7 +53,7 @@ use parking_lot::Mutex;
 use state_api::StateStore;
 
 use crate::exec::execute;
-use crate::model::{Clock, ErrorKind, Observed, Op, Outcome, Stored, matches, step};
+use crate::model::{Clock, ErrorKind, LockState, Observed, Op, Outcome, Stored, lock_step, matches, step};
 use lincheck::{History, Model, Operation, Window};
 
 /// Nanoseconds in a millisecond: the recorder counts nanoseconds, TTLs are
@@ -163,6 +163,9 @@ pub struct KeyState {
     pub entry: Option<Stored<Deadline>>,
     /// The floor of the next operation's instant.
     pub floor: u64,
+    /// The lock paired with the key, for histories with lock and fenced
+    /// operations (see [`lock_step`]).
+    pub lock: LockState,
 }
 
 /// The instant of one operation as the model knows it: somewhere in
@@ -283,6 +286,30 @@ struct Span {
     to: u64,
 }
 
+impl StatekitModel {
+    /// For a lock or fenced operation, the lock states it may leave, each
+    /// with the write to check on the entry (a fenced write whose fence
+    /// held); empty for any other operation, or when `output` is
+    /// impossible.
+    fn lock_effects<'a>(state: &KeyState, input: &'a Op, output: Option<&Outcome>) -> Vec<(LockState, Option<&'a Op>)> {
+        if !is_lock_or_fenced(input) {
+            return Vec::new();
+        }
+        let write = match input {
+            Op::Fenced { op, .. } => Some(op.as_ref()),
+            _ => None,
+        };
+        lock_step(state.lock, input, output)
+            .into_iter()
+            .map(|(lock, runs)| (lock, if runs { write } else { None }))
+            .collect()
+    }
+}
+
+fn is_lock_or_fenced(op: &Op) -> bool {
+    matches!(op, Op::Acquire { .. } | Op::Release { .. } | Op::Fenced { .. })
+}
+
 /// The remaining TTL an outcome reports for the entry it observed, if any.
 fn observed_ttl(output: Option<&Outcome>) -> Option<u64> {
     match output? {
@@ -297,7 +324,7 @@ impl Model for StatekitModel {
     type Output = Outcome;
 
     fn init(&self) -> KeyState {
-        KeyState { entry: None, floor: 0 }
+        KeyState { entry: None, floor: 0, lock: LockState::default() }
     }
 
     fn step(&self, state: &KeyState, input: &Op, output: &Outcome) -> Option<KeyState> {
@@ -310,9 +337,20 @@ impl Model for StatekitModel {
 
     fn step_within(&self, state: &KeyState, input: &Op, output: &Outcome, window: Window) -> Option<KeyState> {
         let span = self.span(state, window)?;
+        // Only instants read as operations take effect follow the order.
+        let floor = match self.reads_clock {
+            ClockReading::AtEffect => state.floor.max(window.call),
+            ClockReading::Own => state.floor,
+        };
+        let (lock, write) = match Self::lock_effects(state, input, Some(output)).first() {
+            Some(effect) => *effect,
+            None if is_lock_or_fenced(input) => return None,
+            None => (state.lock, Some(input)),
+        };
+        let Some(write) = write else { return Some(KeyState { entry: state.entry.clone(), floor, lock }) };
         let entry = state.entry.as_ref();
         let mut explained =
-            Self::sides(entry, span.from, span.to).filter_map(|live| self.side(entry, input, Some(output), span, live));
+            Self::sides(entry, span.from, span.to).filter_map(|live| self.side(entry, write, Some(output), span, live));
         let first = explained.next()?;
         let entry = match explained.next() {
             None => first,
@@ -322,23 +360,30 @@ impl Model for StatekitModel {
             // new is known about its deadline.
             Some(_) => state.entry.clone(),
         };
-        // Only instants read as operations take effect follow the order.
-        let floor = match self.reads_clock {
-            ClockReading::AtEffect => state.floor.max(window.call),
-            ClockReading::Own => state.floor,
-        };
-        Some(KeyState { entry, floor })
+        Some(KeyState { entry, floor, lock })
     }
 
     fn step_unknown_within(&self, state: &KeyState, input: &Op, window: Window) -> Vec<KeyState> {
         let Some(span) = self.span(state, window) else { return Vec::new() };
+        let mut effects = Self::lock_effects(state, input, None);
+        if !is_lock_or_fenced(input) {
+            effects.push((state.lock, Some(input)));
+        }
         let entry = state.entry.as_ref();
         // The floor stays: leaving an indeterminate operation out must
         // remain the same state as linearizing it without effect.
-        Self::sides(entry, span.from, span.to)
-            .filter_map(|live| self.side(entry, input, None, span, live))
-            .map(|entry| KeyState { entry, floor: state.floor })
-            .collect()
+        let mut states = Vec::new();
+        for (lock, write) in effects {
+            match write {
+                None => states.push(KeyState { entry: state.entry.clone(), floor: state.floor, lock }),
+                Some(write) => states.extend(
+                    Self::sides(entry, span.from, span.to)
+                        .filter_map(|live| self.side(entry, write, None, span, live))
+                        .map(|entry| KeyState { entry, floor: state.floor, lock }),
+                ),
+            }
+        }
+        states
     }
 
     fn partition(&self, input: &Op) -> Option<String> {
@@ -388,6 +433,16 @@ impl Recorder {
                 None
             }
         }
+    }
+
+    /// Records `op` as run by `client` through `run`, a future the caller
+    /// builds (for operations [`crate::exec::execute`] cannot run, such as
+    /// lock operations, which need the lease), and returns its outcome.
+    pub async fn observe(&self, client: u64, op: Op, run: impl std::future::Future<Output = Outcome>) -> Outcome {
+        let call = self.now();
+        let outcome = run.await;
+        self.record(client, op, call, &outcome);
+        outcome
     }
 
     fn record(&self, client: u64, op: Op, call: u64, outcome: &Outcome) {
@@ -562,6 +617,70 @@ mod tests {
         assert!(!check(&own, &history(ops), &CheckOptions::default()).is_linearizable());
     }
 
+    fn acquire() -> Op {
+        Op::Acquire { key: key(), lock: "l".into(), ttl_ms: 60_000 }
+    }
+
+    fn release(token: u64) -> Op {
+        Op::Release { key: key(), lock: "l".into(), token }
+    }
+
+    fn fenced(token: u64, op: Op) -> Op {
+        Op::Fenced { lock: "l".into(), token, op: Box::new(op) }
+    }
+
+    #[test]
+    fn a_fenced_write_applies_while_its_lease_holds_the_lock_and_is_refused_after() {
+        let write = |value| put(value, Condition::Always, None);
+        let lost = Outcome::Failed(crate::model::ErrorKind::LockLost);
+        let held = vec![
+            (0, acquire(), Outcome::Acquired(3), 0, 1),
+            (0, fenced(3, write("a")), Outcome::Written(1), 2, 3),
+            (0, release(3), Outcome::Released(true), 4, 5),
+            (1, acquire(), Outcome::Acquired(4), 6, 7),
+        ];
+        assert!(linearizable(held.clone()));
+        // After the release, the old token is refused and changes nothing.
+        let mut refused = held.clone();
+        refused.push((0, fenced(3, write("b")), lost.clone(), 8, 9));
+        refused.push((1, get(), got("a", 1, None), 10, 11));
+        assert!(linearizable(refused));
+        // Applied with a stale token: not linearizable.
+        let mut applied = held.clone();
+        applied.push((0, fenced(3, write("b")), Outcome::Written(2), 8, 9));
+        assert!(!linearizable(applied));
+        // Refused while its lease holds the lock: not linearizable.
+        let early = vec![(0, acquire(), Outcome::Acquired(3), 0, 1), (0, fenced(3, write("a")), lost, 2, 3)];
+        assert!(!linearizable(early));
+        // A fenced write's outcome is the plain write's.
+        let wrong =
+            vec![(0, acquire(), Outcome::Acquired(3), 0, 1), (0, fenced(3, write("a")), Outcome::Written(2), 2, 3)];
+        assert!(!linearizable(wrong));
+    }
+
+    #[test]
+    fn grants_need_a_free_lock_and_a_higher_token() {
+        let first = (0, acquire(), Outcome::Acquired(3), 0, 1);
+        assert!(!linearizable(vec![first.clone(), (1, acquire(), Outcome::Acquired(4), 2, 3)]));
+        assert!(linearizable(vec![first.clone(), (1, acquire(), Outcome::Busy, 2, 3)]));
+        let freed = (0, release(3), Outcome::Released(true), 2, 3);
+        assert!(!linearizable(vec![first.clone(), freed.clone(), (1, acquire(), Outcome::Acquired(3), 4, 5)]));
+        assert!(!linearizable(vec![first.clone(), freed.clone(), (1, acquire(), Outcome::Busy, 4, 5)]));
+        assert!(!linearizable(vec![first, freed, (0, release(3), Outcome::Released(true), 4, 5)]));
+        // Overlapping calls may be ordered either way.
+        let racing = vec![(0, acquire(), Outcome::Busy, 0, 10), (1, acquire(), Outcome::Acquired(1), 1, 2)];
+        assert!(linearizable(racing));
+    }
+
+    #[test]
+    fn an_acquisition_that_never_answered_may_hold_the_lock() {
+        let mut h = history(vec![(1, acquire(), Outcome::Busy, 5, 6)]);
+        h.push(Operation::indeterminate(0, acquire(), 0)).unwrap();
+        assert!(check(&StatekitModel::default(), &h, &CheckOptions::default()).is_linearizable());
+        // Without it, a busy lock that nobody acquired is not explained.
+        assert!(!linearizable(vec![(1, acquire(), Outcome::Busy, 5, 6)]));
+    }
+
     /// Every output the contract allows, for an entry at version 2 (a
     /// counter, so increments succeed) on each side of its deadline.
     #[test]
@@ -572,7 +691,7 @@ mod tests {
             version: 2,
             expires_at: Some(Deadline { earliest: 10 * MS, latest: 20 * MS }),
         };
-        let state = KeyState { entry: Some(entry), floor: 0 };
+        let state = KeyState { entry: Some(entry), floor: 0, lock: Default::default() };
         let window = Window { call: 5 * MS, returned: Some(25 * MS) };
         let ops = [
             get(),

@@ -247,6 +247,11 @@ macro_rules! with_properties {
             /// released or was taken over cannot write, even stalled and
             /// unaware; under takeovers the applied writes follow token order.
             fenced_writes => FencedWrites [$crate::properties::fenced::run] requires [locks, fencing_tokens, fenced_writes],
+            /// Fenced writes among acquisitions and releases of their lock
+            /// and plain operations on their keys are linearizable: each is
+            /// the plain write while its lease holds the lock, `LockLost`
+            /// with no change otherwise.
+            linearizability_fenced => LinearizabilityFenced [$crate::properties::linearizable::fenced] requires [locks, fencing_tokens, fenced_writes, counters, conditional_delete],
             /// A kept-alive lease stays held for five TTLs; when its
             /// extensions stall, the loss is signalled by its local deadline
             /// and before anyone else is granted the lock; a lease taken from

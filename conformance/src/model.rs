@@ -73,6 +73,35 @@ pub enum Op {
         /// TTL in milliseconds if the counter is created.
         ttl_ms: Option<u64>,
     },
+    /// `try_acquire` of the lock paired with `key` in a history (one whose
+    /// leases outlive it, so only releases free the lock).
+    Acquire {
+        /// The key whose history the lock belongs to.
+        key: KeyName,
+        /// The lock's name.
+        lock: String,
+        /// The lease's TTL in milliseconds.
+        ttl_ms: u64,
+    },
+    /// `release` of the lease with `token` on the lock paired with `key`.
+    Release {
+        /// The key whose history the lock belongs to.
+        key: KeyName,
+        /// The lock's name.
+        lock: String,
+        /// The lease's fencing token.
+        token: u64,
+    },
+    /// A `put`, `delete` or `increment` fenced by the lease with `token` on
+    /// `lock` (`put_fenced`, `delete_fenced`, `increment_fenced`).
+    Fenced {
+        /// The lock's name.
+        lock: String,
+        /// The fencing token.
+        token: u64,
+        /// The write.
+        op: Box<Op>,
+    },
     /// A whole scan: every page, concatenated.
     Scan {
         /// The space.
@@ -88,7 +117,13 @@ impl Op {
     /// The single key the operation touches, if it touches exactly one.
     pub fn key(&self) -> Option<&KeyName> {
         match self {
-            Op::Get { key } | Op::Put { key, .. } | Op::Delete { key, .. } | Op::Increment { key, .. } => Some(key),
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Delete { key, .. }
+            | Op::Increment { key, .. }
+            | Op::Acquire { key, .. }
+            | Op::Release { key, .. } => Some(key),
+            Op::Fenced { op, .. } => op.key(),
             Op::Scan { .. } => None,
         }
     }
@@ -112,6 +147,13 @@ pub enum Outcome {
         /// The entry's version.
         version: u64,
     },
+    /// `try_acquire` granted the lease with this fencing token.
+    Acquired(u64),
+    /// `try_acquire` found the lock held.
+    Busy,
+    /// `release`: `true` if the lease was held and is now released, `false`
+    /// if it was no longer held (`LockLost`).
+    Released(bool),
     /// A whole scan's items in order: id and entry.
     Scanned(Vec<(String, Observed)>),
     /// A typed error.
@@ -309,7 +351,70 @@ pub fn step<C: Clock>(
                 }
             }
         }
-        Op::Scan { .. } => (unchanged(), Outcome::Failed(ErrorKind::Unsupported)),
+        // Not single-key operations: scans are checked by the store model,
+        // lock and fenced operations by [`lock_step`] around this step.
+        Op::Scan { .. } | Op::Acquire { .. } | Op::Release { .. } | Op::Fenced { .. } => {
+            (unchanged(), Outcome::Failed(ErrorKind::Unsupported))
+        }
+    }
+}
+
+/// The lock paired with a key in a history whose leases outlive it: the
+/// token of the lease holding it, if any, and the last token issued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LockState {
+    /// The holder's token; [`LockState::UNKNOWN_HOLDER`] for a lease whose
+    /// acquisition never answered.
+    pub holder: Option<u64>,
+    /// The highest token issued so far (0 before any).
+    pub issued: u64,
+}
+
+impl LockState {
+    /// The holder of a lease granted by an acquisition that never answered:
+    /// its token is unknown, and no fence carries it (tokens start at 1).
+    pub const UNKNOWN_HOLDER: u64 = 0;
+}
+
+/// What a lock or fenced operation does to the lock paired with its key,
+/// per the contract, when it returned `output` (`None`: it never answered).
+/// Returns every lock state it may leave and, for a fenced write, whether
+/// the write itself ran (`true`: the fence held, and the write is the
+/// unfenced one, checked by [`step`]; `false`: it must have answered
+/// `LockLost` and changed nothing). Empty when `output` is impossible.
+pub fn lock_step(lock: LockState, op: &Op, output: Option<&Outcome>) -> Vec<(LockState, bool)> {
+    let free = lock.holder.is_none();
+    match (op, output) {
+        // A grant takes a free lock with a token above every earlier one.
+        (Op::Acquire { .. }, Some(Outcome::Acquired(token))) if free && *token > lock.issued => {
+            vec![(LockState { holder: Some(*token), issued: *token }, false)]
+        }
+        (Op::Acquire { .. }, Some(Outcome::Busy)) if !free => vec![(lock, false)],
+        (Op::Acquire { .. }, None) if free => {
+            vec![(lock, false), (LockState { holder: Some(LockState::UNKNOWN_HOLDER), ..lock }, false)]
+        }
+        (Op::Acquire { .. }, None) => vec![(lock, false)],
+        (Op::Release { token, .. }, Some(Outcome::Released(released))) => {
+            let held = lock.holder == Some(*token);
+            if *released != held {
+                return Vec::new();
+            }
+            vec![(LockState { holder: if held { None } else { lock.holder }, ..lock }, false)]
+        }
+        (Op::Release { token, .. }, None) if lock.holder == Some(*token) => {
+            vec![(lock, false), (LockState { holder: None, ..lock }, false)]
+        }
+        (Op::Release { .. }, None) => vec![(lock, false)],
+        (Op::Fenced { token, .. }, output) => {
+            if lock.holder == Some(*token) {
+                vec![(lock, true)]
+            } else if output.is_none_or(|o| *o == Outcome::Failed(ErrorKind::LockLost)) {
+                vec![(lock, false)]
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
     }
 }
 

@@ -172,6 +172,9 @@ pub enum Mutation {
     /// network hop later (up to 250 ms): a holder whose lease lapses in
     /// between writes after a newer holder did.
     FenceCheckedApart,
+    /// A fenced `put` ignores its condition: every fenced put writes as
+    /// `Always`, so a fenced compare-and-swap overwrites a newer version.
+    FencedPutIgnoresCondition,
     /// Several of the mutations at once, layered over one store (the first
     /// outermost), each meant to be reported by the one property.
     Combined(Property, &'static [Mutation]),
@@ -195,7 +198,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 45] = [
+    pub const ALL: [Mutation; 46] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -240,6 +243,7 @@ impl Mutation {
         Mutation::ExtendMasksLoss,
         Mutation::IgnoresFence,
         Mutation::FenceCheckedApart,
+        Mutation::FencedPutIgnoresCondition,
         Mutation::TWO_SEQUENTIAL_DEFECTS,
         Mutation::TWO_TTL_DEFECTS,
         Mutation::TWO_LEASE_DEFECTS,
@@ -278,6 +282,7 @@ impl Mutation {
             Mutation::ExtendFromThePast => Property::LeaseExtension,
             Mutation::ExtendMasksLoss => Property::KeepAlive,
             Mutation::IgnoresFence | Mutation::FenceCheckedApart => Property::FencedWrites,
+            Mutation::FencedPutIgnoresCondition => Property::LinearizabilityFenced,
             Mutation::ScanCostsTheSpace => Property::ScanCost,
             Mutation::LossyTextValues => Property::Capabilities,
             Mutation::SweeperNeverRuns | Mutation::SweepRemovesRewritten | Mutation::FreeLockLeavesRecord => {
@@ -582,6 +587,7 @@ impl StateStore for Mutant {
         if self.fence_ignored(fence).await? {
             return self.inner.put(&stored, value, condition, ttl).await;
         }
+        let condition = if self.is(Mutation::FencedPutIgnoresCondition) { Condition::Always } else { condition };
         self.inner.put_fenced(&stored, value, condition, ttl, fence).await
     }
 

@@ -19,6 +19,8 @@ pub fn supports(features: &Features, op: &Op) -> bool {
         Op::Delete { condition: DeleteCondition::IfVersion(_), .. } => features.conditional_delete,
         Op::Increment { .. } => features.counters,
         Op::Scan { .. } => features.scan,
+        Op::Acquire { .. } | Op::Release { .. } => features.locks,
+        Op::Fenced { op, .. } => features.fenced_writes && supports(features, op),
     }
 }
 

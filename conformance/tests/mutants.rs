@@ -3,7 +3,7 @@
 
 #![allow(missing_docs, clippy::panic, clippy::unwrap_used)]
 
-use conformance::{Mutation, Scale, Subject, Verdict};
+use conformance::{Mutation, Property, Scale, Subject, Verdict};
 
 /// The mutant as the kit's subject, built inside `runtime` so that the
 /// in-memory store under it runs its sweeper there.
@@ -13,8 +13,11 @@ fn subject(runtime: &tokio::runtime::Runtime, mutation: Mutation) -> Subject {
 }
 
 fn assert_caught(mutation: Mutation) {
+    assert_caught_by(mutation, mutation.caught_by());
+}
+
+fn assert_caught_by(mutation: Mutation, property: Property) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let property = mutation.caught_by();
     let subject = subject(&runtime, mutation);
     let report = runtime.block_on(subject.run(property, Scale::DEFAULT));
     match report.verdict {
@@ -23,6 +26,13 @@ fn assert_caught(mutation: Mutation) {
         }
         other => panic!("{mutation:?} was not caught by {}: {other:?}", property.name()),
     }
+}
+
+/// Fenced writes in linearizability histories: a store that ignores the
+/// fence writes where the lease no longer holds the lock.
+#[test]
+fn a_store_ignoring_the_fence_fails_the_fenced_histories() {
+    assert_caught_by(Mutation::IgnoresFence, Property::LinearizabilityFenced);
 }
 
 macro_rules! mutant_tests {
@@ -89,6 +99,7 @@ mutant_tests! {
     an_extend_masking_a_lost_lease_is_caught => ExtendMasksLoss,
     a_store_ignoring_the_fence_is_caught => IgnoresFence,
     a_fence_checked_apart_from_its_write_is_caught => FenceCheckedApart,
+    a_fenced_put_ignoring_its_condition_is_caught => FencedPutIgnoresCondition,
     two_sequential_defects_are_caught => TWO_SEQUENTIAL_DEFECTS,
     two_ttl_defects_are_caught => TWO_TTL_DEFECTS,
     two_lease_defects_are_caught => TWO_LEASE_DEFECTS,

@@ -22,17 +22,18 @@
 //! writes in another goes wrong.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use state_api::{Condition, DeleteCondition, Version};
+use state_api::{Condition, DeleteCondition, Lease, LockService, StateError, Version};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::history_model::{Recorder, StatekitModel};
 use crate::kit::{Context, Failure, Outcome as PropertyOutcome};
-use crate::model::{KeyName, Op, Outcome};
+use crate::model::{ErrorKind, KeyName, Op, Outcome};
 use lincheck::{CheckOptions, CheckResult, History, check, formats::write_jsonl};
 
 /// Property 2a: `get`, `set` and `compare_and_swap`, no TTLs.
@@ -54,6 +55,50 @@ pub async fn counters(cx: &Context) -> PropertyOutcome {
 /// deletes, on keys that expire during the run.
 pub async fn expiry(cx: &Context) -> PropertyOutcome {
     run(cx, &EXPIRY).await
+}
+
+/// Property 2e: fenced writes, in one history with the acquisitions and
+/// releases of the lock that fences them and with plain reads and writes
+/// of the same keys (see [`fenced_round`]).
+pub async fn fenced(cx: &Context) -> PropertyOutcome {
+    let model = StatekitModel::for_backend(&cx.capabilities);
+    let ops_per_client = cx.scale.of(40).min(200);
+    let tally = Mutex::new(FencedTally::default());
+    let record = |space| async {
+        let history = fenced_round(cx, space, ops_per_client).await?;
+        tally.lock().add(&history);
+        Ok(history)
+    };
+    let rounds = check_rounds(cx, "fenced", model, record).await?;
+    let FencedTally { grants, applied, refused } = *tally.lock();
+    cx.note(format!("{applied} fenced writes applied and {refused} refused, in {grants} tenures"));
+    // Histories without both kinds would check nothing about the fence.
+    if applied == 0 || refused == 0 {
+        return Err(Failure(format!("the fenced rounds exercised too little: {applied} applied, {refused} refused")));
+    }
+    Ok(rounds)
+}
+
+/// What the fenced rounds exercised.
+#[derive(Debug, Default, Clone, Copy)]
+struct FencedTally {
+    grants: u64,
+    applied: u64,
+    refused: u64,
+}
+
+impl FencedTally {
+    fn add(&mut self, history: &History<Op, Outcome>) {
+        for operation in history.operations() {
+            match (&operation.input, operation.output()) {
+                (Op::Acquire { .. }, Some(Outcome::Acquired(_))) => self.grants += 1,
+                (Op::Fenced { .. }, Some(Outcome::Failed(ErrorKind::LockLost))) => self.refused += 1,
+                (Op::Fenced { .. }, Some(Outcome::Failed(_)) | None) => {}
+                (Op::Fenced { .. }, Some(_)) => self.applied += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// A workload: which operations the clients run.
@@ -247,11 +292,20 @@ impl Known {
 async fn run(cx: &Context, mix: &'static Mix) -> PropertyOutcome {
     let model = StatekitModel::for_backend(&cx.capabilities);
     let timing = Timing::new(model.clock_tolerance());
-    let rounds = cx.scale.of(8);
     let ops_per_client = cx.scale.of(40).min(200);
+    check_rounds(cx, mix.label, model, |space| record_round(cx, mix, space, ops_per_client, timing)).await
+}
+
+/// Records `cx.scale.of(8)` rounds with `record`, each on a space of its
+/// own, and checks each history against `model`.
+async fn check_rounds<F, R>(cx: &Context, label: &'static str, model: StatekitModel, record: F) -> PropertyOutcome
+where
+    F: Fn(String) -> R,
+    R: Future<Output = Result<History<Op, Outcome>, Failure>>,
+{
+    let rounds = cx.scale.of(8);
     for round in 0..rounds {
-        let space = cx.space(&format!("lin-{}{round}", mix.label));
-        let history = record_round(cx, mix, &space, ops_per_client, timing).await?;
+        let history = record(cx.space(&format!("lin-{label}{round}"))).await?;
         let verdict = tokio::task::spawn_blocking(move || {
             let result = check(&model, &history, &CheckOptions::default());
             (result, history)
@@ -262,7 +316,7 @@ async fn run(cx: &Context, mix: &'static Mix) -> PropertyOutcome {
             (CheckResult::Linearizable, _) => {}
             (CheckResult::Unknown(why), _) => return Err(Failure(format!("round {round}: checker gave up: {why}"))),
             (CheckResult::NotLinearizable(explanation), history) => {
-                let mut saved = save(&model, &history, &explanation, round, mix.label);
+                let mut saved = save(&model, &history, &explanation, round, label);
                 if model != StatekitModel::default() {
                     // The replay checks against the default model.
                     saved.push_str(&format!(" (this check used {model:?})"));
@@ -280,7 +334,7 @@ async fn run(cx: &Context, mix: &'static Mix) -> PropertyOutcome {
 async fn record_round(
     cx: &Context,
     mix: &'static Mix,
-    space: &str,
+    space: String,
     ops_per_client: u64,
     timing: Timing,
 ) -> Result<History<Op, Outcome>, Failure> {
@@ -322,6 +376,130 @@ async fn record_round(
     Ok(recorder.history())
 }
 
+/// The keys of a fenced round, each fenced by a lock of its own.
+const FENCED_KEYS: &[&str] = &["a", "b"];
+
+/// How many clients share them.
+const FENCED_CLIENTS: u64 = 6;
+
+/// The leases of a fenced round: far longer than a round, so that only
+/// releases free a lock, as the model of these histories assumes.
+const FENCED_LEASE: Duration = Duration::from_secs(120);
+
+/// One round of fenced writes. Each client, on a random key of the round:
+/// while it holds the key's lock, writes fenced with its token (mostly),
+/// reads, or releases the lock; otherwise it tries to acquire the lock,
+/// writes fenced with a token of a lease it released (which must be
+/// refused), or reads and writes without a fence. Everything, the lock
+/// operations included, goes into the key's history: the checker then
+/// holds every fenced write to "applied as the plain write if the lease
+/// holds the lock at that instant, `LockLost` and no change otherwise",
+/// among all the other operations on the key.
+async fn fenced_round(cx: &Context, space: String, ops_per_client: u64) -> Result<History<Op, Outcome>, Failure> {
+    let recorder = Recorder::new();
+    let board: Arc<Board> = Arc::default();
+    let ttl_ms = u64::try_from(FENCED_LEASE.as_millis()).unwrap_or(u64::MAX);
+    let tasks: Vec<_> = (0..FENCED_CLIENTS)
+        .map(|client| {
+            let (recorder, board, space) = (recorder.clone(), Arc::clone(&board), space.clone());
+            let (store, locks) = (Arc::clone(&cx.backend.store), Arc::clone(&cx.backend.locks));
+            tokio::spawn(async move {
+                let mut held: HashMap<&'static str, Lease> = HashMap::new();
+                let mut released: HashMap<&'static str, u64> = HashMap::new();
+                for n in 0..ops_per_client {
+                    let id = FENCED_KEYS[fastrand::usize(..FENCED_KEYS.len())];
+                    let key = KeyName::new(space.as_str(), id);
+                    let lock = format!("{space}-{id}");
+                    let version = board.lock().get(id).and_then(|known| known.version).unwrap_or(1);
+                    let write = random_write(key.clone(), Bytes::from(format!("c{client}-{n}")), version);
+                    let fenced = |token: u64| Op::Fenced { lock: lock.clone(), token, op: Box::new(write.clone()) };
+                    let (op, outcome) = match (held.get(id), fastrand::u8(..10)) {
+                        (Some(lease), 0..=5) => {
+                            let op = fenced(lease.token().0);
+                            (op.clone(), recorder.run(client, store.as_ref(), op).await)
+                        }
+                        (Some(_), 6) | (None, 8 | 9) => {
+                            let op = Op::Get { key };
+                            (op.clone(), recorder.run(client, store.as_ref(), op).await)
+                        }
+                        (Some(_), _) => {
+                            let Some(lease) = held.remove(id) else { continue };
+                            let token = lease.token().0;
+                            released.insert(id, token);
+                            let op = Op::Release { key, lock, token };
+                            (op.clone(), recorder.observe(client, op, release(locks.as_ref(), &lease)).await)
+                        }
+                        (None, 0..=3) => {
+                            let op = Op::Acquire { key, lock: lock.clone(), ttl_ms };
+                            let mut granted = None;
+                            let outcome = recorder
+                                .observe(client, op.clone(), async {
+                                    match locks.try_acquire(&lock, FENCED_LEASE).await {
+                                        Ok(Some(lease)) => {
+                                            let token = lease.token().0;
+                                            granted = Some(lease);
+                                            Outcome::Acquired(token)
+                                        }
+                                        Ok(None) => Outcome::Busy,
+                                        Err(error) => Outcome::Failed(ErrorKind::of(&error)),
+                                    }
+                                })
+                                .await;
+                            if let Some(lease) = granted {
+                                held.insert(id, lease);
+                            }
+                            (op, outcome)
+                        }
+                        (None, 4 | 5) if released.contains_key(id) => {
+                            let op = fenced(released[id]);
+                            (op.clone(), recorder.run(client, store.as_ref(), op).await)
+                        }
+                        (None, _) => (write.clone(), recorder.run(client, store.as_ref(), write.clone()).await),
+                    };
+                    let learnt = match &op {
+                        Op::Fenced { op, .. } => op.as_ref(),
+                        op => op,
+                    };
+                    board.lock().entry(id).or_default().learn(learnt, &outcome);
+                }
+                for (id, lease) in held {
+                    let op = Op::Release {
+                        key: KeyName::new(space.as_str(), id),
+                        lock: format!("{space}-{id}"),
+                        token: lease.token().0,
+                    };
+                    recorder.observe(client, op, release(locks.as_ref(), &lease)).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.map_err(|e| Failure(format!("a client task died: {e}")))?;
+    }
+    Ok(recorder.history())
+}
+
+/// A random write of a fenced round, fenced or not.
+fn random_write(key: KeyName, value: Bytes, version: u64) -> Op {
+    match fastrand::u8(..10) {
+        0..=2 => Op::Put { key, value, condition: Condition::Always, ttl_ms: None },
+        3 | 4 => Op::Put { key, value, condition: Condition::IfVersion(Version(version)), ttl_ms: None },
+        5 => Op::Put { key, value, condition: Condition::IfAbsent, ttl_ms: None },
+        6 | 7 => Op::Increment { key, delta: fastrand::i64(1..=3), ttl_ms: None },
+        8 => Op::Delete { key, condition: DeleteCondition::Always },
+        _ => Op::Delete { key, condition: DeleteCondition::IfVersion(Version(version)) },
+    }
+}
+
+/// Releases `lease` and reports it as the model does.
+async fn release(locks: &dyn LockService, lease: &Lease) -> Outcome {
+    match locks.release(lease).await {
+        Ok(()) => Outcome::Released(true),
+        Err(StateError::LockLost { .. }) => Outcome::Released(false),
+        Err(error) => Outcome::Failed(ErrorKind::of(&error)),
+    }
+}
+
 /// What an outcome says about the key's version: `Some(Some(v))` live at
 /// `v`, `Some(None)` absent, `None` nothing.
 fn seen_version(outcome: &Outcome) -> Option<Option<u64>> {
@@ -329,7 +507,12 @@ fn seen_version(outcome: &Outcome) -> Option<Option<u64>> {
         Outcome::Got(entry) | Outcome::Rejected(entry) => Some(entry.as_ref().map(|e| e.version)),
         Outcome::Written(version) | Outcome::Counted { version, .. } => Some(Some(*version)),
         Outcome::Deleted(true) => Some(None),
-        Outcome::Deleted(false) | Outcome::Scanned(_) | Outcome::Failed(_) => None,
+        Outcome::Deleted(false)
+        | Outcome::Scanned(_)
+        | Outcome::Failed(_)
+        | Outcome::Acquired(_)
+        | Outcome::Busy
+        | Outcome::Released(_) => None,
     }
 }
 

@@ -53,11 +53,13 @@ pub enum OpKind {
     Increment,
     /// A whole scan.
     Scan,
+    /// A lock operation (never generated here; histories record them).
+    Lock,
 }
 
 impl OpKind {
     /// How many kinds there are.
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
 
     /// The kind of `op`.
     pub fn of(op: &Op) -> OpKind {
@@ -70,6 +72,9 @@ impl OpKind {
             Op::Delete { condition: DeleteCondition::IfVersion(_), .. } => OpKind::DeleteIfVersion,
             Op::Increment { .. } => OpKind::Increment,
             Op::Scan { .. } => OpKind::Scan,
+            // A fenced write is that write with a fence.
+            Op::Fenced { op, .. } => OpKind::of(op),
+            Op::Acquire { .. } | Op::Release { .. } => OpKind::Lock,
         }
     }
 }
@@ -126,9 +131,15 @@ fn sequences(features: Features, excluded: BTreeSet<OpKind>) -> impl Strategy<Va
 fn place(op: &Op, case_space: &dyn Fn(&str) -> String) -> Op {
     let mut op = op.clone();
     match &mut op {
-        Op::Get { key } | Op::Put { key, .. } | Op::Delete { key, .. } | Op::Increment { key, .. } => {
+        Op::Get { key }
+        | Op::Put { key, .. }
+        | Op::Delete { key, .. }
+        | Op::Increment { key, .. }
+        | Op::Acquire { key, .. }
+        | Op::Release { key, .. } => {
             key.space = case_space(&key.space);
         }
+        Op::Fenced { op: inner, .. } => **inner = place(inner, case_space),
         Op::Scan { space, .. } => *space = case_space(space),
     }
     op
