@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use state_api::{Backend, Key};
+use state_api::{Backend, Condition, Key};
 
 fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, name: &str, backend: &Backend) {
     let mut group = c.benchmark_group(name);
@@ -57,6 +57,19 @@ fn bench_backend(c: &mut Criterion, runtime: &tokio::runtime::Runtime, name: &st
             locks.release(&lease).await.unwrap();
         })
     });
+    if backend.capabilities().features.fenced_writes {
+        // The same writes fenced by a held lease: the price of the check.
+        let lease = runtime.block_on(locks.try_acquire(&format!("{lock}-fence"), Duration::from_secs(600))).unwrap();
+        let fence = lease.unwrap().fence();
+        group.bench_function("set_fenced", |b| {
+            b.to_async(runtime).iter(|| async {
+                store.put_fenced(&key, "value".into(), Condition::Always, None, &fence).await.unwrap()
+            })
+        });
+        group.bench_function("increment_fenced", |b| {
+            b.to_async(runtime).iter(|| async { store.increment_fenced(&counter, 1, None, &fence).await.unwrap() })
+        });
+    }
     group.finish();
 }
 
