@@ -75,7 +75,7 @@ impl MemoryConfig {
     /// A [`MemoryStoreBuilder`] with these settings (and the builder's
     /// defaults for the rest), ready to [`build`](MemoryStoreBuilder::build).
     pub fn builder(&self) -> MemoryStoreBuilder {
-        MemoryStore::builder().max_value_len(self.max_value_len)
+        MemoryStore::builder().max_value_len(self.max_value_len())
     }
 }
 
