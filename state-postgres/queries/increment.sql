@@ -1,4 +1,7 @@
 -- increment(space = $1, id = $2, delta = $3, ttl_ms = $4)
+-- Fenced form: lock name $5, token $6 (see fence.sql). The last column,
+-- `held`, is true; in the fenced form, when the fence does not hold, one
+-- row with `held = false`, and nothing is changed.
 --
 -- Returns (true, value, version) after adding; (false, is_counter) when
 -- the live value is not a canonical decimal i64 (is_counter = false: type
@@ -24,9 +27,11 @@
 -- earlier, only lets through a row that is expired or a valid counter; if
 -- the row expires between the two, the SET starts a new window, which is
 -- right at the SET's instant.
-WITH written AS (
+WITH {{fence:$5,$6}} written AS (
     INSERT INTO {{entries}} AS e (space, id, value, version, expires_at)
-    VALUES ($1, $2, convert_to($3::bigint::text, 'UTF8'), 1, clock_timestamp() + $4::float8 * interval '1 millisecond')
+    SELECT $1::text, $2::text, convert_to($3::bigint::text, 'UTF8'), 1,
+           clock_timestamp() + $4::float8 * interval '1 millisecond'
+    WHERE {{held}}
     ON CONFLICT (space, id) DO UPDATE
     SET (value, version, expires_at) = (
         SELECT CASE WHEN moment.expired THEN excluded.value
@@ -48,15 +53,19 @@ WITH written AS (
 ), found AS (
     SELECT value
     FROM {{entries}}
-    WHERE space = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM written)
+    WHERE space = $1 AND id = $2 AND {{held}} AND NOT EXISTS (SELECT 1 FROM written)
     FOR UPDATE
 )
-SELECT true AS written, value, version, NULL::boolean AS is_counter
+SELECT true AS written, value, version, NULL::boolean AS is_counter, true AS held
 FROM written
 UNION ALL
 SELECT false, NULL, NULL,
        CASE WHEN length(value) > 20 THEN false
             WHEN encode(value, 'escape') !~ '^(0|-?[1-9][0-9]{0,18})$' THEN false
             ELSE encode(value, 'escape')::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
-       END
+       END,
+       true
 FROM found
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, false
+WHERE NOT {{held}}

@@ -2,5 +2,5 @@
 -- lease is still live.
 SELECT EXISTS (
     SELECT 1 FROM {{locks}}
-    WHERE name = $1 AND owner = $2 AND fencing = $3 AND expires_at > now()
+    WHERE name = $1 AND owner = $2 AND fencing = $3 AND expires_at > clock_timestamp()
 ) AS held

@@ -5,7 +5,7 @@
 WITH released AS (
     UPDATE {{locks}}
     SET owner = NULL, expires_at = NULL
-    WHERE name = $1 AND owner = $2 AND fencing = $3 AND expires_at > now()
+    WHERE name = $1 AND owner = $2 AND fencing = $3 AND expires_at > clock_timestamp()
     RETURNING name
 )
 SELECT pg_notify($4, name)::text AS notified

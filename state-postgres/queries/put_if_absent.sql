@@ -1,7 +1,10 @@
 -- put(space = $1, id = $2, value = $3, ttl_ms = $4, IfAbsent)
+-- Fenced form: lock name $5, token $6 (see fence.sql).
 --
 -- Returns one row: (true, new version) when written, or (false, version,
--- value, ttl_ms) of the live entry that made the condition fail.
+-- value, ttl_ms) of the live entry that made the condition fail; the last
+-- column, `held`, is true. In the fenced form, when the fence does not
+-- hold, one row with `held = false`, and nothing is written.
 -- It returns NO row when the rejecting entry could not be read in this
 -- statement; nothing was written then, and the caller runs it again.
 --
@@ -31,9 +34,10 @@
 --   snapshot scans never return it. Then the statement returns no row, and
 --   the caller retries with a fresh snapshot. A retried attempt changed
 --   nothing, so the operation as a whole takes effect once.
-WITH written AS (
+WITH {{fence:$5,$6}} written AS (
     INSERT INTO {{entries}} AS e (space, id, value, version, expires_at)
-    VALUES ($1, $2, $3, 1, clock_timestamp() + $4::float8 * interval '1 millisecond')
+    SELECT $1::text, $2::text, $3::bytea, 1, clock_timestamp() + $4::float8 * interval '1 millisecond'
+    WHERE {{held}}
     ON CONFLICT (space, id) DO UPDATE
     SET value = excluded.value, version = 1, expires_at = clock_timestamp() + $4::float8 * interval '1 millisecond'
     WHERE e.expires_at IS NOT NULL AND e.expires_at <= clock_timestamp()
@@ -41,12 +45,15 @@ WITH written AS (
 ), found AS (
     SELECT value, version, expires_at
     FROM {{entries}}
-    WHERE space = $1 AND id = $2 AND NOT EXISTS (SELECT 1 FROM written)
+    WHERE space = $1 AND id = $2 AND {{held}} AND NOT EXISTS (SELECT 1 FROM written)
     FOR UPDATE
 )
-SELECT true AS written, version, NULL::bytea AS value, NULL::bigint AS ttl_ms
+SELECT true AS written, version, NULL::bytea AS value, NULL::bigint AS ttl_ms, true AS held
 FROM written
 UNION ALL
-SELECT false, version, value, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
+SELECT false, version, value, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint, true
 FROM found
 WHERE expires_at IS NULL OR expires_at > clock_timestamp()
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, false
+WHERE NOT {{held}}

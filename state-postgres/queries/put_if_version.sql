@@ -1,8 +1,11 @@
 -- put(space = $1, id = $2, value = $3, ttl_ms = $4, IfVersion($5))
+-- Fenced form: lock name $6, token $7 (see fence.sql).
 --
 -- Returns (true, new version) when written; (false, version, value,
 -- ttl_ms) of the current live entry when rejected; NO row when the key is
--- absent (rejected with nothing to report).
+-- absent (rejected with nothing to report). The last column, `held`, is
+-- true. In the fenced form, when the fence does not hold, one row with
+-- `held = false`, and nothing is written.
 --
 -- Why this is atomic (READ COMMITTED):
 --
@@ -20,10 +23,10 @@
 -- * A row inserted after the statement's snapshot is invisible to
 --   `locked`; then the key was absent when the snapshot was taken, which
 --   is a valid moment to report it absent.
-WITH locked AS MATERIALIZED (
+WITH {{fence:$6,$7}} locked AS MATERIALIZED (
     SELECT value, version, expires_at
     FROM {{entries}}
-    WHERE space = $1 AND id = $2
+    WHERE space = $1 AND id = $2 AND {{held}}
     FOR UPDATE
 ), live AS MATERIALIZED (
     SELECT value, version, expires_at, clock.now
@@ -38,9 +41,12 @@ WITH locked AS MATERIALIZED (
     WHERE e.space = $1 AND e.id = $2 AND live.version = $5
     RETURNING e.version
 )
-SELECT true AS written, version, NULL::bytea AS value, NULL::bigint AS ttl_ms
+SELECT true AS written, version, NULL::bytea AS value, NULL::bigint AS ttl_ms, true AS held
 FROM written
 UNION ALL
-SELECT false, version, value, ceil(extract(epoch FROM expires_at - now) * 1000)::bigint
+SELECT false, version, value, ceil(extract(epoch FROM expires_at - now) * 1000)::bigint, true
 FROM live
 WHERE version <> $5
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, false
+WHERE NOT {{held}}

@@ -146,35 +146,6 @@ impl ConnectionPool {
         result
     }
 
-    /// Runs `query` in a transaction behind `fence`, a statement that
-    /// answers one row (and locks what the write depends on) when the write
-    /// may go ahead: `None`, with nothing run, when it answers none. The
-    /// transaction commits only after `query` succeeded.
-    pub(crate) async fn fetch_optional_behind(
-        &self,
-        fence: Statement<'_>,
-        query: Statement<'_>,
-    ) -> Result<Option<Option<PgRow>>, sqlx::Error> {
-        let mut pooled = self.acquire().await?;
-        let result = async {
-            let connection = pooled.connection()?;
-            sqlx::query("BEGIN").execute(&mut *connection).await?;
-            let outcome = async {
-                if fence.fetch_optional(&mut *connection).await?.is_none() {
-                    return Ok(None);
-                }
-                Ok(Some(query.fetch_optional(&mut *connection).await?))
-            }
-            .await;
-            let end = if matches!(outcome, Ok(Some(_))) { "COMMIT" } else { "ROLLBACK" };
-            sqlx::query(end).execute(&mut *connection).await?;
-            outcome
-        }
-        .await;
-        pooled.release(&result);
-        result
-    }
-
     /// Runs one statement on a pooled connection: exactly one row.
     pub(crate) async fn fetch_one(&self, query: Statement<'_>) -> Result<PgRow, sqlx::Error> {
         let mut pooled = self.acquire().await?;

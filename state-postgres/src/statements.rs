@@ -61,6 +61,28 @@ impl Names {
             .replace("{{prefix}}", &self.prefix)
     }
 
+    /// Both forms of a write template. The template starts its `WITH` list
+    /// with `{{fence:$a,$b}} ` and gates every part of the write on
+    /// `{{held}}`: the plain form drops the first and reads the second as
+    /// `true`; the fenced form makes the first the CTE `fence`
+    /// (`queries/fence.sql` with the lock name `$a` and the token `$b`) and
+    /// the second `EXISTS (SELECT 1 FROM fence)`.
+    fn write(&self, template: &str) -> Write {
+        let (before, params, after) = split_fence(template);
+        let plain = format!("{before}{after}").replace("{{held}}", "true");
+        let (name, token) = params.split_once(',').unwrap_or((params, params));
+        let check: String = include_str!("../queries/fence.sql")
+            .lines()
+            .filter(|line| !line.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("$NAME", name.trim())
+            .replace("$TOKEN", token.trim());
+        let fenced = format!("{before}fence AS MATERIALIZED (\n{check}\n), {after}")
+            .replace("{{held}}", "EXISTS (SELECT 1 FROM fence)");
+        Write { plain: self.statement(&plain), fenced: self.statement(&fenced) }
+    }
+
     fn statement(&self, template: &str) -> SqlStr {
         // Sound: the only spliced text is the two validated identifiers (see
         // the module docs). An `Arc<str>` makes every clone free.
@@ -73,11 +95,11 @@ impl Names {
 pub(crate) struct Statements {
     pub get: SqlStr,
     pub get_locked: SqlStr,
-    pub put_always: SqlStr,
-    pub put_if_absent: SqlStr,
-    pub put_if_version: SqlStr,
-    pub delete: SqlStr,
-    pub increment: SqlStr,
+    pub put_always: Write,
+    pub put_if_absent: Write,
+    pub put_if_version: Write,
+    pub delete: Write,
+    pub increment: Write,
     pub scan: SqlStr,
     pub scan_unbounded: SqlStr,
     pub reap: SqlStr,
@@ -86,7 +108,22 @@ pub(crate) struct Statements {
     pub lock_extend: SqlStr,
     pub lock_release: SqlStr,
     pub lock_is_held: SqlStr,
-    pub fence: SqlStr,
+}
+
+/// A write statement in its two forms: plain, and fenced (the fence's
+/// check, `queries/fence.sql`, first, and every part of the write gated
+/// on it), rendered from one template.
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    plain: SqlStr,
+    fenced: SqlStr,
+}
+
+impl Write {
+    /// The fenced form when `fenced`, else the plain one.
+    pub(crate) fn form(&self, fenced: bool) -> SqlStr {
+        if fenced { self.fenced.clone() } else { self.plain.clone() }
+    }
 }
 
 impl Statements {
@@ -94,11 +131,11 @@ impl Statements {
         Statements {
             get: names.statement(include_str!("../queries/get.sql")),
             get_locked: names.statement(include_str!("../queries/get_locked.sql")),
-            put_always: names.statement(include_str!("../queries/put_always.sql")),
-            put_if_absent: names.statement(include_str!("../queries/put_if_absent.sql")),
-            put_if_version: names.statement(include_str!("../queries/put_if_version.sql")),
-            delete: names.statement(include_str!("../queries/delete.sql")),
-            increment: names.statement(include_str!("../queries/increment.sql")),
+            put_always: names.write(include_str!("../queries/put_always.sql")),
+            put_if_absent: names.write(include_str!("../queries/put_if_absent.sql")),
+            put_if_version: names.write(include_str!("../queries/put_if_version.sql")),
+            delete: names.write(include_str!("../queries/delete.sql")),
+            increment: names.write(include_str!("../queries/increment.sql")),
             scan: names.statement(include_str!("../queries/scan.sql")),
             scan_unbounded: names.statement(include_str!("../queries/scan_unbounded.sql")),
             reap: names.statement(include_str!("../queries/reap.sql")),
@@ -107,7 +144,6 @@ impl Statements {
             lock_extend: names.statement(include_str!("../queries/lock_extend.sql")),
             lock_release: names.statement(include_str!("../queries/lock_release.sql")),
             lock_is_held: names.statement(include_str!("../queries/lock_is_held.sql")),
-            fence: names.statement(include_str!("../queries/fence.sql")),
         }
     }
 
@@ -117,11 +153,16 @@ impl Statements {
         vec![
             &self.get,
             &self.get_locked,
-            &self.put_always,
-            &self.put_if_absent,
-            &self.put_if_version,
-            &self.delete,
-            &self.increment,
+            &self.put_always.plain,
+            &self.put_always.fenced,
+            &self.put_if_absent.plain,
+            &self.put_if_absent.fenced,
+            &self.put_if_version.plain,
+            &self.put_if_version.fenced,
+            &self.delete.plain,
+            &self.delete.fenced,
+            &self.increment.plain,
+            &self.increment.fenced,
             &self.scan,
             &self.scan_unbounded,
             &self.reap,
@@ -130,9 +171,19 @@ impl Statements {
             &self.lock_extend,
             &self.lock_release,
             &self.lock_is_held,
-            &self.fence,
         ]
     }
+}
+
+/// `template` around its `{{fence:...}} ` marker: the text before, the
+/// marker's parameters, and the text after (the whole template, no
+/// parameters, and nothing, without a marker).
+fn split_fence(template: &str) -> (&str, &str, &str) {
+    const OPEN: &str = "{{fence:";
+    let Some(start) = template.find(OPEN) else { return (template, "", "") };
+    let rest = &template[start + OPEN.len()..];
+    let Some(end) = rest.find("}}") else { return (template, "", "") };
+    (&template[..start], &rest[..end], rest[end + 2..].trim_start_matches(' '))
 }
 
 /// 64-bit FNV-1a.
@@ -153,6 +204,30 @@ mod tests {
         }
         assert!(statements.get.as_str().contains(r#"FROM "app"."state_entries""#));
         assert!(statements.lock_is_held.as_str().contains(r#""app"."state_locks""#));
+    }
+
+    #[test]
+    fn writes_have_a_plain_and_a_fenced_form() {
+        let statements = Statements::new(&Names::new("app", "state"));
+        let writes = [
+            (&statements.put_always, "$5", "$6"),
+            (&statements.put_if_absent, "$5", "$6"),
+            (&statements.put_if_version, "$6", "$7"),
+            (&statements.delete, "$4", "$5"),
+            (&statements.increment, "$5", "$6"),
+        ];
+        let code = |sql: &SqlStr| sql.as_str().lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
+        for (write, name, token) in writes {
+            let (plain, fenced) = (write.form(false), write.form(true));
+            let body = code(&plain);
+            assert!(!body.contains("fence") && !body.contains(name), "{body}");
+            assert!(plain.as_str().contains("WHERE NOT true"), "{}", plain.as_str());
+            let check = format!("name = {name} AND fencing = {token}");
+            assert!(fenced.as_str().contains(&check), "{}", fenced.as_str());
+            assert!(fenced.as_str().contains("WITH fence AS MATERIALIZED"), "{}", fenced.as_str());
+            assert!(fenced.as_str().contains("FOR SHARE"), "{}", fenced.as_str());
+            assert!(!fenced.as_str().contains("$NAME") && !fenced.as_str().contains("{{"), "{}", fenced.as_str());
+        }
     }
 
     #[test]

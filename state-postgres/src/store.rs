@@ -296,7 +296,10 @@ impl PostgresStore {
         self.inner
             .bounded("delete", async {
                 let map = self.inner.map("delete");
-                let query = sqlx::query(self.sql().delete.clone()).bind(key.space()).bind(key.id()).bind(expected);
+                let query = sqlx::query(self.sql().delete.form(fence.is_some()))
+                    .bind(key.space())
+                    .bind(key.id())
+                    .bind(expected);
                 match self.run(query, fence, &map).await? {
                     Some(row) => row.try_get("was_live").map_err(&map),
                     None => Ok(false),
@@ -311,10 +314,11 @@ impl PostgresStore {
         self.inner.bounded("increment", Self::retrying("increment", attempt)).await
     }
 
-    /// Runs a write's statement: on its own, or behind `fence` in one
-    /// transaction with the fence's check (`queries/fence.sql`), which
-    /// holds the lock's row until the write commits. `LockLost` naming the
-    /// fence's lock, with nothing written, when the fence does not hold.
+    /// Runs a write's statement, in its fenced form (built with
+    /// [`Write::form`](crate::statements::Write::form)) with the fence's
+    /// lock name and token as its last two parameters when `fence` is
+    /// given. `LockLost` naming the fence's lock, with nothing written,
+    /// when the statement says the fence does not hold (`held = false`).
     async fn run(
         &self,
         query: Statement<'_>,
@@ -324,10 +328,13 @@ impl PostgresStore {
         let Some(fence) = fence else { return self.inner.pool.fetch_optional(query).await.map_err(map) };
         // No issued token exceeds i64::MAX; -1 matches nothing.
         let token = i64::try_from(fence.token().0).unwrap_or(-1);
-        let check = sqlx::query(self.sql().fence.clone()).bind(fence.lock()).bind(token);
-        match self.inner.pool.fetch_optional_behind(check, query).await.map_err(map)? {
-            Some(row) => Ok(row),
-            None => Err(StateError::LockLost { name: fence.lock().to_owned() }),
+        let query = query.bind(fence.lock().to_owned()).bind(token);
+        let row = self.inner.pool.fetch_optional(query).await.map_err(map)?;
+        match &row {
+            Some(row) if !row.try_get::<bool, _>("held").map_err(map)? => {
+                Err(StateError::LockLost { name: fence.lock().to_owned() })
+            }
+            _ => Ok(row),
         }
     }
 
@@ -356,8 +363,11 @@ impl PostgresStore {
         fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
         let map = self.inner.map("put");
-        let query =
-            sqlx::query(self.sql().put_always.clone()).bind(key.space()).bind(key.id()).bind(value).bind(ttl_ms);
+        let query = sqlx::query(self.sql().put_always.form(fence.is_some()))
+            .bind(key.space())
+            .bind(key.id())
+            .bind(value)
+            .bind(ttl_ms);
         let row = self.run(query, fence, &map).await?.ok_or_else(|| unexpected("put", "no row from the upsert"))?;
         Ok(PutOutcome::Written(version("put", row.try_get("version").map_err(&map)?)?))
     }
@@ -370,8 +380,11 @@ impl PostgresStore {
         fence: Option<&Fence>,
     ) -> Result<Attempt<PutOutcome>> {
         let map = self.inner.map("put");
-        let query =
-            sqlx::query(self.sql().put_if_absent.clone()).bind(key.space()).bind(key.id()).bind(value).bind(ttl_ms);
+        let query = sqlx::query(self.sql().put_if_absent.form(fence.is_some()))
+            .bind(key.space())
+            .bind(key.id())
+            .bind(value)
+            .bind(ttl_ms);
         let row = self.run(query, fence, &map).await?;
         let Some(row) = row else { return Ok(Attempt::Again) };
         if row.try_get::<bool, _>("written").map_err(&map)? {
@@ -391,7 +404,7 @@ impl PostgresStore {
         let map = self.inner.map("put");
         // No stored version exceeds i64::MAX; -1 matches nothing.
         let expected_param = i64::try_from(expected.0).unwrap_or(-1);
-        let query = sqlx::query(self.sql().put_if_version.clone())
+        let query = sqlx::query(self.sql().put_if_version.form(fence.is_some()))
             .bind(key.space())
             .bind(key.id())
             .bind(value)
@@ -415,7 +428,11 @@ impl PostgresStore {
         fence: Option<&Fence>,
     ) -> Result<Attempt<Counter>> {
         let map = self.inner.map("increment");
-        let query = sqlx::query(self.sql().increment.clone()).bind(key.space()).bind(key.id()).bind(delta).bind(ttl_ms);
+        let query = sqlx::query(self.sql().increment.form(fence.is_some()))
+            .bind(key.space())
+            .bind(key.id())
+            .bind(delta)
+            .bind(ttl_ms);
         let row = self.run(query, fence, &map).await?;
         let Some(row) = row else { return Ok(Attempt::Again) };
         if row.try_get::<bool, _>("written").map_err(&map)? {
