@@ -34,6 +34,7 @@ use state_api::{StateError, redact_url};
 /// | `connect_timeout_ms` | [connect timeout](Self::with_connect_timeout) | 5000 |
 /// | `command_timeout_ms` | [command timeout](Self::with_command_timeout) | 5000 |
 /// | `max_value_len` | [largest value](Self::with_max_value_len), bytes | 16 MiB |
+/// | `sweep_interval_ms` | [sweeper interval](Self::with_sweep_interval); 0 turns the sweeper off | 30000 |
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "RedisFields")]
 pub struct RedisConfig {
@@ -42,9 +43,14 @@ pub struct RedisConfig {
     connect_timeout: Duration,
     command_timeout: Duration,
     max_value_len: usize,
+    sweep_interval: Option<Duration>,
 }
 
 impl RedisConfig {
+    /// The default interval of the background sweeper: 30 s.
+    pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+    /// The longest sweeper interval accepted: a day.
+    pub const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
     /// The default key prefix.
     pub const DEFAULT_KEY_PREFIX: &'static str = "statekit";
     /// The default connect timeout: 5 s.
@@ -72,7 +78,25 @@ impl RedisConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
+            sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
         }
+    }
+
+    /// Sets how often the background sweeper runs (default 30 s; `None`
+    /// turns it off). Redis forgets an expired entry by itself, but not
+    /// the members that index it for scans and expiry: a pass walks this
+    /// store's keys (`SCAN`, which also makes Redis drop expired keys it
+    /// meets, leases included) and unindexes every id whose entry has
+    /// expired. While it runs, the store reports its storage and reclaims
+    /// expired data within two intervals. At most a day.
+    pub fn with_sweep_interval(mut self, interval: Option<Duration>) -> RedisConfig {
+        self.sweep_interval = interval;
+        self
+    }
+
+    /// The sweeper interval, if the sweeper is on.
+    pub fn sweep_interval(&self) -> Option<Duration> {
+        self.sweep_interval
     }
 
     /// Sets the prefix of every key this store writes (default
@@ -168,6 +192,12 @@ impl RedisConfig {
                 return Err(StateError::invalid_argument(name, "must be positive"));
             }
         }
+        if self.sweep_interval.is_some_and(|i| i.is_zero() || i > Self::MAX_SWEEP_INTERVAL) {
+            return Err(StateError::invalid_argument(
+                "sweep_interval",
+                format!("must be positive and at most {:?} (None turns the sweeper off)", Self::MAX_SWEEP_INTERVAL),
+            ));
+        }
         if !(1024..=Self::MAX_VALUE_LEN_LIMIT).contains(&self.max_value_len) {
             return Err(StateError::invalid_argument(
                 "max_value_len",
@@ -201,6 +231,7 @@ struct RedisFields {
     connect_timeout_ms: Option<u64>,
     command_timeout_ms: Option<u64>,
     max_value_len: Option<usize>,
+    sweep_interval_ms: Option<u64>,
 }
 
 impl TryFrom<RedisFields> for RedisConfig {
@@ -222,12 +253,17 @@ impl TryFrom<RedisFields> for RedisConfig {
         if let Some(bytes) = fields.max_value_len {
             config = config.with_max_value_len(bytes);
         }
+        if let Some(ms) = fields.sweep_interval_ms {
+            // 0 turns the sweeper off.
+            config = config.with_sweep_interval((ms > 0).then(|| Duration::from_millis(ms)));
+        }
         config.validate().map_err(|error| match error {
             StateError::InvalidArgument { name, reason } => StateError::InvalidArgument {
                 name: match name {
                     "key_prefix" => "prefix",
                     "connect_timeout" => "connect_timeout_ms",
                     "command_timeout" => "command_timeout_ms",
+                    "sweep_interval" => "sweep_interval_ms",
                     other => other,
                 },
                 reason,
@@ -246,6 +282,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("max_value_len", &self.max_value_len)
+            .field("sweep_interval", &self.sweep_interval)
             .finish()
     }
 }
@@ -281,6 +318,10 @@ mod tests {
         assert_eq!(named(base().with_connect_timeout(Duration::ZERO)), "connect_timeout");
         assert_eq!(named(base().with_command_timeout(Duration::ZERO)), "command_timeout");
         assert_eq!(named(base().with_max_value_len(10)), "max_value_len");
+        assert_eq!(named(base().with_sweep_interval(Some(Duration::ZERO))), "sweep_interval");
+        let too_long = RedisConfig::MAX_SWEEP_INTERVAL + Duration::from_millis(1);
+        assert_eq!(named(base().with_sweep_interval(Some(too_long))), "sweep_interval");
+        assert!(base().with_sweep_interval(None).validate().is_ok());
     }
 
     fn from_toml(text: &str) -> Result<RedisConfig, toml::de::Error> {

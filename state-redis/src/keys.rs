@@ -104,6 +104,54 @@ impl KeyLayout {
     pub(crate) fn lock_channel(&self, name: &str) -> String {
         self.lock_base(name) + ":released"
     }
+
+    /// A `SCAN MATCH` pattern for every key of this store.
+    pub(crate) fn store_pattern(&self) -> String {
+        let mut pattern = String::new();
+        push_glob_escaped(&mut pattern, &self.prefix);
+        pattern.push_str(":*");
+        pattern
+    }
+
+    /// A `SCAN MATCH` pattern for the keys of the locks whose names start
+    /// with `name_prefix`: escaping is per character, with escapes no
+    /// other character's spelling begins, so a name starts with the prefix
+    /// exactly when its escaped form starts with the escaped prefix.
+    pub(crate) fn locks_pattern(&self, name_prefix: &str) -> String {
+        let mut escaped = String::new();
+        push_escaped(&mut escaped, name_prefix);
+        let mut pattern = String::new();
+        push_glob_escaped(&mut pattern, &self.prefix);
+        pattern.push_str(":lock:{");
+        push_glob_escaped(&mut pattern, &escaped);
+        pattern.push('*');
+        pattern
+    }
+
+    /// When `key` is a space's expiry schedule in this layout: that space's
+    /// index, the schedule, and the space's entry-key prefix, as
+    /// [`index`](Self::index), [`schedule`](Self::schedule) and
+    /// [`entry_prefix`](Self::entry_prefix) spell them. `None` for every
+    /// other key (an entry whose id ends in `}:x` included: its tag would
+    /// hold a `}`).
+    pub(crate) fn schedule_keys(&self, key: &str) -> Option<(String, String, String)> {
+        let tag = key.strip_suffix(":x")?;
+        let escaped = tag.strip_prefix(self.prefix.as_str())?.strip_prefix(":{")?.strip_suffix('}')?;
+        if escaped.contains(['{', '}']) {
+            return None;
+        }
+        Some((format!("{tag}:i"), key.to_owned(), format!("{tag}:e:")))
+    }
+}
+
+/// `text` with every character `SCAN MATCH` treats as special escaped.
+fn push_glob_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
 }
 
 /// Appends `text` with `%`, `{` and `}` percent-escaped.
@@ -138,6 +186,29 @@ mod tests {
 
     const SPACES: &[&str] = &["s", "a:b", "a", "{a}", "a}", "{", "}", "%7B", "%", "a%7Db", "a b", "a\nb", "*?[]"];
     const IDS: &[&str] = &["c", "b:c", "}:e:x", ":e:", "{x}", "*", "?", "[a]", "\n", "%", "é", "e:"];
+
+    #[test]
+    fn schedules_are_recognised_and_nothing_else() {
+        let layout = KeyLayout::new("statekit");
+        for space in SPACES {
+            let found = layout.schedule_keys(&layout.schedule(space));
+            let expected = (layout.index(space), layout.schedule(space), layout.entry_prefix(space));
+            assert_eq!(found, Some(expected), "{space:?}");
+            assert_eq!(layout.schedule_keys(&layout.index(space)), None);
+            for id in IDS.iter().chain(&["x", "}:x", "a}:x"]) {
+                assert_eq!(layout.schedule_keys(&layout.entry(space, id)), None, "{space:?} / {id:?}");
+            }
+        }
+        assert_eq!(layout.schedule_keys(&layout.lock_token("x")), None);
+        assert_eq!(KeyLayout::new("other").schedule_keys(&layout.schedule("s")), None);
+    }
+
+    #[test]
+    fn scan_patterns_escape_glob_characters() {
+        let layout = KeyLayout::new("a*b");
+        assert_eq!(layout.store_pattern(), "a\\*b:*");
+        assert_eq!(layout.locks_pattern("j?{"), "a\\*b:lock:{j\\?%7B*");
+    }
 
     #[test]
     fn every_key_of_a_space_shares_one_hash_tag() {

@@ -70,6 +70,7 @@ mod releases;
 mod reply;
 mod statements;
 mod store;
+mod sweeper;
 
 use std::sync::{Arc, OnceLock};
 
@@ -104,6 +105,8 @@ struct Inner {
     /// The pub/sub connection that wakes lock waiters, opened by the first
     /// `acquire` that has to wait.
     releases: OnceLock<ReleaseFeed>,
+    /// The background sweeper, when the configuration asks for one.
+    sweeper: OnceLock<sweeper::Sweeper>,
 }
 
 impl Inner {
@@ -139,9 +142,20 @@ impl RedisStore {
             let (client, connection) = Connection::open(&config).await?;
             let keys = KeyLayout::new(config.key_prefix());
             let durability = connection::durability(&connection).await;
-            let inner = Inner { config, connection, client, keys, durability, releases: OnceLock::new() };
+            let inner = Inner {
+                config,
+                connection,
+                client,
+                keys,
+                durability,
+                releases: OnceLock::new(),
+                sweeper: OnceLock::new(),
+            };
             let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
+            if let Some(interval) = store.inner.config.sweep_interval() {
+                let _ = store.inner.sweeper.set(sweeper::spawn(Arc::downgrade(&store.inner), interval));
+            }
             Ok(store)
         }
         .instrument(operation_span(BACKEND, "connect", ""))
@@ -165,10 +179,23 @@ impl RedisStore {
             &scripts.lock_acquire,
             &scripts.lock_extend,
             &scripts.lock_release,
+            &scripts.sweep,
         ] {
             self.inner.connection.load("connect", script).await?;
         }
         Ok(())
+    }
+
+    /// Unindexes, now, every id whose entry has expired, in every space
+    /// (what the background sweeper does every
+    /// [`sweep_interval`](RedisConfig::sweep_interval)); returns how many.
+    /// Expired entries are already absent, so this changes nothing
+    /// observable.
+    ///
+    /// # Errors
+    /// As for any command.
+    pub async fn sweep(&self) -> Result<u64, StateError> {
+        self.inner.sweep().await
     }
 
     /// The configuration this store was connected with.

@@ -36,6 +36,8 @@ pub(crate) struct Scripts {
     pub lock_extend: Script,
     /// Releases a held lease and wakes waiters.
     pub lock_release: Script,
+    /// Unindexes a space's expired ids (the background sweeper).
+    pub sweep: Script,
 }
 
 /// A script that maintains a space's index, with the shared index
@@ -67,4 +69,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     lock_acquire: Script::new(include_str!("scripts/lock_acquire.lua")),
     lock_extend: Script::new(include_str!("scripts/lock_extend.lua")),
     lock_release: Script::new(include_str!("scripts/lock_release.lua")),
+    sweep: Script::new(with_index!("scripts/sweep.lua")),
 });

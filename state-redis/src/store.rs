@@ -8,7 +8,7 @@ use redis::{ScriptInvocation, Value};
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::{
     Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Fence, Key, PutOutcome, Result, ScanItem,
-    StateError,
+    StateError, StorageScope, StorageUsage,
 };
 
 use crate::error::unexpected_reply;
@@ -30,8 +30,20 @@ fn ttl_arg(ttl: Option<Ttl>) -> String {
 #[async_trait]
 impl StoreDriver for RedisStore {
     fn declare(&self) -> Capabilities {
+        // Storage is reported while the sweeper bounds how long expired
+        // data stays.
+        let storage = self.inner.config.sweep_interval().map(crate::sweeper::reporting);
         Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
             .with_durability(self.inner.durability)
+            .with_storage(storage)
+    }
+
+    async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
+        self.inner.usage(scope).await
+    }
+
+    async fn reclaim(&self) -> Result<u64> {
+        self.inner.sweep().await
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {

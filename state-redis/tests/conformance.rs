@@ -37,11 +37,15 @@ fn configured(url: &str) -> Configured {
     .refusing("prefix = \"a{b\"", "prefix")
     .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
     .refusing("command_timeout_ms = 0", "command_timeout_ms")
+    .refusing("sweep_interval_ms = 86400001", "sweep_interval_ms")
 }
 
 conformance::suite!(redis, async {
     let server = redis()?;
-    let backend = state_redis::backend(RedisConfig::new(server.url())).await.map_err(|e| e.to_string())?;
+    // A short sweeper interval, so that storage_reclaim sees it at work
+    // within a test's time.
+    let config = RedisConfig::new(server.url()).with_sweep_interval(Some(Duration::from_millis(250)));
+    let backend = state_redis::backend(config).await.map_err(|e| e.to_string())?;
     let configured = configured(server.url());
     let server = Arc::new(Mutex::new(server));
     let subject = Subject::from(backend)

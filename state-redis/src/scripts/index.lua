@@ -33,15 +33,18 @@ end
 -- somehow live again keeps its index member; only its schedule goes.
 -- Creations call this, and each adds one member: removing up to `budget`
 -- keeps the index from growing beyond the live entries plus a backlog
--- that only shrinks.
+-- that only shrinks. Returns how many ids were due (at most `budget`) and
+-- how many of them were unindexed.
 local function sweep_expired(index, schedule, entry_prefix, budget)
   local due = redis.call('ZRANGEBYSCORE', schedule, '-inf', server_millis() - 1, 'LIMIT', 0, budget)
+  local unindexed = 0
   for _, id in ipairs(due) do
     redis.call('ZREM', schedule, id)
     if redis.call('EXISTS', entry_prefix .. id) == 0 then
-      redis.call('ZREM', index, id)
+      unindexed = unindexed + redis.call('ZREM', index, id)
     end
   end
+  return #due, unindexed
 end
 
 -- How many expired ids a creation unindexes at most.
