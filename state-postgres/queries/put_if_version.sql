@@ -9,15 +9,7 @@
 --
 -- Why this is atomic (READ COMMITTED):
 --
--- * `stale` answers without any lock when the statement's snapshot (taken
---   when the statement started, inside the call) already rejects: the
---   entry there is at another version than $5 and still live at
---   `clock_timestamp()`, a moment later, so live at the snapshot too. The
---   snapshot is then the operation's instant, and the rejection reports
---   the entry it saw. Under contention on one key this is most of the
---   calls (their version is already stale), and they no longer queue for
---   the row lock only to be rejected behind it.
--- * Otherwise `locked` takes the row lock. FOR UPDATE follows the row's update
+-- * `locked` takes the row lock first. FOR UPDATE follows the row's update
 --   chain from the statement's snapshot to its latest version, waiting for
 --   a writer that holds it, so `locked` is the current entry, and no one
 --   can change it until we return.
@@ -31,15 +23,10 @@
 -- * A row inserted after the statement's snapshot is invisible to
 --   `locked`; then the key was absent when the snapshot was taken, which
 --   is a valid moment to report it absent.
-WITH {{fence:$6,$7}} stale AS MATERIALIZED (
-    SELECT value, version, expires_at, clock.now
-    FROM {{entries}}, LATERAL (SELECT clock_timestamp() AS now) AS clock
-    WHERE space = $1 AND id = $2 AND {{held}} AND version <> $5
-      AND (expires_at IS NULL OR expires_at > clock.now)
-), locked AS MATERIALIZED (
+WITH {{fence:$6,$7}} locked AS MATERIALIZED (
     SELECT value, version, expires_at
     FROM {{entries}}
-    WHERE space = $1 AND id = $2 AND {{held}} AND NOT EXISTS (SELECT 1 FROM stale)
+    WHERE space = $1 AND id = $2 AND {{held}}
     FOR UPDATE
 ), live AS MATERIALIZED (
     SELECT value, version, expires_at, clock.now
@@ -60,9 +47,6 @@ UNION ALL
 SELECT false, version, value, ceil(extract(epoch FROM expires_at - now) * 1000)::bigint, true
 FROM live
 WHERE version <> $5
-UNION ALL
-SELECT false, version, value, ceil(extract(epoch FROM expires_at - now) * 1000)::bigint, true
-FROM stale
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, false
 WHERE NOT {{held}}
