@@ -29,7 +29,9 @@ use state_api::{StateError, redact_url};
 ///
 /// | field | meaning | default |
 /// |---|---|---|
-/// | `url` | the Redis URL (required) | — |
+/// | `mode` | `standalone` or `cluster` | `standalone` |
+/// | `url` | the Redis URL (standalone: required; cluster: refused) | — |
+/// | `urls` | the seed nodes' URLs (cluster: required; standalone: refused) | — |
 /// | `prefix` | [key prefix](Self::with_key_prefix) | `statekit` |
 /// | `connect_timeout_ms` | [connect timeout](Self::with_connect_timeout) | 5000 |
 /// | `command_timeout_ms` | [command timeout](Self::with_command_timeout) | 5000 |
@@ -39,6 +41,8 @@ use state_api::{StateError, redact_url};
 #[serde(try_from = "RedisFields")]
 pub struct RedisConfig {
     url: String,
+    /// Cluster mode's seed nodes; empty in standalone mode.
+    seeds: Vec<String>,
     key_prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -74,12 +78,40 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: url.into(),
+            seeds: Vec::new(),
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
             sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
         }
+    }
+
+    /// A configuration for a Redis Cluster reached through `seeds` (any
+    /// of its nodes' URLs; the client learns the rest from them), with the
+    /// defaults otherwise.
+    ///
+    /// Every key of one space carries the space as its hash tag, and every
+    /// key of one lock its name, so each operation is one script on one
+    /// slot, as on one server. What a cluster does not offer here, the
+    /// store declares: fenced writes (a fence names a lock, whose keys sit
+    /// in another slot than the entry's) and storage reporting (the
+    /// sweeper walks one server).
+    pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> RedisConfig {
+        let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
+        let mut config = RedisConfig::new(seeds.first().cloned().unwrap_or_default());
+        config.seeds = seeds;
+        config
+    }
+
+    /// Whether this configuration is for a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.seeds.is_empty()
+    }
+
+    /// Cluster mode's seed URLs; empty in standalone mode.
+    pub fn seeds(&self) -> &[String] {
+        &self.seeds
     }
 
     /// Sets how often the background sweeper runs (default 30 s; `None`
@@ -173,7 +205,12 @@ impl RedisConfig {
     /// `key_prefix`, `connect_timeout`, `command_timeout`,
     /// `max_value_len`); the message never contains the URL's password.
     pub fn validate(&self) -> Result<(), StateError> {
-        self.client_info()?;
+        if self.seeds.is_empty() {
+            self.client_info()?;
+        }
+        for seed in &self.seeds {
+            seed_info(seed)?;
+        }
         let prefix = &self.key_prefix;
         if prefix.is_empty() || prefix.len() > Self::MAX_KEY_PREFIX_LEN {
             return Err(StateError::invalid_argument(
@@ -208,6 +245,11 @@ impl RedisConfig {
     }
 
     /// The URL parsed by the Redis client.
+    /// Every seed's connection info, in cluster mode.
+    pub(crate) fn seed_infos(&self) -> Result<Vec<redis::ConnectionInfo>, StateError> {
+        self.seeds.iter().map(|seed| seed_info(seed)).collect()
+    }
+
     pub(crate) fn client_info(&self) -> Result<redis::ConnectionInfo, StateError> {
         use redis::IntoConnectionInfo;
         // The parser's messages do not quote the URL, but its source error
@@ -226,7 +268,9 @@ impl RedisConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RedisFields {
-    url: String,
+    mode: Option<String>,
+    url: Option<String>,
+    urls: Option<Vec<String>>,
     prefix: Option<String>,
     connect_timeout_ms: Option<u64>,
     command_timeout_ms: Option<u64>,
@@ -240,7 +284,31 @@ impl TryFrom<RedisFields> for RedisConfig {
     /// Applies the fields over the defaults and validates the result; an
     /// error names the field as it is spelled in the file.
     fn try_from(fields: RedisFields) -> Result<RedisConfig, StateError> {
-        let mut config = RedisConfig::new(fields.url);
+        let mut config = match (fields.mode.as_deref().unwrap_or("standalone"), fields.url, fields.urls) {
+            ("standalone", Some(url), None) => RedisConfig::new(url),
+            ("standalone", None, _) => {
+                return Err(StateError::invalid_argument("url", "is required in standalone mode"));
+            }
+            ("standalone", Some(_), Some(_)) => {
+                return Err(StateError::invalid_argument("urls", "is for mode = \"cluster\"; standalone takes `url`"));
+            }
+            ("cluster", None, Some(urls)) if !urls.is_empty() => RedisConfig::cluster(urls),
+            ("cluster", None, _) => {
+                return Err(StateError::invalid_argument("urls", "cluster mode needs at least one seed URL"));
+            }
+            ("cluster", Some(_), _) => {
+                return Err(StateError::invalid_argument("url", "is for standalone mode; cluster takes `urls`"));
+            }
+            ("sentinel", _, _) => {
+                return Err(StateError::invalid_argument("mode", "sentinel is not supported yet"));
+            }
+            (other, _, _) => {
+                return Err(StateError::invalid_argument(
+                    "mode",
+                    format!("must be \"standalone\" or \"cluster\", got {other:?}"),
+                ));
+            }
+        };
         if let Some(prefix) = fields.prefix {
             config = config.with_key_prefix(prefix);
         }
@@ -274,10 +342,22 @@ impl TryFrom<RedisFields> for RedisConfig {
     }
 }
 
+/// A seed URL's connection info; errors never quote the URL.
+fn seed_info(seed: &str) -> Result<redis::ConnectionInfo, StateError> {
+    use redis::IntoConnectionInfo;
+    seed.into_connection_info().map_err(|e| {
+        StateError::invalid_argument(
+            "urls",
+            format!("{} is not a Redis URL ({})", redact_url(seed), e.detail().unwrap_or(e.category())),
+        )
+    })
+}
+
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
+            .field("seeds", &self.seeds.iter().map(|seed| redact_url(seed)).collect::<Vec<_>>())
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -296,6 +376,27 @@ impl fmt::Display for RedisConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_mode_takes_its_own_url_fields() {
+        let named = |text: &str| match toml::from_str::<RedisConfig>(text) {
+            Err(error) => error.to_string(),
+            Ok(config) => format!("ok cluster={} seeds={}", config.is_cluster(), config.seeds().len()),
+        };
+        assert_eq!(named("url = \"redis://h\""), "ok cluster=false seeds=0");
+        assert_eq!(named("mode = \"cluster\"\nurls = [\"redis://a:1\", \"redis://b:2\"]"), "ok cluster=true seeds=2");
+        assert!(
+            named("mode = \"cluster\"\nurl = \"redis://h\"").contains("`url`"),
+            "{}",
+            named("mode = \"cluster\"\nurl = \"redis://h\"")
+        );
+        assert!(named("url = \"redis://h\"\nurls = [\"redis://h\"]").contains("`urls`"));
+        assert!(named("mode = \"cluster\"\nurls = []").contains("`urls`"));
+        assert!(named("mode = \"cluster\"\nurls = [\"http://:pw@h\"]").contains("`urls`"));
+        assert!(!named("mode = \"cluster\"\nurls = [\"http://:pw@h\"]").contains("pw"));
+        assert!(named("mode = \"sentinel\"\nurl = \"redis://h\"").contains("`mode`"));
+        assert!(named("mode = \"ring\"\nurl = \"redis://h\"").contains("`mode`"));
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -10,6 +10,8 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, ConnectionAddr, Script, ScriptInvocation, Value};
 use state_api::{Durability, StateError};
 
@@ -29,8 +31,17 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 /// A shared, self-healing connection with the store's timeouts.
 #[derive(Clone)]
 pub(crate) struct Connection {
-    manager: ConnectionManager,
+    link: Link,
     command_timeout: Duration,
+}
+
+/// One server through a connection manager, or a cluster through the
+/// cluster client, which routes each command (a script by its first key)
+/// to the node serving its slot and follows `MOVED`/`ASK` redirections.
+#[derive(Clone)]
+enum Link {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
 }
 
 impl Connection {
@@ -41,6 +52,9 @@ impl Connection {
     /// refuses or drops the connection; `Timeout` when it does not answer
     /// in time; `Backend` for a refusal such as bad credentials.
     pub(crate) async fn open(config: &RedisConfig) -> Result<(Client, Connection), StateError> {
+        if config.is_cluster() {
+            return Self::open_cluster(config).await;
+        }
         let info = config.client_info()?;
         if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             install_tls_provider();
@@ -59,7 +73,34 @@ impl Connection {
             Ok(Err(e)) => return Err(from_redis("connect", config.connect_timeout(), e)),
             Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
         };
-        Ok((client, Connection { manager, command_timeout: config.command_timeout() }))
+        Ok((client, Connection { link: Link::Single(manager), command_timeout: config.command_timeout() }))
+    }
+
+    /// Connects to a cluster through its seeds. The returned client is for
+    /// the first seed: lock wake-ups subscribe there, and a `PUBLISH` on
+    /// any node of a cluster reaches the subscribers of every node.
+    async fn open_cluster(config: &RedisConfig) -> Result<(Client, Connection), StateError> {
+        let seeds = config.seed_infos()?;
+        if seeds.iter().any(|seed| matches!(seed.addr(), ConnectionAddr::TcpTls { .. })) {
+            install_tls_provider();
+        }
+        let connect_error = |e| from_redis("connect", config.connect_timeout(), e);
+        let first = seeds.first().cloned().ok_or_else(|| StateError::invalid_argument("urls", "no seed"))?;
+        let client = Client::open(first).map_err(connect_error)?;
+        let cluster = ClusterClientBuilder::new(seeds)
+            .connection_timeout(config.connect_timeout())
+            .response_timeout(config.command_timeout())
+            .retries(RECONNECT_ATTEMPTS as u32)
+            .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
+            .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
+            .build()
+            .map_err(connect_error)?;
+        let connection = match tokio::time::timeout(config.connect_timeout(), cluster.get_async_connection()).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(e)) => return Err(connect_error(e)),
+            Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
+        };
+        Ok((client, Connection { link: Link::Cluster(connection), command_timeout: config.command_timeout() }))
     }
 
     /// Runs a script (by SHA1, loading it on `NOSCRIPT`) within the command
@@ -69,20 +110,30 @@ impl Connection {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<Value, StateError> {
-        let mut connection = self.manager.clone();
-        self.bounded(operation, invocation.invoke_async::<Value>(&mut connection)).await
+        match &self.link {
+            Link::Single(manager) => {
+                self.bounded(operation, invocation.invoke_async::<Value>(&mut manager.clone())).await
+            }
+            Link::Cluster(cluster) => {
+                self.bounded(operation, invocation.invoke_async::<Value>(&mut cluster.clone())).await
+            }
+        }
     }
 
     /// Runs one command within the command timeout.
     pub(crate) async fn query(&self, operation: &'static str, command: &Cmd) -> Result<Value, StateError> {
-        let mut connection = self.manager.clone();
-        self.bounded(operation, command.query_async::<Value>(&mut connection)).await
+        match &self.link {
+            Link::Single(manager) => self.bounded(operation, command.query_async::<Value>(&mut manager.clone())).await,
+            Link::Cluster(cluster) => self.bounded(operation, command.query_async::<Value>(&mut cluster.clone())).await,
+        }
     }
 
     /// Loads a script into the server's cache within the command timeout.
     pub(crate) async fn load(&self, operation: &'static str, script: &Script) -> Result<(), StateError> {
-        let mut connection = self.manager.clone();
-        self.bounded(operation, script.load_async(&mut connection)).await.map(drop)
+        match &self.link {
+            Link::Single(manager) => self.bounded(operation, script.load_async(&mut manager.clone())).await.map(drop),
+            Link::Cluster(cluster) => self.bounded(operation, script.load_async(&mut cluster.clone())).await.map(drop),
+        }
     }
 
     async fn bounded<T>(

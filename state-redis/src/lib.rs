@@ -153,7 +153,8 @@ impl RedisStore {
             };
             let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
-            if let Some(interval) = store.inner.config.sweep_interval() {
+            // The sweeper walks one server's keys: not a cluster's.
+            if let Some(interval) = store.inner.config.sweep_interval().filter(|_| !store.inner.config.is_cluster()) {
                 let _ = store.inner.sweeper.set(sweeper::spawn(Arc::downgrade(&store.inner), interval));
             }
             Ok(store)

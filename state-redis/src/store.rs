@@ -30,12 +30,20 @@ fn ttl_arg(ttl: Option<Ttl>) -> String {
 #[async_trait]
 impl StoreDriver for RedisStore {
     fn declare(&self) -> Capabilities {
+        let config = &self.inner.config;
         // Storage is reported while the sweeper bounds how long expired
-        // data stays.
-        let storage = self.inner.config.sweep_interval().map(crate::sweeper::reporting);
-        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
+        // data stays; in a cluster it does not run (it walks one server).
+        let storage = config.sweep_interval().filter(|_| !config.is_cluster()).map(crate::sweeper::reporting);
+        let capabilities = Capabilities::new(BACKEND, config.max_value_len(), ExpiryClock::Server)
             .with_durability(self.inner.durability)
-            .with_storage(storage)
+            .with_storage(storage);
+        if config.is_cluster() {
+            // A fence's lock keys and the entry's keys hash to different
+            // slots, and one script cannot touch both in a cluster.
+            let features = state_api::Features { fenced_writes: false, ..capabilities.features };
+            return capabilities.with_features(features);
+        }
+        capabilities
     }
 
     async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
