@@ -37,8 +37,7 @@ use state_api::{StateError, redact_url};
 /// | `command_timeout_ms` | [command timeout](Self::with_command_timeout) | 5000 |
 /// | `max_value_len` | [largest value](Self::with_max_value_len), bytes | 16 MiB |
 /// | `sweep_interval_ms` | [sweeper interval](Self::with_sweep_interval); 0 turns the sweeper off | 30000 |
-#[derive(Clone, Deserialize)]
-#[serde(try_from = "RedisFields")]
+#[derive(Clone)]
 pub struct RedisConfig {
     url: String,
     /// Cluster mode's seed nodes; empty in standalone mode.
@@ -276,6 +275,19 @@ struct RedisFields {
     command_timeout_ms: Option<u64>,
     max_value_len: Option<usize>,
     sweep_interval_ms: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for RedisConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<RedisConfig, D::Error> {
+        let fields = RedisFields::deserialize(deserializer)?;
+        // Standalone, the default, needs `url`: a missing field, reported
+        // as serde reports any (statekit then names its variable too).
+        if fields.url.is_none() && fields.urls.is_none() && matches!(fields.mode.as_deref(), None | Some("standalone"))
+        {
+            return Err(serde::de::Error::missing_field("url"));
+        }
+        RedisConfig::try_from(fields).map_err(serde::de::Error::custom)
+    }
 }
 
 impl TryFrom<RedisFields> for RedisConfig {

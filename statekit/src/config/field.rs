@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::value::{MapDeserializer, StringDeserializer};
+use serde::de::value::{MapDeserializer, SeqDeserializer, StringDeserializer};
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
@@ -262,8 +262,25 @@ impl<'de> Deserializer<'de> for Value {
         deserialize_f64 => visit_f64: f64,
     }
 
+    /// A list: TOML's own array, or from the environment, comma-separated
+    /// items (`STATEKIT_URLS=redis://a:7000,redis://b:7000`).
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        let Value { name, origin, raw } = self;
+        match raw {
+            Raw::Toml(value) => {
+                value.deserialize_seq(visitor).map_err(|e| FieldError::Invalid(e.to_string().trim_end().to_owned()))
+            }
+            Raw::Text(text) => {
+                let items: Vec<String> =
+                    text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect();
+                visitor.visit_seq(SeqDeserializer::<_, FieldError>::new(items.into_iter()))
+            }
+        }
+        .map_err(|e| e.at(name, origin))
+    }
+
     forward_to_deserialize_any! {
-        i128 u128 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        i128 u128 char str string bytes byte_buf unit unit_struct tuple tuple_struct map struct
         identifier ignored_any
     }
 }
