@@ -390,7 +390,9 @@ const FENCED_LEASE: Duration = Duration::from_secs(120);
 /// while it holds the key's lock, writes fenced with its token (mostly),
 /// reads, or releases the lock; otherwise it tries to acquire the lock,
 /// writes fenced with a token of a lease it released (which must be
-/// refused), or reads and writes without a fence. Everything, the lock
+/// refused), or reads and writes without a fence; at the end it releases
+/// what it holds and writes once fenced by each lease it released, which
+/// must be refused. Everything, the lock
 /// operations included, goes into the key's history: the checker then
 /// holds every fenced write to "applied as the plain write if the lease
 /// holds the lock at that instant, `LockLost` and no change otherwise",
@@ -469,6 +471,21 @@ async fn fenced_round(cx: &Context, space: String, ops_per_client: u64) -> Resul
                         token: lease.token().0,
                     };
                     recorder.observe(client, op, release(locks.as_ref(), &lease)).await;
+                    released.insert(id, lease.token().0);
+                }
+                // Last, a write fenced by each lease this client released:
+                // however short the round, every tenure it had ends with
+                // one write the store must refuse.
+                for (id, token) in released {
+                    let key = KeyName::new(space.as_str(), id);
+                    let write = Op::Put {
+                        key,
+                        value: Bytes::from(format!("c{client}-stale")),
+                        condition: Condition::Always,
+                        ttl_ms: None,
+                    };
+                    let op = Op::Fenced { lock: format!("{space}-{id}"), token, op: Box::new(write) };
+                    recorder.run(client, store.as_ref(), op).await;
                 }
             })
         })
