@@ -59,7 +59,9 @@ pub async fn expiry(cx: &Context) -> PropertyOutcome {
 
 /// Property 2e: fenced writes, in one history with the acquisitions and
 /// releases of the lock that fences them and with plain reads and writes
-/// of the same keys (see [`fenced_round`]).
+/// of the same keys: each client acquires and releases the lock of a
+/// key, writes fenced by its lease (and by leases it released), and reads
+/// and writes without a fence.
 pub async fn fenced(cx: &Context) -> PropertyOutcome {
     let model = StatekitModel::for_backend(&cx.capabilities);
     let ops_per_client = cx.scale.of(40).min(200);
