@@ -121,7 +121,6 @@ mod connection;
 mod error;
 mod keyset;
 mod lock;
-mod reaper;
 mod releases;
 mod schema;
 mod statements;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
+use state_api::driver::{Listing, Periodic, ScanRequest, StoreDriver, Ttl};
 use state_api::trace::operation_span;
 use state_api::{
     Capabilities, Condition, Counter, DeleteCondition, Durability, Entry, ExpiryClock, Fence, Key, LockRetention,
@@ -23,7 +23,6 @@ use crate::config::PostgresConfig;
 use crate::connection::{ConnectionPool, Statement};
 use crate::error::{map_sqlx, unexpected};
 use crate::keyset::prefix_successor;
-use crate::reaper::{self, Reaper};
 use crate::releases::ReleaseFeed;
 use crate::schema::{self, MigrationReport};
 use crate::statements::{Names, Statements};
@@ -51,7 +50,7 @@ pub(crate) struct Inner {
     pub(crate) names: Names,
     pub(crate) config: PostgresConfig,
     pub(crate) releases: ReleaseFeed,
-    reaper: OnceLock<Reaper>,
+    reaper: OnceLock<Periodic>,
     /// What the server's settings promised at connect.
     durability: Durability,
 }
@@ -126,7 +125,14 @@ impl PostgresStore {
             durability,
         });
         if let Some(interval) = inner.config.reap_interval() {
-            let _ = inner.reaper.set(reaper::spawn(Arc::downgrade(&inner), interval));
+            let reaper = Periodic::spawn(
+                Arc::downgrade(&inner),
+                interval,
+                BACKEND,
+                "reaping expired entries",
+                |inner| async move { inner.reap_expired().await },
+            );
+            let _ = inner.reaper.set(reaper);
         }
         Ok(PostgresStore { inner })
     }
@@ -222,9 +228,6 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(reaper) = self.reaper.get() {
-            reaper.stop();
-        }
         self.releases.stop();
     }
 }

@@ -106,7 +106,7 @@ struct Inner {
     /// `acquire` that has to wait.
     releases: OnceLock<ReleaseFeed>,
     /// The background sweeper, when the configuration asks for one.
-    sweeper: OnceLock<sweeper::Sweeper>,
+    sweeper: OnceLock<state_api::driver::Periodic>,
 }
 
 impl Inner {

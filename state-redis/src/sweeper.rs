@@ -23,9 +23,8 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use redis::Value;
+use state_api::driver::Periodic;
 use state_api::{LockRetention, StateError, StorageReporting, StorageScope, StorageUsage};
-use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use crate::Inner;
 use crate::reply;
@@ -43,35 +42,15 @@ pub(crate) fn reporting(interval: Duration) -> StorageReporting {
     StorageReporting { reclaim_within: interval.saturating_mul(2), lock_records: LockRetention::OnePerName }
 }
 
-/// The running sweeper; stopped when the store is dropped.
-pub(crate) struct Sweeper {
-    task: JoinHandle<()>,
-}
-
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Starts a pass every `interval`. The task holds only a weak reference,
-/// so it never keeps a dropped store (and its connection) alive.
-pub(crate) fn spawn(store: Weak<Inner>, interval: Duration) -> Sweeper {
-    let task = tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // The first tick completes at once; the first pass waits an interval.
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            let Some(store) = store.upgrade() else { return };
-            if let Err(error) = store.sweep().await {
-                // Not fatal: expired ids are invisible, and the next pass retries.
-                tracing::warn!(backend = crate::BACKEND, %error, "sweeping expired entries failed");
-            }
-        }
-    });
-    Sweeper { task }
+/// Starts a pass every `interval` (see [`Periodic`]).
+pub(crate) fn spawn(store: Weak<Inner>, interval: Duration) -> Periodic {
+    Periodic::spawn(
+        store,
+        interval,
+        crate::BACKEND,
+        "sweeping expired entries",
+        |inner| async move { inner.sweep().await },
+    )
 }
 
 impl Inner {
