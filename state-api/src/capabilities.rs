@@ -27,6 +27,9 @@ pub struct Capabilities {
     /// Whether acknowledged writes survive a crash of the server (or, for
     /// an embedded store, of the process).
     pub durability: Durability,
+    /// What a failover (a replica promoted in place of a failed primary)
+    /// keeps, where the deployment has one.
+    pub failover: Failover,
 }
 
 impl Capabilities {
@@ -41,12 +44,19 @@ impl Capabilities {
             features: Features::ALL,
             storage: None,
             durability: Durability::Volatile,
+            failover: Failover::NotApplicable,
         }
     }
 
     /// The same capabilities, declaring `durability`.
     pub fn with_durability(mut self, durability: Durability) -> Capabilities {
         self.durability = durability;
+        self
+    }
+
+    /// The same capabilities, declaring what a failover keeps.
+    pub fn with_failover(mut self, failover: Failover) -> Capabilities {
+        self.failover = failover;
         self
     }
 
@@ -76,6 +86,30 @@ pub enum Durability {
     /// crash of the server process (kill -9) and its restart on the same
     /// data.
     Durable,
+}
+
+/// What a failover keeps: declared by a store whose server replicates to
+/// standbys that can take its place (Redis Sentinel or Cluster), so that a
+/// failover test knows what to hold it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failover {
+    /// No failover the store takes part in: one server, or a service that
+    /// replicates before it acknowledges (DynamoDB). What
+    /// [`Capabilities::new`] declares.
+    NotApplicable,
+    /// Replication is asynchronous: a failover may lose writes the old
+    /// primary acknowledged and had not passed on, leases and fencing-counter
+    /// increments included, so after it a lock may be granted while an
+    /// earlier lease is still believed held, and a fencing token may repeat.
+    /// Mutual exclusion and fencing hold while no failover happens.
+    MayLoseAcknowledged,
+    /// Every acknowledged write, leases and fencing counters included, was
+    /// confirmed by this many replicas before its reply (anything less is
+    /// reported as a timeout), so a failover to one of them keeps it.
+    KeepsAcknowledged {
+        /// Replicas that confirmed each acknowledged write.
+        replicas: u32,
+    },
 }
 
 /// Whose clock decides when an entry or a lease expires.

@@ -63,7 +63,7 @@ use std::sync::Arc;
 
 pub use bytes::Bytes;
 
-pub use capabilities::{Capabilities, Durability, ExpiryClock, Features};
+pub use capabilities::{Capabilities, Durability, ExpiryClock, Failover, Features};
 pub use entry::{Condition, Counter, DeleteCondition, Entry, MAX_TTL, PutOutcome, Version};
 pub use error::{BoxError, KeyError, KeyPart, Result, StateError};
 pub use keep_alive::{KeepAlive, LeaseLost};

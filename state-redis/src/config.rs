@@ -29,9 +29,11 @@ use state_api::{StateError, redact_url};
 ///
 /// | field | meaning | default |
 /// |---|---|---|
-/// | `mode` | `standalone` or `cluster` | `standalone` |
-/// | `url` | the Redis URL (standalone: required; cluster: refused) | — |
-/// | `urls` | the seed nodes' URLs (cluster: required; standalone: refused) | — |
+/// | `mode` | `standalone`, `cluster` or `sentinel` | `standalone` |
+/// | `url` | the Redis URL (standalone: required; otherwise refused) | — |
+/// | `urls` | cluster: the seed nodes' URLs; sentinel: the sentinels' URLs (required there; standalone: refused) | — |
+/// | `sentinel_master` | the name the sentinels know the master by (sentinel: required; otherwise refused) | — |
+/// | `min_replicas_acked` | [replicas that must confirm each write](Self::with_min_replicas_acked) | 0 |
 /// | `prefix` | [key prefix](Self::with_key_prefix) | `statekit` |
 /// | `connect_timeout_ms` | [connect timeout](Self::with_connect_timeout) | 5000 |
 /// | `command_timeout_ms` | [command timeout](Self::with_command_timeout) | 5000 |
@@ -40,8 +42,12 @@ use state_api::{StateError, redact_url};
 #[derive(Clone)]
 pub struct RedisConfig {
     url: String,
-    /// Cluster mode's seed nodes; empty in standalone mode.
-    seeds: Vec<String>,
+    /// Cluster mode's seed nodes or sentinel mode's sentinels; empty in
+    /// standalone mode.
+    urls: Vec<String>,
+    /// Sentinel mode's master name; `None` in the other modes.
+    sentinel_master: Option<String>,
+    min_replicas_acked: u32,
     key_prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
@@ -69,6 +75,8 @@ impl RedisConfig {
     pub const MAX_VALUE_LEN_LIMIT: usize = 512 * 1024 * 1024;
     /// The longest key prefix accepted, in bytes.
     pub const MAX_KEY_PREFIX_LEN: usize = 64;
+    /// The largest `min_replicas_acked` accepted.
+    pub const MAX_REPLICAS_ACKED: u32 = 100;
 
     /// A configuration for `url` with the defaults. `url` is a Redis URL:
     /// `redis://[[user]:password@]host[:port][/db]`, `rediss://...` for
@@ -77,7 +85,9 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: url.into(),
-            seeds: Vec::new(),
+            urls: Vec::new(),
+            sentinel_master: None,
+            min_replicas_acked: 0,
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
@@ -99,18 +109,76 @@ impl RedisConfig {
     pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> RedisConfig {
         let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
         let mut config = RedisConfig::new(seeds.first().cloned().unwrap_or_default());
-        config.seeds = seeds;
+        config.urls = seeds;
+        config
+    }
+
+    /// A configuration for the master that `sentinels` (their URLs) know
+    /// as `master_name`, with the defaults otherwise.
+    ///
+    /// The store asks the sentinels, in order, for the master's address
+    /// and checks that the node there says it is a master; when the master
+    /// stops answering or turns out to be a replica (a failover happened),
+    /// and once a second in any case, it asks again and moves every
+    /// operation and the lock wake-ups to the new master. The sentinels
+    /// are reached with their URL's address alone (and TLS for
+    /// `rediss://`); the first URL's username, password and database
+    /// number are the master's.
+    ///
+    /// Replication is asynchronous: a failover can lose writes the old
+    /// master acknowledged and had not passed on, leases included. Set
+    /// [`with_min_replicas_acked`](Self::with_min_replicas_acked) to report
+    /// such writes as indeterminate instead.
+    pub fn sentinel<S: Into<String>>(
+        sentinels: impl IntoIterator<Item = S>,
+        master_name: impl Into<String>,
+    ) -> RedisConfig {
+        let mut config = RedisConfig::cluster(sentinels);
+        config.sentinel_master = Some(master_name.into());
         config
     }
 
     /// Whether this configuration is for a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        !self.seeds.is_empty()
+        !self.urls.is_empty() && self.sentinel_master.is_none()
     }
 
-    /// Cluster mode's seed URLs; empty in standalone mode.
-    pub fn seeds(&self) -> &[String] {
-        &self.seeds
+    /// Whether this configuration reaches its master through sentinels.
+    pub fn is_sentinel(&self) -> bool {
+        self.sentinel_master.is_some()
+    }
+
+    /// Cluster mode's seed URLs, or sentinel mode's sentinel URLs; empty in
+    /// standalone mode.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The master name the sentinels are asked for, in sentinel mode.
+    pub fn sentinel_master(&self) -> Option<&str> {
+        self.sentinel_master.as_deref()
+    }
+
+    /// Sets how many replicas must confirm each write before it is
+    /// acknowledged (default 0: none). After every write (and every lock
+    /// operation) the store sends `WAIT n` on the same connection, in the
+    /// same pipeline; when fewer than `n` replicas confirm within the
+    /// command timeout, the operation fails with
+    /// [`StateError::Timeout`]: it may or may not have taken effect, and
+    /// may be lost in a failover. At most 100.
+    ///
+    /// `WAIT` blocks the connection it is sent on until the replicas
+    /// answer, so every operation of the store then pays a round trip to
+    /// the replicas, and while a replica is missing every write waits the
+    /// full command timeout.
+    pub fn with_min_replicas_acked(mut self, replicas: u32) -> RedisConfig {
+        self.min_replicas_acked = replicas;
+        self
+    }
+
+    /// How many replicas must confirm each write (0: none).
+    pub fn min_replicas_acked(&self) -> u32 {
+        self.min_replicas_acked
     }
 
     /// Sets how often the background sweeper runs (default 30 s; `None`
@@ -204,11 +272,21 @@ impl RedisConfig {
     /// `key_prefix`, `connect_timeout`, `command_timeout`,
     /// `max_value_len`); the message never contains the URL's password.
     pub fn validate(&self) -> Result<(), StateError> {
-        if self.seeds.is_empty() {
+        if self.urls.is_empty() {
             self.client_info()?;
         }
-        for seed in &self.seeds {
-            seed_info(seed)?;
+        for url in &self.urls {
+            seed_info(url)?;
+        }
+        if self.sentinel_master.as_deref().is_some_and(|name| name.is_empty() || name.chars().any(char::is_whitespace))
+        {
+            return Err(StateError::invalid_argument("sentinel_master", "must be a non-empty name without spaces"));
+        }
+        if self.min_replicas_acked > Self::MAX_REPLICAS_ACKED {
+            return Err(StateError::invalid_argument(
+                "min_replicas_acked",
+                format!("must be at most {}, got {}", Self::MAX_REPLICAS_ACKED, self.min_replicas_acked),
+            ));
         }
         let prefix = &self.key_prefix;
         if prefix.is_empty() || prefix.len() > Self::MAX_KEY_PREFIX_LEN {
@@ -243,12 +321,12 @@ impl RedisConfig {
         Ok(())
     }
 
-    /// The URL parsed by the Redis client.
-    /// Every seed's connection info, in cluster mode.
+    /// Every seed's or sentinel's connection info.
     pub(crate) fn seed_infos(&self) -> Result<Vec<redis::ConnectionInfo>, StateError> {
-        self.seeds.iter().map(|seed| seed_info(seed)).collect()
+        self.urls.iter().map(|seed| seed_info(seed)).collect()
     }
 
+    /// The URL parsed by the Redis client.
     pub(crate) fn client_info(&self) -> Result<redis::ConnectionInfo, StateError> {
         use redis::IntoConnectionInfo;
         // The parser's messages do not quote the URL, but its source error
@@ -270,6 +348,8 @@ struct RedisFields {
     mode: Option<String>,
     url: Option<String>,
     urls: Option<Vec<String>>,
+    sentinel_master: Option<String>,
+    min_replicas_acked: Option<u32>,
     prefix: Option<String>,
     connect_timeout_ms: Option<u64>,
     command_timeout_ms: Option<u64>,
@@ -296,31 +376,53 @@ impl TryFrom<RedisFields> for RedisConfig {
     /// Applies the fields over the defaults and validates the result; an
     /// error names the field as it is spelled in the file.
     fn try_from(fields: RedisFields) -> Result<RedisConfig, StateError> {
-        let mut config = match (fields.mode.as_deref().unwrap_or("standalone"), fields.url, fields.urls) {
+        let mode = fields.mode.as_deref().unwrap_or("standalone");
+        if fields.sentinel_master.is_some() && mode != "sentinel" {
+            return Err(StateError::invalid_argument("sentinel_master", "is for mode = \"sentinel\""));
+        }
+        let mut config = match (mode, fields.url, fields.urls) {
             ("standalone", Some(url), None) => RedisConfig::new(url),
             ("standalone", None, _) => {
                 return Err(StateError::invalid_argument("url", "is required in standalone mode"));
             }
             ("standalone", Some(_), Some(_)) => {
-                return Err(StateError::invalid_argument("urls", "is for mode = \"cluster\"; standalone takes `url`"));
+                return Err(StateError::invalid_argument(
+                    "urls",
+                    "is for mode = \"cluster\" or \"sentinel\"; standalone takes `url`",
+                ));
+            }
+            ("cluster" | "sentinel", Some(_), _) => {
+                return Err(StateError::invalid_argument(
+                    "url",
+                    format!("is for standalone mode; {mode} takes `urls`"),
+                ));
             }
             ("cluster", None, Some(urls)) if !urls.is_empty() => RedisConfig::cluster(urls),
+            ("sentinel", None, Some(urls)) if !urls.is_empty() => {
+                let Some(master) = fields.sentinel_master else {
+                    return Err(StateError::invalid_argument(
+                        "sentinel_master",
+                        "sentinel mode needs the master's name",
+                    ));
+                };
+                RedisConfig::sentinel(urls, master)
+            }
             ("cluster", None, _) => {
                 return Err(StateError::invalid_argument("urls", "cluster mode needs at least one seed URL"));
             }
-            ("cluster", Some(_), _) => {
-                return Err(StateError::invalid_argument("url", "is for standalone mode; cluster takes `urls`"));
-            }
-            ("sentinel", _, _) => {
-                return Err(StateError::invalid_argument("mode", "sentinel is not supported yet"));
+            ("sentinel", None, _) => {
+                return Err(StateError::invalid_argument("urls", "sentinel mode needs at least one sentinel URL"));
             }
             (other, _, _) => {
                 return Err(StateError::invalid_argument(
                     "mode",
-                    format!("must be \"standalone\" or \"cluster\", got {other:?}"),
+                    format!("must be \"standalone\", \"cluster\" or \"sentinel\", got {other:?}"),
                 ));
             }
         };
+        if let Some(replicas) = fields.min_replicas_acked {
+            config = config.with_min_replicas_acked(replicas);
+        }
         if let Some(prefix) = fields.prefix {
             config = config.with_key_prefix(prefix);
         }
@@ -369,7 +471,9 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
-            .field("seeds", &self.seeds.iter().map(|seed| redact_url(seed)).collect::<Vec<_>>())
+            .field("urls", &self.urls.iter().map(|url| redact_url(url)).collect::<Vec<_>>())
+            .field("sentinel_master", &self.sentinel_master)
+            .field("min_replicas_acked", &self.min_replicas_acked)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -393,10 +497,28 @@ mod tests {
     fn each_mode_takes_its_own_url_fields() {
         let named = |text: &str| match toml::from_str::<RedisConfig>(text) {
             Err(error) => error.to_string(),
-            Ok(config) => format!("ok cluster={} seeds={}", config.is_cluster(), config.seeds().len()),
+            Ok(config) => format!(
+                "ok cluster={} sentinel={:?} urls={} acked={}",
+                config.is_cluster(),
+                config.sentinel_master(),
+                config.urls().len(),
+                config.min_replicas_acked()
+            ),
         };
-        assert_eq!(named("url = \"redis://h\""), "ok cluster=false seeds=0");
-        assert_eq!(named("mode = \"cluster\"\nurls = [\"redis://a:1\", \"redis://b:2\"]"), "ok cluster=true seeds=2");
+        assert_eq!(named("url = \"redis://h\""), "ok cluster=false sentinel=None urls=0 acked=0");
+        assert_eq!(
+            named("mode = \"cluster\"\nurls = [\"redis://a:1\", \"redis://b:2\"]"),
+            "ok cluster=true sentinel=None urls=2 acked=0"
+        );
+        assert_eq!(
+            named("mode = \"sentinel\"\nurls = [\"redis://a:1\"]\nsentinel_master = \"m\"\nmin_replicas_acked = 1"),
+            "ok cluster=false sentinel=Some(\"m\") urls=1 acked=1"
+        );
+        assert!(named("mode = \"sentinel\"\nurls = [\"redis://a:1\"]").contains("`sentinel_master`"));
+        assert!(named("url = \"redis://h\"\nsentinel_master = \"m\"").contains("`sentinel_master`"));
+        assert!(named("mode = \"sentinel\"\nsentinel_master = \"m\"\nurls = []").contains("`urls`"));
+        assert!(named("mode = \"sentinel\"\nsentinel_master = \"m\"\nurl = \"redis://h\"").contains("`url`"));
+        assert!(named("url = \"redis://h\"\nmin_replicas_acked = 101").contains("`min_replicas_acked`"));
         assert!(
             named("mode = \"cluster\"\nurl = \"redis://h\"").contains("`url`"),
             "{}",
@@ -406,7 +528,6 @@ mod tests {
         assert!(named("mode = \"cluster\"\nurls = []").contains("`urls`"));
         assert!(named("mode = \"cluster\"\nurls = [\"http://:pw@h\"]").contains("`urls`"));
         assert!(!named("mode = \"cluster\"\nurls = [\"http://:pw@h\"]").contains("pw"));
-        assert!(named("mode = \"sentinel\"\nurl = \"redis://h\"").contains("`mode`"));
         assert!(named("mode = \"ring\"\nurl = \"redis://h\"").contains("`mode`"));
     }
 

@@ -7,16 +7,18 @@
 //! timeout, reconnection included, so no operation hangs while the server
 //! is away: it fails with a typed, retryable error instead.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, ConnectionAddr, Script, ScriptInvocation, Value};
+use redis::{Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
 use state_api::{Durability, StateError};
 
 use crate::config::RedisConfig;
 use crate::error::from_redis;
+use crate::sentinel::Sentinel;
 
 /// Commands a caller may queue ahead of the socket before waiting.
 const PIPELINE_BUFFER: usize = 4096;
@@ -33,15 +35,82 @@ const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 pub(crate) struct Connection {
     link: Link,
     command_timeout: Duration,
+    /// `min_replicas_acked`: replicas that must confirm each write (`WAIT`).
+    replicas_acked: u32,
 }
 
-/// One server through a connection manager, or a cluster through the
-/// cluster client, which routes each command (a script by its first key)
-/// to the node serving its slot and follows `MOVED`/`ASK` redirections.
+/// One server through a connection manager; a cluster through the cluster
+/// client, which routes each command (a script by its first key) to the
+/// node serving its slot and follows `MOVED`/`ASK` redirections; or the
+/// master that sentinels name, followed across failovers.
 #[derive(Clone)]
 enum Link {
-    Single(ConnectionManager),
+    Single { manager: ConnectionManager, pubsub: Client },
+    Cluster { cluster: ClusterConnection, pubsub: Client },
+    Sentinel(Arc<Sentinel>),
+}
+
+/// The connection one call goes out on: either kind of client, behind the
+/// one trait the script and pipeline calls take.
+pub(crate) enum Handle {
+    Manager(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Handle::Manager(manager) => manager.req_packed_command(cmd),
+            Handle::Cluster(cluster) => cluster.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Handle::Manager(manager) => manager.req_packed_commands(cmd, offset, count),
+            Handle::Cluster(cluster) => cluster.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Handle::Manager(manager) => manager.get_db(),
+            Handle::Cluster(cluster) => cluster.get_db(),
+        }
+    }
+}
+
+/// The settings of every connection manager this crate opens.
+pub(crate) fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout()))
+        .set_response_timeout(Some(config.command_timeout()))
+        .set_number_of_retries(RECONNECT_ATTEMPTS)
+        .set_min_delay(RECONNECT_MIN_DELAY)
+        .set_max_delay(RECONNECT_MAX_DELAY)
+        .set_pipeline_buffer_size(PIPELINE_BUFFER)
+}
+
+/// Opens a connection manager to `info`, within the connect timeout.
+pub(crate) async fn open_manager(
+    config: &RedisConfig,
+    info: ConnectionInfo,
+) -> Result<(Client, ConnectionManager), StateError> {
+    if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+        install_tls_provider();
+    }
+    let client = Client::open(info).map_err(|e| from_redis("connect", config.connect_timeout(), e))?;
+    let connecting = ConnectionManager::new_with_config(client.clone(), manager_config(config));
+    match tokio::time::timeout(config.connect_timeout(), connecting).await {
+        Ok(Ok(manager)) => Ok((client, manager)),
+        Ok(Err(e)) => Err(from_redis("connect", config.connect_timeout(), e)),
+        Err(_) => Err(StateError::timed_out("connect", config.connect_timeout())),
+    }
 }
 
 impl Connection {
@@ -49,44 +118,32 @@ impl Connection {
     ///
     /// # Errors
     /// `InvalidArgument` for a bad URL; `Unavailable` when the server
-    /// refuses or drops the connection; `Timeout` when it does not answer
-    /// in time; `Backend` for a refusal such as bad credentials.
-    pub(crate) async fn open(config: &RedisConfig) -> Result<(Client, Connection), StateError> {
-        if config.is_cluster() {
-            return Self::open_cluster(config).await;
-        }
-        let info = config.client_info()?;
-        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
-            install_tls_provider();
-        }
-        let client = Client::open(info).map_err(|e| from_redis("connect", config.connect_timeout(), e))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout()))
-            .set_response_timeout(Some(config.command_timeout()))
-            .set_number_of_retries(RECONNECT_ATTEMPTS)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_pipeline_buffer_size(PIPELINE_BUFFER);
-        let connecting = ConnectionManager::new_with_config(client.clone(), manager_config);
-        let manager = match tokio::time::timeout(config.connect_timeout(), connecting).await {
-            Ok(Ok(manager)) => manager,
-            Ok(Err(e)) => return Err(from_redis("connect", config.connect_timeout(), e)),
-            Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
+    /// refuses or drops the connection (or no sentinel names a master);
+    /// `Timeout` when it does not answer in time; `Backend` for a refusal
+    /// such as bad credentials.
+    pub(crate) async fn open(config: &RedisConfig) -> Result<Connection, StateError> {
+        let link = if config.is_sentinel() {
+            Link::Sentinel(Sentinel::open(config).await?)
+        } else if config.is_cluster() {
+            Self::open_cluster(config).await?
+        } else {
+            let (pubsub, manager) = open_manager(config, config.client_info()?).await?;
+            Link::Single { manager, pubsub }
         };
-        Ok((client, Connection { link: Link::Single(manager), command_timeout: config.command_timeout() }))
+        Ok(Connection { link, command_timeout: config.command_timeout(), replicas_acked: config.min_replicas_acked() })
     }
 
-    /// Connects to a cluster through its seeds. The returned client is for
-    /// the first seed: lock wake-ups subscribe there, and a `PUBLISH` on
-    /// any node of a cluster reaches the subscribers of every node.
-    async fn open_cluster(config: &RedisConfig) -> Result<(Client, Connection), StateError> {
+    /// Connects to a cluster through its seeds. Lock wake-ups subscribe on
+    /// the first seed: a `PUBLISH` on any node of a cluster reaches the
+    /// subscribers of every node.
+    async fn open_cluster(config: &RedisConfig) -> Result<Link, StateError> {
         let seeds = config.seed_infos()?;
         if seeds.iter().any(|seed| matches!(seed.addr(), ConnectionAddr::TcpTls { .. })) {
             install_tls_provider();
         }
         let connect_error = |e| from_redis("connect", config.connect_timeout(), e);
         let first = seeds.first().cloned().ok_or_else(|| StateError::invalid_argument("urls", "no seed"))?;
-        let client = Client::open(first).map_err(connect_error)?;
+        let pubsub = Client::open(first).map_err(connect_error)?;
         let cluster = ClusterClientBuilder::new(seeds)
             .connection_timeout(config.connect_timeout())
             .response_timeout(config.command_timeout())
@@ -95,12 +152,30 @@ impl Connection {
             .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
             .build()
             .map_err(connect_error)?;
-        let connection = match tokio::time::timeout(config.connect_timeout(), cluster.get_async_connection()).await {
+        let cluster = match tokio::time::timeout(config.connect_timeout(), cluster.get_async_connection()).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(e)) => return Err(connect_error(e)),
             Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
         };
-        Ok((client, Connection { link: Link::Cluster(connection), command_timeout: config.command_timeout() }))
+        Ok(Link::Cluster { cluster, pubsub })
+    }
+
+    /// The client lock wake-ups subscribe through; in sentinel mode, the
+    /// current master's, so a reader that reconnects follows a failover.
+    pub(crate) fn pubsub_client(&self) -> Client {
+        match &self.link {
+            Link::Single { pubsub, .. } | Link::Cluster { pubsub, .. } => pubsub.clone(),
+            Link::Sentinel(sentinel) => sentinel.master_client(),
+        }
+    }
+
+    /// The connection the next call goes out on.
+    fn handle(&self) -> Handle {
+        match &self.link {
+            Link::Single { manager, .. } => Handle::Manager(manager.clone()),
+            Link::Cluster { cluster, .. } => Handle::Cluster(cluster.clone()),
+            Link::Sentinel(sentinel) => Handle::Manager(sentinel.master()),
+        }
     }
 
     /// Runs a script (by SHA1, loading it on `NOSCRIPT`) within the command
@@ -110,30 +185,73 @@ impl Connection {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<Value, StateError> {
-        match &self.link {
-            Link::Single(manager) => {
-                self.bounded(operation, invocation.invoke_async::<Value>(&mut manager.clone())).await
-            }
-            Link::Cluster(cluster) => {
-                self.bounded(operation, invocation.invoke_async::<Value>(&mut cluster.clone())).await
-            }
+        let mut handle = self.handle();
+        self.bounded(operation, invocation.invoke_async::<Value>(&mut handle)).await
+    }
+
+    /// Runs a script that writes. With `min_replicas_acked` set, the script
+    /// and a `WAIT` for that many replicas go out as one pipeline on one
+    /// connection, so the `WAIT` covers the script's write; fewer
+    /// confirmations than asked is a `Timeout`: the write happened on the
+    /// master but may not survive a failover.
+    pub(crate) async fn invoke_write(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<Value, StateError> {
+        if self.replicas_acked == 0 {
+            return self.invoke(operation, invocation).await;
         }
+        let wait_ms = u64::try_from(self.command_timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut pipeline = redis::pipe();
+        pipeline.invoke_script(invocation).cmd("WAIT").arg(self.replicas_acked).arg(wait_ms);
+        let mut handle = self.handle();
+        let replies = match self.bounded(operation, pipeline.query_async::<Vec<Value>>(&mut handle)).await {
+            Err(StateError::Backend { .. }) if self.script_missing(operation, script).await => {
+                self.bounded(operation, pipeline.query_async::<Vec<Value>>(&mut handle)).await?
+            }
+            other => other?,
+        };
+        let mut replies = replies.into_iter();
+        let (Some(answer), Some(Value::Int(acked))) = (replies.next(), replies.next()) else {
+            return Err(crate::error::unexpected_reply(operation, "no WAIT count after the script"));
+        };
+        if acked < i64::from(self.replicas_acked) {
+            tracing::warn!(
+                backend = crate::BACKEND,
+                operation,
+                acked,
+                wanted = self.replicas_acked,
+                "too few replicas confirmed a write: reported as a timeout"
+            );
+            return Err(StateError::timed_out(operation, self.command_timeout));
+        }
+        Ok(answer)
+    }
+
+    /// Whether the server lacked `script` (and now has it again): a
+    /// pipeline's `EVALSHA` is not reloaded by the client on its own.
+    async fn script_missing(&self, operation: &'static str, script: &Script) -> bool {
+        let mut handle = self.handle();
+        let exists = redis::cmd("SCRIPT").arg("EXISTS").arg(script.get_hash()).to_owned();
+        let known = self.bounded(operation, exists.query_async::<Vec<bool>>(&mut handle)).await;
+        if !matches!(known.as_deref(), Ok([false])) {
+            return false;
+        }
+        self.bounded(operation, script.load_async(&mut handle)).await.is_ok()
     }
 
     /// Runs one command within the command timeout.
     pub(crate) async fn query(&self, operation: &'static str, command: &Cmd) -> Result<Value, StateError> {
-        match &self.link {
-            Link::Single(manager) => self.bounded(operation, command.query_async::<Value>(&mut manager.clone())).await,
-            Link::Cluster(cluster) => self.bounded(operation, command.query_async::<Value>(&mut cluster.clone())).await,
-        }
+        let mut handle = self.handle();
+        self.bounded(operation, command.query_async::<Value>(&mut handle)).await
     }
 
     /// Loads a script into the server's cache within the command timeout.
     pub(crate) async fn load(&self, operation: &'static str, script: &Script) -> Result<(), StateError> {
-        match &self.link {
-            Link::Single(manager) => self.bounded(operation, script.load_async(&mut manager.clone())).await.map(drop),
-            Link::Cluster(cluster) => self.bounded(operation, script.load_async(&mut cluster.clone())).await.map(drop),
-        }
+        let mut handle = self.handle();
+        self.bounded(operation, script.load_async(&mut handle)).await.map(drop)
     }
 
     async fn bounded<T>(
@@ -141,11 +259,19 @@ impl Connection {
         operation: &'static str,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StateError> {
-        match tokio::time::timeout(self.command_timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(from_redis(operation, self.command_timeout, e)),
-            Err(_) => Err(StateError::timed_out(operation, self.command_timeout)),
+        let result = match tokio::time::timeout(self.command_timeout, call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => from_redis(operation, self.command_timeout, e),
+            Err(_) => StateError::timed_out(operation, self.command_timeout),
+        };
+        // A master that stopped answering or turned into a replica: ask
+        // the sentinels again (in the background; this call fails as is).
+        if let Link::Sentinel(sentinel) = &self.link
+            && result.is_retryable()
+        {
+            sentinel.suspect();
         }
+        Err(result)
     }
 }
 

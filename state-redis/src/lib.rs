@@ -68,6 +68,7 @@ mod keys;
 mod lock;
 mod releases;
 mod reply;
+mod sentinel;
 mod statements;
 mod store;
 mod sweeper;
@@ -98,7 +99,6 @@ pub struct RedisStore {
 struct Inner {
     config: RedisConfig,
     connection: Connection,
-    client: redis::Client,
     keys: KeyLayout,
     /// What the server's persistence settings promised at connect.
     durability: Durability,
@@ -112,7 +112,7 @@ struct Inner {
 impl Inner {
     fn releases(&self) -> &ReleaseFeed {
         self.releases.get_or_init(|| {
-            ReleaseFeed::start(self.client.clone(), self.config.connect_timeout(), self.config.command_timeout())
+            ReleaseFeed::start(self.connection.clone(), self.config.connect_timeout(), self.config.command_timeout())
         })
     }
 }
@@ -139,18 +139,11 @@ impl RedisStore {
     pub async fn connect(config: RedisConfig) -> Result<RedisStore, StateError> {
         async {
             config.validate()?;
-            let (client, connection) = Connection::open(&config).await?;
+            let connection = Connection::open(&config).await?;
             let keys = KeyLayout::new(config.key_prefix());
             let durability = connection::durability(&connection).await;
-            let inner = Inner {
-                config,
-                connection,
-                client,
-                keys,
-                durability,
-                releases: OnceLock::new(),
-                sweeper: OnceLock::new(),
-            };
+            let inner =
+                Inner { config, connection, keys, durability, releases: OnceLock::new(), sweeper: OnceLock::new() };
             let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
             // The sweeper walks one server's keys: not a cluster's.

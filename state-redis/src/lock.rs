@@ -27,7 +27,7 @@ impl LockDriver for RedisStore {
         let keys = &self.inner.keys;
         let mut invocation = SCRIPTS.lock_acquire.prepare_invoke();
         invocation.key(keys.lock_token(name)).key(keys.lock_lease(name)).arg(owner).arg(ttl.millis());
-        let answer = self.inner.connection.invoke("acquire", &invocation).await?;
+        let answer = self.inner.connection.invoke_write("acquire", &SCRIPTS.lock_acquire, &invocation).await?;
         let [acquired, detail] = reply::exactly("acquire", reply::array("acquire", answer)?)?;
         let detail = reply::int("acquire", &detail)?;
         if reply::int("acquire", &acquired)? == 1 {
@@ -42,7 +42,7 @@ impl LockDriver for RedisStore {
     async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {
         let mut invocation = SCRIPTS.lock_extend.prepare_invoke();
         invocation.key(self.inner.keys.lock_lease(lease.name())).arg(lease.owner()).arg(ttl.millis());
-        let extended = self.inner.connection.invoke("extend", &invocation).await?;
+        let extended = self.inner.connection.invoke_write("extend", &SCRIPTS.lock_extend, &invocation).await?;
         Ok(reply::int("extend", &extended)? == 1)
     }
 
@@ -50,7 +50,7 @@ impl LockDriver for RedisStore {
         let keys = &self.inner.keys;
         let mut invocation = SCRIPTS.lock_release.prepare_invoke();
         invocation.key(keys.lock_lease(lease.name())).arg(lease.owner()).arg(keys.lock_channel(lease.name()));
-        let released = self.inner.connection.invoke("release", &invocation).await?;
+        let released = self.inner.connection.invoke_write("release", &SCRIPTS.lock_release, &invocation).await?;
         Ok(reply::int("release", &released)? == 1)
     }
 

@@ -17,12 +17,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::Client;
 use redis::aio::PubSubSink;
 use state_api::Backoff;
 use state_api::driver::{Delivery, ReleaseHub, Watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::connection::Connection;
 
 /// The shortest pause between attempts to (re)open the pub/sub connection.
 const RECONNECT_FLOOR: Duration = Duration::from_millis(50);
@@ -37,7 +38,9 @@ pub(crate) struct ReleaseFeed {
 }
 
 struct Shared {
-    client: Client,
+    /// Where to subscribe: asked at every (re)connection, so the reader
+    /// follows a sentinel failover.
+    connection: Connection,
     connect_timeout: Duration,
     command_timeout: Duration,
     /// The live connection's command side, if connected. Held across each
@@ -48,7 +51,7 @@ struct Shared {
 
 impl ReleaseFeed {
     /// Starts the reader task on the current tokio runtime, if there is one.
-    pub(crate) fn start(client: Client, connect_timeout: Duration, command_timeout: Duration) -> ReleaseFeed {
+    pub(crate) fn start(connection: Connection, connect_timeout: Duration, command_timeout: Duration) -> ReleaseFeed {
         let shared = Arc::new_cyclic(|shared: &Weak<Shared>| {
             let owner = Weak::clone(shared);
             // The last waiter of a channel gone: unsubscribe, unless someone
@@ -61,7 +64,7 @@ impl ReleaseFeed {
                 runtime.spawn(async move { shared.unsubscribe_if_unwatched(channel).await });
             });
             Shared {
-                client,
+                connection,
                 connect_timeout,
                 command_timeout,
                 sink: tokio::sync::Mutex::new(None),
@@ -147,7 +150,8 @@ impl Shared {
 async fn read_forever(shared: Arc<Shared>) {
     let mut backoff = Backoff::new();
     loop {
-        let opened = tokio::time::timeout(shared.connect_timeout, shared.client.get_async_pubsub()).await;
+        let opened =
+            tokio::time::timeout(shared.connect_timeout, shared.connection.pubsub_client().get_async_pubsub()).await;
         let Ok(Ok(pubsub)) = opened else {
             tokio::time::sleep(backoff.next_delay().max(RECONNECT_FLOOR)).await;
             continue;

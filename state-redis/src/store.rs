@@ -4,11 +4,11 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::{ScriptInvocation, Value};
+use redis::{Script, ScriptInvocation, Value};
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::{
-    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Fence, Key, PutOutcome, Result, ScanItem,
-    StateError, StorageScope, StorageUsage,
+    Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Failover, Fence, Key, PutOutcome, Result,
+    ScanItem, StateError, StorageScope, StorageUsage,
 };
 
 use crate::error::unexpected_reply;
@@ -34,9 +34,17 @@ impl StoreDriver for RedisStore {
         // Storage is reported while the sweeper bounds how long expired
         // data stays; in a cluster it does not run (it walks one server).
         let storage = config.sweep_interval().filter(|_| !config.is_cluster()).map(crate::sweeper::reporting);
+        // Standalone, nothing fails over (a replica the operator promotes
+        // by hand is outside the store's view).
+        let failover = match config.min_replicas_acked() {
+            _ if !config.is_cluster() && !config.is_sentinel() => Failover::NotApplicable,
+            0 => Failover::MayLoseAcknowledged,
+            replicas => Failover::KeepsAcknowledged { replicas },
+        };
         let capabilities = Capabilities::new(BACKEND, config.max_value_len(), ExpiryClock::Server)
             .with_durability(self.inner.durability)
-            .with_storage(storage);
+            .with_storage(storage)
+            .with_failover(failover);
         if config.is_cluster() {
             // A fence's lock keys and the entry's keys hash to different
             // slots, and one script cannot touch both in a cluster.
@@ -126,8 +134,8 @@ impl RedisStore {
             Condition::IfVersion(version) => ("version", version.0.to_string()),
         };
         let keys = &self.inner.keys;
-        let mut invocation =
-            if fence.is_some() { SCRIPTS.put_fenced.prepare_invoke() } else { SCRIPTS.put.prepare_invoke() };
+        let script = if fence.is_some() { &SCRIPTS.put_fenced } else { &SCRIPTS.put };
+        let mut invocation = script.prepare_invoke();
         invocation
             .key(keys.entry(key.space(), key.id()))
             .key(keys.index(key.space()))
@@ -137,7 +145,7 @@ impl RedisStore {
             .arg(value.as_ref())
             .arg(ttl)
             .arg(key.id());
-        let answer = self.invoke_behind("put", invocation, fence).await?;
+        let answer = self.invoke_behind("put", script, invocation, fence).await?;
         let mut items = reply::array("put", answer)?.into_iter();
         let written = items.next().map(|flag| reply::int("put", &flag)).transpose()?;
         let rest: Vec<Value> = items.collect();
@@ -158,26 +166,23 @@ impl RedisStore {
             DeleteCondition::IfVersion(version) => version.0.to_string(),
         };
         let keys = &self.inner.keys;
-        let mut invocation =
-            if fence.is_some() { SCRIPTS.delete_fenced.prepare_invoke() } else { SCRIPTS.delete.prepare_invoke() };
+        let script = if fence.is_some() { &SCRIPTS.delete_fenced } else { &SCRIPTS.delete };
+        let mut invocation = script.prepare_invoke();
         invocation
             .key(keys.entry(key.space(), key.id()))
             .key(keys.index(key.space()))
             .key(keys.schedule(key.space()))
             .arg(expected)
             .arg(key.id());
-        let removed = self.invoke_behind("delete", invocation, fence).await?;
+        let removed = self.invoke_behind("delete", script, invocation, fence).await?;
         Ok(reply::int("delete", &removed)? == 1)
     }
 
     async fn increment_with(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
         let ttl = ttl_arg(ttl);
         let keys = &self.inner.keys;
-        let mut invocation = if fence.is_some() {
-            SCRIPTS.increment_fenced.prepare_invoke()
-        } else {
-            SCRIPTS.increment.prepare_invoke()
-        };
+        let script = if fence.is_some() { &SCRIPTS.increment_fenced } else { &SCRIPTS.increment };
+        let mut invocation = script.prepare_invoke();
         invocation
             .key(keys.entry(key.space(), key.id()))
             .key(keys.index(key.space()))
@@ -185,7 +190,7 @@ impl RedisStore {
             .arg(state_api::counter::format(delta))
             .arg(ttl)
             .arg(key.id());
-        let answer = self.invoke_behind("increment", invocation, fence).await?;
+        let answer = self.invoke_behind("increment", script, invocation, fence).await?;
         let mut items = reply::array("increment", answer)?.into_iter();
         let (Some(flag), Some(second)) = (items.next(), items.next()) else {
             return Err(unexpected_reply("increment", "fewer than two items"));
@@ -204,19 +209,23 @@ impl RedisStore {
         }
     }
 
-    /// Runs a write's invocation; behind a fence, appends the fence's keys
+    /// Runs a write's invocation (see
+    /// [`Connection::invoke_write`](crate::connection::Connection::invoke_write));
+    /// behind a fence, appends the fence's keys
     /// (the lock's lease and token counter) and token, and turns the
     /// script's refusal into `LockLost`.
     async fn invoke_behind(
         &self,
         operation: &'static str,
+        script: &Script,
         mut invocation: ScriptInvocation<'_>,
         fence: Option<&Fence>,
     ) -> Result<Value> {
-        let Some(fence) = fence else { return self.inner.connection.invoke(operation, &invocation).await };
+        let connection = &self.inner.connection;
+        let Some(fence) = fence else { return connection.invoke_write(operation, script, &invocation).await };
         let keys = &self.inner.keys;
         invocation.key(keys.lock_lease(fence.lock())).key(keys.lock_token(fence.lock())).arg(fence.token().0);
-        let answer = self.inner.connection.invoke(operation, &invocation).await?;
+        let answer = connection.invoke_write(operation, script, &invocation).await?;
         if let Value::Array(items) = &answer
             && matches!(items.first(), Some(Value::Int(-1)))
         {

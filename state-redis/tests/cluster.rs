@@ -40,7 +40,10 @@ fn configured(urls: &[String]) -> Configured {
 
 conformance::suite!(redis_cluster, async {
     let cluster = redis_cluster()?;
-    let backend = state_redis::backend(RedisConfig::cluster(cluster.urls())).await.map_err(|e| e.to_string())?;
+    // Every write also waits for its slot's replica (`WAIT 1`, in the
+    // script's pipeline, routed with it).
+    let config = RedisConfig::cluster(cluster.urls()).with_min_replicas_acked(1);
+    let backend = state_redis::backend(config).await.map_err(|e| e.to_string())?;
     let subject = Subject::from(backend).with_unreachable(unreachable()?).with_configured(configured(&cluster.urls()));
     Ok::<_, String>(subject.keep_alive(cluster))
 });

@@ -128,7 +128,7 @@ pub fn redis_cluster() -> Result<RedisCluster, String> {
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
-            .args(["--cluster-node-timeout", "5000"])
+            .args(["--cluster-node-timeout", "5000", "--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&dir);
         let mut process = Process::spawn("redis-server (cluster node)", command, dir, port)?;
@@ -159,7 +159,20 @@ pub fn redis_cluster() -> Result<RedisCluster, String> {
     for port in &ports {
         loop {
             let info = Command::new(&cli).args(["-p", &port.to_string(), "cluster", "info"]).output();
-            if matches!(&info, Ok(out) if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok")) {
+            // And every master must hear back from its replica (`WAIT 1`
+            // answers 1): until then a write that waits for a replica waits
+            // for the initial sync, seconds after the slots are assigned.
+            let run = |args: &[&str]| {
+                Command::new(&cli)
+                    .args(["-p", &port.to_string()])
+                    .args(args)
+                    .output()
+                    .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                    .unwrap_or_default()
+            };
+            let synced =
+                !run(&["info", "replication"]).contains("role:master") || run(&["wait", "1", "100"]).trim() == "1";
+            if synced && matches!(&info, Ok(out) if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok")) {
                 break;
             }
             if std::time::Instant::now() > deadline {
@@ -185,4 +198,223 @@ fn cluster_port(taken: &[u16]) -> Result<u16, String> {
         }
     }
     Err("no free pair of loopback ports (port, port + 10000) below 55536".to_owned())
+}
+
+/// The name private sentinels monitor their master by.
+pub const SENTINEL_MASTER: &str = "statekit";
+
+/// How long a master may stay silent before the sentinels call it down and
+/// fail over: short, so failover tests take seconds.
+pub const SENTINEL_DOWN_AFTER: Duration = Duration::from_millis(1000);
+
+/// How many sentinels watch a private master; two of them must agree that
+/// it is down.
+const SENTINELS: usize = 3;
+
+/// How long a fresh replication group may take until every sentinel knows
+/// the replica and the other sentinels (they announce themselves every 2 s).
+const SENTINEL_STARTUP: Duration = Duration::from_secs(30);
+
+/// A private Redis replication group watched by Sentinel on loopback: a
+/// master, its replicas (`--replicaof`; one unless asked for more), and
+/// three sentinels (`redis-server --sentinel`, quorum 2) that fail over to
+/// a replica after the master has been silent for
+/// [`SENTINEL_DOWN_AFTER`]. No persistence. Stopped (and its directories
+/// removed) when dropped.
+#[derive(Debug)]
+pub struct RedisSentinel {
+    /// The data nodes: the first master, then its replicas. Which one is
+    /// the master now is for the sentinels to say.
+    nodes: Vec<Process>,
+    sentinels: Vec<Process>,
+    cli: std::path::PathBuf,
+}
+
+impl RedisSentinel {
+    /// The sentinels' URLs (`redis://127.0.0.1:PORT`): what a client asks
+    /// for the master's address.
+    pub fn urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(|sentinel| format!("redis://127.0.0.1:{}", sentinel.port())).collect()
+    }
+
+    /// The name the sentinels know the master by ([`SENTINEL_MASTER`]).
+    pub fn master_name(&self) -> &'static str {
+        SENTINEL_MASTER
+    }
+
+    /// The data nodes, first master first, to kill or pause one.
+    pub fn nodes_mut(&mut self) -> &mut [Process] {
+        &mut self.nodes
+    }
+
+    /// The port of the node the sentinels currently call the master, as
+    /// the first sentinel that answers says.
+    ///
+    /// # Errors
+    /// When no sentinel answers.
+    pub fn master_port(&self) -> Result<u16, String> {
+        for sentinel in &self.sentinels {
+            let text = self.query(sentinel.port(), &["sentinel", "get-master-addr-by-name", SENTINEL_MASTER]);
+            if let Some(port) = text.lines().nth(1).and_then(|line| line.trim().parse().ok()) {
+                return Ok(port);
+            }
+        }
+        Err("no sentinel named a master".to_owned())
+    }
+
+    /// Waits until every sentinel knows the replicas and the other
+    /// sentinels (they announce themselves every 2 s), so that a failover
+    /// can happen.
+    ///
+    /// # Errors
+    /// When that takes longer than 30 s.
+    pub fn wait_until_formed(&self) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + SENTINEL_STARTUP;
+        for sentinel in &self.sentinels {
+            loop {
+                let state = self.query(sentinel.port(), &["sentinel", "master", SENTINEL_MASTER]);
+                let field = |name: &str| {
+                    let mut lines = state.lines();
+                    lines.find(|line| line.trim() == name).and_then(|_| lines.next()).map(|v| v.trim().to_owned())
+                };
+                if field("num-slaves").as_deref() == Some(&(self.nodes.len() - 1).to_string())
+                    && field("num-other-sentinels").as_deref() == Some(&(SENTINELS - 1).to_string())
+                {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("the sentinels did not find each other within {SENTINEL_STARTUP:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// What `redis-cli -p port args...` prints (empty when it fails).
+    fn query(&self, port: u16, args: &[&str]) -> String {
+        Command::new(&self.cli)
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts a private [`RedisSentinel`] group with one replica, and waits
+/// until the replica has synchronised and every sentinel names the master.
+/// (Until the sentinels have also found each other, a few seconds later,
+/// they cannot fail over: see [`RedisSentinel::wait_until_formed`].)
+///
+/// # Errors
+/// A message saying what to install when `redis-server` or `redis-cli` is
+/// missing, or why the group did not form.
+pub fn redis_sentinel() -> Result<RedisSentinel, String> {
+    redis_sentinel_with_replicas(1)
+}
+
+/// A private [`RedisSentinel`] group whose master has `replicas` replicas
+/// (at least one), as [`redis_sentinel`] starts it.
+///
+/// # Errors
+/// As for [`redis_sentinel`].
+pub fn redis_sentinel_with_replicas(replicas: usize) -> Result<RedisSentinel, String> {
+    redis_sentinel_with(replicas, &Ok)
+}
+
+/// A private [`RedisSentinel`] group whose replicas follow the master
+/// through the port `follow` returns for the master's port: a fault proxy
+/// in front of the master, say, to hold the replication stream back. The
+/// sentinels watch the master directly, and after a failover point the
+/// replicas at the new master directly.
+///
+/// # Errors
+/// As for [`redis_sentinel`], or what `follow` returns.
+pub fn redis_sentinel_with(
+    replicas: usize,
+    follow: &dyn Fn(u16) -> Result<u16, String>,
+) -> Result<RedisSentinel, String> {
+    let server = find_binary("redis-server", SEARCH_DIRS)
+        .ok_or("redis-server was not found: install the Debian package `redis-server`")?;
+    let cli = find_binary("redis-cli", SEARCH_DIRS)
+        .ok_or("redis-cli was not found: install the Debian package `redis-tools` (or `redis-server`)")?;
+    let start = |label: &'static str, extra: &[String], config: Option<String>| -> Result<Process, String> {
+        let port = free_port()?;
+        let dir = temp_dir("redis-sentinel")?;
+        let mut command = Command::new(&server);
+        if let Some(config) = config {
+            // A sentinel rewrites its configuration file: it must be its own.
+            let file = dir.join("sentinel.conf");
+            std::fs::write(&file, format!("port {port}\nbind 127.0.0.1\ndir {}\n{config}", dir.display()))
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            command.arg(&file).arg("--sentinel");
+        } else {
+            command
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(extra);
+        }
+        let mut process = Process::spawn(label, command, dir, port)?;
+        wait_for_port(port, STARTUP)?;
+        if !process.is_running() {
+            return Err(format!("{label} exited; port {port} was taken by another process"));
+        }
+        Ok(process)
+    };
+    // Without the default 5 s pause before a diskless full sync, a replica
+    // is ready at once (every node: any of them may be promoted).
+    let no_delay = ["--repl-diskless-sync-delay".to_owned(), "0".to_owned()];
+    let master = start("redis-server (master)", &no_delay, None)?;
+    let master_port = master.port();
+    let upstream = follow(master_port)?;
+    let mut nodes = vec![master];
+    for _ in 0..replicas.max(1) {
+        let follow = ["--replicaof".to_owned(), "127.0.0.1".to_owned(), upstream.to_string()];
+        nodes.push(start("redis-server (replica)", &[&no_delay[..], &follow[..]].concat(), None)?);
+    }
+    let query = |port: u16, args: &[&str]| -> String {
+        Command::new(&cli)
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + SENTINEL_STARTUP;
+    let wait_until = |what: &str, ready: &dyn Fn() -> bool| -> Result<(), String> {
+        while !ready() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the sentinel group did not form within {SENTINEL_STARTUP:?}: {what}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    };
+    for replica in &nodes[1..] {
+        wait_until("a replica never synchronised", &|| {
+            query(replica.port(), &["info", "replication"]).contains("master_link_status:up")
+        })?;
+    }
+    let monitor = format!(
+        "sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
+         sentinel down-after-milliseconds {SENTINEL_MASTER} {}\n\
+         sentinel failover-timeout {SENTINEL_MASTER} 10000\n\
+         sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
+        SENTINEL_DOWN_AFTER.as_millis()
+    );
+    let mut sentinels = Vec::with_capacity(SENTINELS);
+    for _ in 0..SENTINELS {
+        sentinels.push(start("redis-server --sentinel", &[], Some(monitor.clone()))?);
+    }
+    for sentinel in &sentinels {
+        let port = sentinel.port();
+        wait_until("a sentinel did not name the master", &|| {
+            query(port, &["sentinel", "get-master-addr-by-name", SENTINEL_MASTER]).contains(&master_port.to_string())
+        })?;
+    }
+    Ok(RedisSentinel { nodes, sentinels, cli })
 }

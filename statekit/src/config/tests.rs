@@ -140,10 +140,10 @@ fn a_missing_required_field_names_it_and_its_variable() {
 fn a_cluster_takes_its_seeds_from_the_file_or_a_comma_separated_variable() {
     let file = "[state]\nbackend = \"redis\"\nmode = \"cluster\"\nurls = [\"redis://a:7000\", \"redis://b:7000\"]\n";
     let config = parse(file).unwrap();
-    assert_eq!(config.backend_config::<state_redis::RedisConfig>().map(|c| c.seeds().len()), Some(2));
+    assert_eq!(config.backend_config::<state_redis::RedisConfig>().map(|c| c.urls().len()), Some(2));
     let env = [("STATEKIT_MODE", "cluster"), ("STATEKIT_URLS", "redis://a:7000, redis://b:7000,redis://c:7000")];
     let config = parse_with_env("[state]\nbackend = \"redis\"\n", &env).unwrap();
-    let seeds = config.backend_config::<state_redis::RedisConfig>().map(|c| c.seeds().to_vec());
+    let seeds = config.backend_config::<state_redis::RedisConfig>().map(|c| c.urls().to_vec());
     assert_eq!(
         seeds,
         Some(vec!["redis://a:7000".to_owned(), "redis://b:7000".to_owned(), "redis://c:7000".to_owned()])
