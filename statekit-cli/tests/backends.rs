@@ -155,6 +155,81 @@ mod redis {
         nothing_to_create(&config(&server), "redis: nothing to create").await;
     }
 
+    /// `scripts/servers start <topology>` with `ports` (its port
+    /// variables), then `statekit check` on the example file for it, its
+    /// `urls` pointed at those ports through `STATEKIT_URLS`; the servers
+    /// are stopped whatever happens.
+    fn check_example_on_scripted_servers(topology: &str, ports: &[(&str, u16)], urls: &str, example: &str) {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let dir = std::env::temp_dir().join(format!("statekit-servers-{topology}-{:08x}", fastrand_u32()));
+        let servers = |action: &str| {
+            let mut command = Command::new("bash");
+            command.current_dir(root).args(["scripts/servers", action, topology]);
+            command.env("STATEKIT_SERVERS_DIR", &dir).envs(ports.iter().map(|(name, port)| (name, port.to_string())));
+            command.output().expect("bash runs")
+        };
+        struct Stop<F: Fn()>(F);
+        impl<F: Fn()> Drop for Stop<F> {
+            fn drop(&mut self) {
+                (self.0)();
+            }
+        }
+        let _stop = Stop(|| {
+            servers("stop");
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+        let started = servers("start");
+        assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+        let out = Command::new(env!("CARGO_BIN_EXE_statekit"))
+            .current_dir(root)
+            .args(["check", "--scale", "small", "-c", example])
+            .env("STATEKIT_URLS", urls)
+            .env("STATEKIT_PREFIX", format!("e2e{:x}", fastrand_u32()))
+            .output()
+            .expect("the binary runs");
+        let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "statekit check -c {example} failed:\n{report}");
+        assert!(report.contains(" 0 failed") && !report.contains("FAILED"), "{report}");
+    }
+
+    /// Two free loopback ports `base` and `base + 10000`... for `count`
+    /// consecutive bases (a cluster node's port and its bus port).
+    fn free_run(count: u16, bus: bool) -> u16 {
+        use std::net::TcpListener;
+        let free = |port: u16| TcpListener::bind(("127.0.0.1", port)).is_ok();
+        for _ in 0..500 {
+            let base = 20_000 + (fastrand_u32() % 25_000) as u16;
+            if (0..count).all(|i| free(base + i) && (!bus || free(base + i + 10_000))) {
+                return base;
+            }
+        }
+        panic!("no run of {count} free ports");
+    }
+
+    #[test]
+    fn check_passes_on_the_example_cluster_started_by_the_servers_script() {
+        let base = free_run(6, true);
+        let urls = (0..3).map(|i| format!("redis://127.0.0.1:{}", base + i)).collect::<Vec<_>>().join(",");
+        check_example_on_scripted_servers(
+            "redis-cluster",
+            &[("REDIS_CLUSTER_PORT", base)],
+            &urls,
+            "examples/redis-cluster.toml",
+        );
+    }
+
+    #[test]
+    fn check_passes_on_the_example_sentinel_group_started_by_the_servers_script() {
+        let (sentinels, master) = (free_run(3, false), free_run(2, false));
+        let urls = (0..3).map(|i| format!("redis://127.0.0.1:{}", sentinels + i)).collect::<Vec<_>>().join(",");
+        check_example_on_scripted_servers(
+            "redis-sentinel",
+            &[("REDIS_SENTINEL_PORT", sentinels), ("REDIS_SENTINEL_MASTER_PORT", master)],
+            &urls,
+            "examples/redis-sentinel.toml",
+        );
+    }
+
     #[test]
     fn check_faults_puts_a_proxy_in_front_of_the_configured_server() {
         let server = test_servers::redis::redis().unwrap();

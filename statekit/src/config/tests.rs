@@ -154,6 +154,29 @@ fn a_cluster_takes_its_seeds_from_the_file_or_a_comma_separated_variable() {
     assert!(error.contains("`url`"), "{error}");
 }
 
+#[cfg(feature = "redis")]
+#[test]
+fn sentinel_mode_takes_its_master_name_and_replica_count_from_the_file_or_the_environment() {
+    let file = "[state]\nbackend = \"redis\"\nmode = \"sentinel\"\nurls = [\"redis://s:26379\"]\n\
+                sentinel_master = \"main\"\nmin_replicas_acked = 1\n";
+    let config = parse(file).unwrap();
+    let redis = config.backend_config::<state_redis::RedisConfig>().unwrap();
+    assert_eq!((redis.sentinel_master(), redis.min_replicas_acked(), redis.urls().len()), (Some("main"), 1, 1));
+    let env = [
+        ("STATEKIT_MODE", "sentinel"),
+        ("STATEKIT_URLS", "redis://s1:26379,redis://s2:26379"),
+        ("STATEKIT_SENTINEL_MASTER", "other"),
+        ("STATEKIT_MIN_REPLICAS_ACKED", "2"),
+    ];
+    let config = parse_with_env("[state]\nbackend = \"redis\"\n", &env).unwrap();
+    let redis = config.backend_config::<state_redis::RedisConfig>().unwrap();
+    assert_eq!((redis.sentinel_master(), redis.min_replicas_acked(), redis.urls().len()), (Some("other"), 2, 2));
+    let error = message(parse("[state]\nbackend = \"redis\"\nurl = \"redis://a\"\nsentinel_master = \"main\"\n"));
+    assert!(error.contains("`sentinel_master`"), "{error}");
+    let error = message(parse_with_env(file, &[("STATEKIT_MIN_REPLICAS_ACKED", "many")]));
+    assert!(error.contains("STATEKIT_MIN_REPLICAS_ACKED"), "{error}");
+}
+
 #[test]
 fn the_environment_chooses_the_backend_and_overrides_typed_fields() {
     let env = [("STATEKIT_MAX_VALUE_LEN", "4096"), ("STATEKIT_MIGRATE_ON_CONNECT", "false")];
@@ -302,6 +325,8 @@ fn the_example_files_parse_or_name_the_feature_they_need() {
     let examples = [
         ("memory.toml", include_str!("../../../examples/memory.toml")),
         ("redis.toml", include_str!("../../../examples/redis.toml")),
+        ("redis-cluster.toml", include_str!("../../../examples/redis-cluster.toml")),
+        ("redis-sentinel.toml", include_str!("../../../examples/redis-sentinel.toml")),
         ("postgres.toml", include_str!("../../../examples/postgres.toml")),
         ("dynamodb.toml", include_str!("../../../examples/dynamodb.toml")),
         ("gateway.toml", include_str!("../../../examples/gateway.toml")),
