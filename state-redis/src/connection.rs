@@ -45,8 +45,14 @@ pub(crate) struct Connection {
 /// master that sentinels name, followed across failovers.
 #[derive(Clone)]
 enum Link {
-    Single { manager: ConnectionManager, pubsub: Client },
-    Cluster { cluster: ClusterConnection, pubsub: Client },
+    Single { manager: ConnectionManager, pubsub: Arc<Client> },
+    Cluster {
+        cluster: ClusterConnection,
+        /// A client per seed, for pub/sub; each (re)connection takes the
+        /// next, so the wake-ups survive the loss of any one node.
+        seeds: Arc<[Client]>,
+        next_seed: Arc<std::sync::atomic::AtomicUsize>,
+    },
     Sentinel(Arc<Sentinel>),
 }
 
@@ -128,13 +134,13 @@ impl Connection {
             Self::open_cluster(config).await?
         } else {
             let (pubsub, manager) = open_manager(config, config.client_info()?).await?;
-            Link::Single { manager, pubsub }
+            Link::Single { manager, pubsub: Arc::new(pubsub) }
         };
         Ok(Connection { link, command_timeout: config.command_timeout(), replicas_acked: config.min_replicas_acked() })
     }
 
     /// Connects to a cluster through its seeds. Lock wake-ups subscribe on
-    /// the first seed: a `PUBLISH` on any node of a cluster reaches the
+    /// one seed at a time: a `PUBLISH` on any node of a cluster reaches the
     /// subscribers of every node.
     async fn open_cluster(config: &RedisConfig) -> Result<Link, StateError> {
         let seeds = config.seed_infos()?;
@@ -142,8 +148,11 @@ impl Connection {
             install_tls_provider();
         }
         let connect_error = |e| from_redis("connect", config.connect_timeout(), e);
-        let first = seeds.first().cloned().ok_or_else(|| StateError::invalid_argument("urls", "no seed"))?;
-        let pubsub = Client::open(first).map_err(connect_error)?;
+        let clients = seeds.iter().map(|seed| Client::open(seed.clone())).collect::<Result<Vec<_>, _>>();
+        let clients = clients.map_err(connect_error)?;
+        if clients.is_empty() {
+            return Err(StateError::invalid_argument("urls", "no seed"));
+        }
         let cluster = ClusterClientBuilder::new(seeds)
             .connection_timeout(config.connect_timeout())
             .response_timeout(config.command_timeout())
@@ -157,14 +166,20 @@ impl Connection {
             Ok(Err(e)) => return Err(connect_error(e)),
             Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
         };
-        Ok(Link::Cluster { cluster, pubsub })
+        Ok(Link::Cluster { cluster, seeds: clients.into(), next_seed: Arc::default() })
     }
 
-    /// The client lock wake-ups subscribe through; in sentinel mode, the
-    /// current master's, so a reader that reconnects follows a failover.
+    /// The client lock wake-ups subscribe through, asked at every
+    /// (re)connection: in a cluster, the next seed in turn, so a dead node
+    /// is left behind; in sentinel mode, the current master's, so the
+    /// reader follows a failover.
     pub(crate) fn pubsub_client(&self) -> Client {
         match &self.link {
-            Link::Single { pubsub, .. } | Link::Cluster { pubsub, .. } => pubsub.clone(),
+            Link::Single { pubsub, .. } => Client::clone(pubsub),
+            Link::Cluster { seeds, next_seed, .. } => {
+                let turn = next_seed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                seeds[turn % seeds.len()].clone()
+            }
             Link::Sentinel(sentinel) => sentinel.master_client(),
         }
     }
