@@ -15,10 +15,9 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use redis::Script;
@@ -27,71 +26,15 @@ use state_redis::{RedisConfig, RedisStore};
 use test_servers::find_binary;
 use test_servers::redis::redis;
 
-const TASKS: usize = 64;
+mod support;
+
+use support::{Measured, TASKS, measure};
+
 const PREFIX: &str = "bench";
-
-/// Per-operation results of one statekit run.
-struct Measured {
-    ops_per_sec: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Runs `op(task, iteration)` from `TASKS` tasks for `duration`.
-async fn measure<F, Fut>(duration: Duration, op: F) -> Measured
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let started = Instant::now();
-    let until = started + duration;
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let op = Arc::clone(&op);
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(1 << 16);
-                let mut n = 0u64;
-                while Instant::now() < until {
-                    let t = Instant::now();
-                    op(task, n).await;
-                    latencies.push(t.elapsed());
-                    n += 1;
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort_unstable();
-    let at = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied();
-    Measured {
-        ops_per_sec: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50).unwrap_or_default(),
-        p99: at(0.99).unwrap_or_default(),
-    }
-}
 
 /// Runs `redis-benchmark -c 64 -q` with `args` and returns its requests/s.
 fn redis_benchmark(binary: &std::path::Path, port: u16, requests: u64, args: &[&str]) -> f64 {
-    let output = Command::new(binary)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", &TASKS.to_string(), "-n", &requests.to_string()])
-        .args(["-r", "100000000", "-q"])
-        .args(args)
-        .output()
-        .expect("redis-benchmark runs");
-    let text = String::from_utf8_lossy(&output.stdout);
-    // "<command>: 123456.79 requests per second, p50=0.215 msec"; progress
-    // lines end in carriage returns.
-    let line = text.rsplit(['\r', '\n']).find(|l| l.contains("requests per second")).unwrap_or_else(|| {
-        panic!("redis-benchmark printed no rate: {text} {}", String::from_utf8_lossy(&output.stderr))
-    });
-    let rate = line.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).expect("a rate");
-    rate.parse().expect("a number")
+    support::redis_benchmark(binary, port, requests, false, args)
 }
 
 fn sha(source: &str) -> String {

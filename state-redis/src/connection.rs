@@ -45,7 +45,10 @@ pub(crate) struct Connection {
 /// master that sentinels name, followed across failovers.
 #[derive(Clone)]
 enum Link {
-    Single { manager: ConnectionManager, pubsub: Arc<Client> },
+    Single {
+        manager: ConnectionManager,
+        pubsub: Arc<Client>,
+    },
     Cluster {
         cluster: ClusterConnection,
         /// A client per seed, for pub/sub; each (re)connection takes the
