@@ -13,7 +13,10 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisFuture, Script, ScriptInvocation, Value};
+use redis::{
+    Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, Pipeline, RedisFuture, Script, ScriptInvocation,
+    ServerErrorKind, Value,
+};
 use state_api::{Durability, StateError};
 
 use crate::config::RedisConfig;
@@ -225,11 +228,16 @@ impl Connection {
         let mut pipeline = redis::pipe();
         pipeline.invoke_script(invocation).cmd("WAIT").arg(self.replicas_acked).arg(wait_ms);
         let mut handle = self.handle();
-        let replies = match self.bounded(operation, pipeline.query_async::<Vec<Value>>(&mut handle)).await {
-            Err(StateError::Backend { .. }) if self.script_missing(operation, script).await => {
+        let sent = tokio::time::timeout(self.command_timeout, pipeline.query_async::<Vec<Value>>(&mut handle)).await;
+        let replies = match sent {
+            // The server lost its scripts (a restart, `SCRIPT FLUSH`, a
+            // replica promoted: scripts do not replicate), so the script
+            // did not run: load it and send the pipeline again.
+            Ok(Err(error)) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.bounded(operation, script.load_async(&mut handle)).await?;
                 self.bounded(operation, pipeline.query_async::<Vec<Value>>(&mut handle)).await?
             }
-            other => other?,
+            sent => self.settle(operation, sent)?,
         };
         let mut replies = replies.into_iter();
         let (Some(answer), Some(Value::Int(acked))) = (replies.next(), replies.next()) else {
@@ -246,18 +254,6 @@ impl Connection {
             return Err(StateError::timed_out(operation, self.command_timeout));
         }
         Ok(answer)
-    }
-
-    /// Whether the server lacked `script` (and now has it again): a
-    /// pipeline's `EVALSHA` is not reloaded by the client on its own.
-    async fn script_missing(&self, operation: &'static str, script: &Script) -> bool {
-        let mut handle = self.handle();
-        let exists = redis::cmd("SCRIPT").arg("EXISTS").arg(script.get_hash()).to_owned();
-        let known = self.bounded(operation, exists.query_async::<Vec<bool>>(&mut handle)).await;
-        if !matches!(known.as_deref(), Ok([false])) {
-            return false;
-        }
-        self.bounded(operation, script.load_async(&mut handle)).await.is_ok()
     }
 
     /// Runs one command within the command timeout.
@@ -277,7 +273,17 @@ impl Connection {
         operation: &'static str,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StateError> {
-        let result = match tokio::time::timeout(self.command_timeout, call).await {
+        let result = tokio::time::timeout(self.command_timeout, call).await;
+        self.settle(operation, result)
+    }
+
+    /// A call's outcome within the command timeout, as the contract's error.
+    fn settle<T>(
+        &self,
+        operation: &'static str,
+        result: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StateError> {
+        let error = match result {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => from_redis(operation, self.command_timeout, e),
             Err(_) => StateError::timed_out(operation, self.command_timeout),
@@ -285,11 +291,11 @@ impl Connection {
         // A master that stopped answering or turned into a replica: ask
         // the sentinels again (in the background; this call fails as is).
         if let Link::Sentinel(sentinel) = &self.link
-            && result.is_retryable()
+            && error.is_retryable()
         {
             sentinel.suspect();
         }
-        Err(result)
+        Err(error)
     }
 }
 

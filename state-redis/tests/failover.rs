@@ -329,3 +329,32 @@ async fn a_write_no_replica_confirms_is_a_timeout() {
     let error = store.try_acquire("unconfirmed", Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(error, StateError::Timeout { .. }), "{error:?}");
 }
+
+/// A promoted replica has no scripts (they do not replicate), and neither
+/// has a master after `SCRIPT FLUSH`: a write that waits for a replica
+/// goes out as a pipeline, which the client does not reload on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_waiting_for_a_replica_load_their_scripts_again_when_the_master_lost_them() {
+    let group = test_servers::redis::redis_sentinel().unwrap();
+    let config = RedisConfig::sentinel(group.urls(), group.master_name()).with_min_replicas_acked(1);
+    let store = RedisStore::connect(config).await.unwrap();
+    let master = format!("redis://127.0.0.1:{}", group.master_port().unwrap());
+    let mut raw = redis::Client::open(master).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let key = Key::new("flushed", "k").unwrap();
+    for round in 0..10 {
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut raw).await.unwrap();
+        // Concurrent writers all meet NOSCRIPT; each must load and resend.
+        let writes: Vec<_> = (0..64)
+            .map(|_| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move { store.increment(&key, 1, None).await })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        let lease = store.try_acquire("flushed", Duration::from_secs(5)).await.unwrap().expect("free");
+        store.release(&lease).await.unwrap();
+    }
+    assert_eq!(store.get(&key).await.unwrap().map(|entry| entry.value), Some("640".into()));
+}
