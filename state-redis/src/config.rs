@@ -104,8 +104,7 @@ impl RedisConfig {
     /// key of one lock its name, so each operation is one script on one
     /// slot, as on one server. What a cluster does not offer here, the
     /// store declares: fenced writes (a fence names a lock, whose keys sit
-    /// in another slot than the entry's) and storage reporting (the
-    /// sweeper walks one server).
+    /// in another slot than the entry's). The sweeper walks every master.
     pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> RedisConfig {
         let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
         let mut config = RedisConfig::new(seeds.first().cloned().unwrap_or_default());

@@ -19,6 +19,8 @@ use redis::{
 };
 use state_api::{Durability, StateError};
 
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
 use crate::config::RedisConfig;
 use crate::error::from_redis;
 use crate::sentinel::Sentinel;
@@ -262,6 +264,41 @@ impl Connection {
         self.bounded(operation, command.query_async::<Value>(&mut handle)).await
     }
 
+    /// The servers whose keys a walk over every key must visit: `None` for
+    /// the one server (or sentinel mode's master); in a cluster, each master
+    /// that serves slots, by address, as it says now.
+    pub(crate) async fn nodes(&self, operation: &'static str) -> Result<Vec<Option<Node>>, StateError> {
+        if !matches!(self.link, Link::Cluster { .. }) {
+            return Ok(vec![None]);
+        }
+        let answer = self.query(operation, &redis::cmd("CLUSTER").arg("NODES").clone()).await?;
+        let text = match answer {
+            Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Value::VerbatimString { text, .. } => text,
+            Value::SimpleString(text) => text,
+            _ => return Err(crate::error::unexpected_reply(operation, "a CLUSTER NODES reply that is not text")),
+        };
+        Ok(serving_masters(&text).into_iter().map(Some).collect())
+    }
+
+    /// Runs one command on `node` (see [`nodes`](Self::nodes)), within the
+    /// command timeout.
+    pub(crate) async fn query_at(
+        &self,
+        operation: &'static str,
+        node: Option<&Node>,
+        command: &Cmd,
+    ) -> Result<Value, StateError> {
+        match (&self.link, node) {
+            (Link::Cluster { cluster, .. }, Some((host, port))) => {
+                let routing =
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
+                self.bounded(operation, cluster.clone().route_command(command.clone(), routing)).await
+            }
+            _ => self.query(operation, command).await,
+        }
+    }
+
     /// Loads a script into the server's cache within the command timeout.
     pub(crate) async fn load(&self, operation: &'static str, script: &Script) -> Result<(), StateError> {
         let mut handle = self.handle();
@@ -297,6 +334,32 @@ impl Connection {
         }
         Err(error)
     }
+}
+
+/// A cluster node's address.
+pub(crate) type Node = (String, u16);
+
+/// The masters that serve slots, from a `CLUSTER NODES` reply: lines of
+/// `id host:port@bus[,hostname] flags master ping pong epoch link slot...`.
+fn serving_masters(nodes: &str) -> Vec<Node> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?.split(',').collect::<Vec<_>>();
+            if !flags.contains(&"master") || flags.iter().any(|flag| flag.starts_with("fail") || *flag == "noaddr") {
+                return None;
+            }
+            // Slot ranges follow the eighth field: a master without any
+            // serves no keys.
+            if fields.len() <= 8 {
+                return None;
+            }
+            let address = fields.get(1)?.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port.parse().ok()?))
+        })
+        .collect()
 }
 
 /// rustls needs a process-wide crypto provider before its first TLS
@@ -347,6 +410,19 @@ fn config_value(reply: &Value, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_masters_serving_slots_are_walked() {
+        let nodes = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7003@17003 slave a1 0 0 1 connected
+c3 127.0.0.1:7001@17001,host.example master - 0 0 2 connected 5461-10922
+d4 127.0.0.1:7002@17002 master,fail - 0 0 3 disconnected 10923-16383
+e5 127.0.0.1:7004@17004 master - 0 0 4 connected
+";
+        let masters = serving_masters(nodes);
+        assert_eq!(masters, vec![("127.0.0.1".to_owned(), 7000), ("127.0.0.1".to_owned(), 7001)]);
+    }
 
     #[test]
     fn config_values_are_read_from_either_protocol() {

@@ -146,8 +146,7 @@ impl RedisStore {
                 Inner { config, connection, keys, durability, releases: OnceLock::new(), sweeper: OnceLock::new() };
             let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
-            // The sweeper walks one server's keys: not a cluster's.
-            if let Some(interval) = store.inner.config.sweep_interval().filter(|_| !store.inner.config.is_cluster()) {
+            if let Some(interval) = store.inner.config.sweep_interval() {
                 let _ = store.inner.sweeper.set(sweeper::spawn(Arc::downgrade(&store.inner), interval));
             }
             Ok(store)

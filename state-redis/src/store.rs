@@ -32,8 +32,8 @@ impl StoreDriver for RedisStore {
     fn declare(&self) -> Capabilities {
         let config = &self.inner.config;
         // Storage is reported while the sweeper bounds how long expired
-        // data stays; in a cluster it does not run (it walks one server).
-        let storage = config.sweep_interval().filter(|_| !config.is_cluster()).map(crate::sweeper::reporting);
+        // data stays.
+        let storage = config.sweep_interval().map(crate::sweeper::reporting);
         // Standalone, nothing fails over (a replica the operator promotes
         // by hand is outside the store's view).
         let failover = match config.min_replicas_acked() {

@@ -15,7 +15,10 @@
 //!
 //! Cost: `SCAN` visits the whole database, in steps of [`SCAN_COUNT`]
 //! keys, so a pass costs one round trip per step; each step and each
-//! script call is short, so the server stays responsive throughout.
+//! script call is short, so the server stays responsive throughout. In a
+//! cluster a pass walks each master that serves slots (as `CLUSTER NODES`
+//! lists them when the pass starts) in turn; the sweep script of a space
+//! goes wherever its slot is.
 //!
 //! [`RedisConfig::sweep_interval`]: crate::RedisConfig::sweep_interval
 
@@ -27,6 +30,7 @@ use state_api::driver::Periodic;
 use state_api::{LockRetention, StateError, StorageReporting, StorageScope, StorageUsage};
 
 use crate::Inner;
+use crate::connection::Node;
 use crate::reply;
 use crate::statements::SCRIPTS;
 
@@ -58,11 +62,13 @@ impl Inner {
     /// expired entries it unindexed.
     pub(crate) async fn sweep(&self) -> Result<u64, StateError> {
         let mut unindexed = 0;
-        let mut keys = self.scan_keys("sweep", self.keys.store_pattern());
-        while let Some(step) = keys.next().await? {
-            for key in step {
-                if let Some(space) = self.keys.schedule_keys(&key) {
-                    unindexed += self.sweep_space(space).await?;
+        for node in self.connection.nodes("sweep").await? {
+            let mut keys = self.scan_keys("sweep", node, self.keys.store_pattern());
+            while let Some(step) = keys.next().await? {
+                for key in step {
+                    if let Some(space) = self.keys.schedule_keys(&key) {
+                        unindexed += self.sweep_space(space).await?;
+                    }
                 }
             }
         }
@@ -96,9 +102,11 @@ impl Inner {
             usage.index_entries +=
                 self.count("storage_usage", redis::cmd("ZCARD").arg(self.keys.schedule(space))).await?;
         }
-        let mut keys = self.scan_keys("storage_usage", self.keys.locks_pattern(scope.lock_prefix));
-        while let Some(step) = keys.next().await? {
-            usage.lock_records += u64::try_from(step.len()).unwrap_or(u64::MAX);
+        for node in self.connection.nodes("storage_usage").await? {
+            let mut keys = self.scan_keys("storage_usage", node, self.keys.locks_pattern(scope.lock_prefix));
+            while let Some(step) = keys.next().await? {
+                usage.lock_records += u64::try_from(step.len()).unwrap_or(u64::MAX);
+            }
         }
         Ok(usage)
     }
@@ -108,15 +116,17 @@ impl Inner {
         Ok(u64::try_from(reply::int(operation, &answer)?).unwrap_or(0))
     }
 
-    fn scan_keys(&self, operation: &'static str, pattern: String) -> KeyScan<'_> {
-        KeyScan { inner: self, operation, pattern, cursor: Some(0) }
+    fn scan_keys(&self, operation: &'static str, node: Option<Node>, pattern: String) -> KeyScan<'_> {
+        KeyScan { inner: self, operation, node, pattern, cursor: Some(0) }
     }
 }
 
-/// A `SCAN MATCH` walk, one step at a time.
+/// A `SCAN MATCH` walk over one server's keys, one step at a time.
 struct KeyScan<'a> {
     inner: &'a Inner,
     operation: &'static str,
+    /// The cluster node walked; `None` for the one server.
+    node: Option<Node>,
     pattern: String,
     /// The next step's cursor; `None` once the walk is over.
     cursor: Option<u64>,
@@ -128,7 +138,7 @@ impl KeyScan<'_> {
         let Some(cursor) = self.cursor else { return Ok(None) };
         let command =
             redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&self.pattern).arg("COUNT").arg(SCAN_COUNT).clone();
-        let answer = self.inner.connection.query(self.operation, &command).await?;
+        let answer = self.inner.connection.query_at(self.operation, self.node.as_ref(), &command).await?;
         let [next, keys] = reply::exactly(self.operation, reply::array(self.operation, answer)?)?;
         let next = reply::text(self.operation, next)?;
         let next = next.parse::<u64>().map_err(|_| {

@@ -4,9 +4,10 @@
 //!
 //! What the cluster store declares differently from one server, and the kit
 //! therefore skips: fenced writes (a fence's lock keys and the entry's keys
-//! hash to different slots, and one script cannot touch both) and storage
-//! reporting (the sweeper walks one server's keys). Fault properties need a
-//! single server to pause or restart and are not run here.
+//! hash to different slots, and one script cannot touch both). The sweeper
+//! walks every master, so storage is reported and its reclaiming checked.
+//! Fault properties need a single server to pause or restart and are not
+//! run here.
 
 #![allow(missing_docs)]
 
@@ -42,7 +43,9 @@ conformance::suite!(redis_cluster, async {
     let cluster = redis_cluster()?;
     // Every write also waits for its slot's replica (`WAIT 1`, in the
     // script's pipeline, routed with it).
-    let config = RedisConfig::cluster(cluster.urls()).with_min_replicas_acked(1);
+    let config = RedisConfig::cluster(cluster.urls())
+        .with_min_replicas_acked(1)
+        .with_sweep_interval(Some(Duration::from_millis(250)));
     let backend = state_redis::backend(config).await.map_err(|e| e.to_string())?;
     let subject = Subject::from(backend).with_unreachable(unreachable()?).with_configured(configured(&cluster.urls()));
     Ok::<_, String>(subject.keep_alive(cluster))
