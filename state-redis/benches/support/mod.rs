@@ -56,9 +56,16 @@ where
     }
 }
 
-/// Runs `redis-benchmark -c 64 -q` (with `--cluster` for a cluster seed)
-/// with `args` and returns its requests/s.
-pub fn redis_benchmark(binary: &std::path::Path, port: u16, requests: u64, cluster: bool, args: &[&str]) -> f64 {
+/// Runs `redis-benchmark -c 64 -q -r 100000000` on `port` (with
+/// `--cluster` for a cluster seed) with `args`, and returns each test's
+/// requests/s, in the order printed.
+pub fn redis_benchmark_rates(
+    binary: &std::path::Path,
+    port: u16,
+    requests: u64,
+    cluster: bool,
+    args: &[&str],
+) -> Vec<(String, f64)> {
     let output = Command::new(binary)
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", &TASKS.to_string(), "-n", &requests.to_string()])
         .args(["-r", "100000000", "-q"])
@@ -69,9 +76,19 @@ pub fn redis_benchmark(binary: &std::path::Path, port: u16, requests: u64, clust
     let text = String::from_utf8_lossy(&output.stdout);
     // "<command>: 123456.79 requests per second, p50=0.215 msec"; progress
     // lines end in carriage returns.
-    let line = text.rsplit(['\r', '\n']).find(|l| l.contains("requests per second")).unwrap_or_else(|| {
-        panic!("redis-benchmark printed no rate: {text} {}", String::from_utf8_lossy(&output.stderr))
-    });
-    let rate = line.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).expect("a rate");
-    rate.parse().expect("a number")
+    let rates: Vec<(String, f64)> = text
+        .split(['\r', '\n'])
+        .filter(|line| line.contains("requests per second"))
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(": ")?;
+            Some((name.trim().to_owned(), rest.split_whitespace().next()?.parse().ok()?))
+        })
+        .collect();
+    assert!(!rates.is_empty(), "redis-benchmark printed no rate: {text} {}", String::from_utf8_lossy(&output.stderr));
+    rates
+}
+
+/// The rate of one `redis-benchmark` run of one command (`args`).
+pub fn redis_benchmark(binary: &std::path::Path, port: u16, requests: u64, cluster: bool, args: &[&str]) -> f64 {
+    redis_benchmark_rates(binary, port, requests, cluster, args).last().map(|(_, rate)| *rate).unwrap_or_default()
 }
