@@ -4,7 +4,8 @@
 //! connection broke" is [`StateError::Unavailable`] (retryable), anything
 //! that says "it took too long" is [`StateError::Timeout`], a server that is
 //! temporarily unable to serve (loading its dataset, cluster reconfiguring)
-//! is `Unavailable` too, and everything else is a non-retryable
+//! is `Unavailable` too (so is a cluster redirection the client stopped
+//! following), and everything else is a non-retryable
 //! [`StateError::Backend`]. The Redis error is kept as the source. Messages
 //! are the operation name and the client's error text, which never quotes
 //! the connection URL, so no password can reach them.
@@ -30,6 +31,11 @@ pub(crate) fn from_redis(operation: &'static str, limit: Duration, error: RedisE
                     | ServerErrorKind::TryAgain
                     | ServerErrorKind::ClusterDown
                     | ServerErrorKind::MasterDown
+                    // A redirection the cluster client gave up following
+                    // (its slot map was stale for longer than its retries:
+                    // a failover or a slot migration under way).
+                    | ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
             )
     ) || error.is_connection_dropped()
         || error.is_connection_refusal();
@@ -69,6 +75,15 @@ mod tests {
         let slow = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
         let error = from_redis("put", Duration::from_millis(250), slow);
         assert!(matches!(error, StateError::Timeout { operation: "put", after } if after.as_millis() == 250));
+    }
+
+    #[test]
+    fn a_cluster_redirection_left_unfollowed_is_unavailable() {
+        for kind in [ServerErrorKind::Moved, ServerErrorKind::Ask, ServerErrorKind::TryAgain] {
+            let error =
+                from_redis("put", Duration::from_secs(1), RedisError::from((ErrorKind::Server(kind), "cluster")));
+            assert!(matches!(error, StateError::Unavailable { .. }) && error.is_retryable(), "{error:?}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use conformance::{Fault, FaultProxy};
 use state_api::{Failover, Key, LockService, StateError, StateStore};
 use state_redis::{RedisConfig, RedisStore};
-use test_servers::redis::redis_sentinel_with;
+use test_servers::redis::{RedisCluster, RedisSentinel, redis_cluster_with_node_timeout, redis_sentinel_with};
 use tokio::time::Instant;
 
 /// Tasks incrementing a counter of their own.
@@ -90,20 +90,138 @@ enum Before {
     ReplicationStalls(Duration),
 }
 
-async fn run(min_replicas_acked: u32, before: Before) -> Figures {
-    let proxy = Arc::new(parking_lot::Mutex::new(None::<FaultProxy>));
-    let follow = |master: u16| {
-        let started = tokio::runtime::Handle::current().block_on(FaultProxy::start(([127, 0, 0, 1], master).into()));
-        let started = started.map_err(|e| e.to_string())?;
-        let port = started.address().port();
-        *proxy.lock() = Some(started);
-        Ok(port)
-    };
-    let mut group = tokio::task::block_in_place(|| redis_sentinel_with(2, &follow))
-        .unwrap_or_else(|e| panic!("cannot start the group: {e}"));
-    group.wait_until_formed().unwrap();
-    let first_master = group.master_port().unwrap();
-    let config = RedisConfig::sentinel(group.urls(), group.master_name())
+/// The servers a run kills a master of.
+enum Deployment {
+    /// A Sentinel group (a master, two replicas), the replicas following
+    /// through `proxy`.
+    Sentinel { group: RedisSentinel, proxy: FaultProxy, first_master: u16 },
+    /// A cluster (three masters, a replica each); `victim` is the index of
+    /// the master serving the slot of the space and lock the load uses.
+    Cluster { cluster: RedisCluster, victim: usize, victim_port: u16 },
+}
+
+/// The space of the writers' counters and the name of the lock: one hash
+/// tag, so in a cluster both live on the master that is killed.
+const TAG: &str = "failover";
+
+impl Deployment {
+    fn sentinel() -> Deployment {
+        let proxy = Arc::new(parking_lot::Mutex::new(None::<FaultProxy>));
+        let follow = |master: u16| {
+            let started =
+                tokio::runtime::Handle::current().block_on(FaultProxy::start(([127, 0, 0, 1], master).into()));
+            let started = started.map_err(|e| e.to_string())?;
+            let port = started.address().port();
+            *proxy.lock() = Some(started);
+            Ok(port)
+        };
+        let group = tokio::task::block_in_place(|| redis_sentinel_with(2, &follow))
+            .unwrap_or_else(|e| panic!("cannot start the group: {e}"));
+        group.wait_until_formed().unwrap();
+        let first_master = group.master_port().unwrap();
+        let proxy = proxy.lock().take().expect("the replicas follow through the proxy");
+        Deployment::Sentinel { group, proxy, first_master }
+    }
+
+    fn cluster() -> Deployment {
+        let cluster = redis_cluster_with_node_timeout(CLUSTER_NODE_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+        let ports: Vec<u16> =
+            cluster.urls().iter().map(|url| url.rsplit(':').next().unwrap().parse().unwrap()).collect();
+        let victim_port = slot_owner(&ports, TAG).expect("a master serves the slot");
+        let victim = ports.iter().position(|port| *port == victim_port).unwrap();
+        Deployment::Cluster { cluster, victim, victim_port }
+    }
+
+    fn config(&self) -> RedisConfig {
+        match self {
+            Deployment::Sentinel { group, .. } => RedisConfig::sentinel(group.urls(), group.master_name()),
+            Deployment::Cluster { cluster, .. } => RedisConfig::cluster(cluster.urls()),
+        }
+    }
+
+    fn stall_replication(&self) {
+        match self {
+            Deployment::Sentinel { proxy, .. } => proxy.set(Fault::Blackhole),
+            Deployment::Cluster { .. } => panic!("replication is stalled in sentinel groups only"),
+        }
+    }
+
+    fn kill_master(&mut self) {
+        match self {
+            Deployment::Sentinel { group, .. } => group.nodes_mut()[0].kill(),
+            Deployment::Cluster { cluster, victim, .. } => cluster.nodes_mut()[*victim].kill(),
+        }
+    }
+
+    /// The port of the master that took over, once one did.
+    fn new_master(&self) -> Option<u16> {
+        match self {
+            Deployment::Sentinel { group, first_master, .. } => {
+                group.master_port().ok().filter(|port| port != first_master)
+            }
+            Deployment::Cluster { cluster, victim_port, .. } => {
+                let ports: Vec<u16> = cluster
+                    .urls()
+                    .iter()
+                    .map(|url| url.rsplit(':').next().unwrap().parse().unwrap())
+                    .filter(|port| port != victim_port)
+                    .collect();
+                slot_owner(&ports, TAG).filter(|port| port != victim_port)
+            }
+        }
+    }
+
+    /// After the failover: in a cluster the promoted replica has no replica
+    /// of its own, so writes that wait for one wait until the killed node
+    /// is back (it rejoins as the new master's replica).
+    fn after_failover(&mut self, min_replicas_acked: u32) {
+        if let Deployment::Cluster { cluster, victim, .. } = self
+            && min_replicas_acked > 0
+        {
+            cluster.nodes_mut()[*victim].restart(Duration::from_secs(10)).unwrap();
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Deployment::Sentinel { .. } => "sentinel",
+            Deployment::Cluster { .. } => "cluster",
+        }
+    }
+}
+
+/// The port of the master serving `tag`'s slot, as the first of `ports`
+/// that answers says.
+fn slot_owner(ports: &[u16], tag: &str) -> Option<u16> {
+    for port in ports {
+        let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else { continue };
+        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(300)) else { continue };
+        let Ok(slot) = redis::cmd("CLUSTER").arg("KEYSLOT").arg(tag).query::<u16>(&mut connection) else { continue };
+        let Ok(nodes) = redis::cmd("CLUSTER").arg("NODES").query::<String>(&mut connection) else { continue };
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2).copied().unwrap_or_default();
+            if !flags.contains("master") || flags.contains("fail") {
+                continue;
+            }
+            let serves = fields.iter().skip(8).any(|range| {
+                let (low, high) = range.split_once('-').unwrap_or((range, range));
+                matches!((low.parse::<u16>(), high.parse::<u16>()), (Ok(low), Ok(high)) if (low..=high).contains(&slot))
+            });
+            if serves {
+                return fields.get(1)?.split('@').next()?.rsplit_once(':')?.1.parse().ok();
+            }
+        }
+    }
+    None
+}
+
+/// How long cluster nodes wait before calling a silent master failed.
+const CLUSTER_NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+async fn run(mut deployment: Deployment, min_replicas_acked: u32, before: Before) -> Figures {
+    let config = deployment
+        .config()
         .with_min_replicas_acked(min_replicas_acked)
         .with_command_timeout(Duration::from_millis(500))
         .with_connect_timeout(Duration::from_millis(500));
@@ -123,7 +241,7 @@ async fn run(min_replicas_acked: u32, before: Before) -> Figures {
     for writer in 0..WRITERS {
         let (store, stop, killed_at) = (store.clone(), Arc::clone(&stop), Arc::clone(&killed_at));
         writers.push(tokio::spawn(async move {
-            let key = Key::new("failover", &format!("counter-{writer}")).unwrap();
+            let key = Key::new(TAG, &format!("counter-{writer}")).unwrap();
             let mut written = Written { acked: Vec::new(), first_ok_after: None };
             while !stop.load(Ordering::Relaxed) {
                 let sent = start.elapsed();
@@ -149,7 +267,7 @@ async fn run(min_replicas_acked: u32, before: Before) -> Figures {
             let mut tenures = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let asked = start.elapsed();
-                let lease = match store.try_acquire("failover-lock", LEASE).await {
+                let lease = match store.try_acquire(TAG, LEASE).await {
                     Ok(Some(lease)) => lease,
                     Ok(None) => {
                         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -175,24 +293,23 @@ async fn run(min_replicas_acked: u32, before: Before) -> Figures {
 
     tokio::time::sleep(WARM_UP).await;
     if let Before::ReplicationStalls(stall) = before {
-        proxy.lock().as_ref().expect("the replicas follow through the proxy").set(Fault::Blackhole);
+        deployment.stall_replication();
         tokio::time::sleep(stall).await;
     }
-    group.nodes_mut()[0].kill();
+    deployment.kill_master();
     let kill = start.elapsed();
     *killed_at.lock() = Some(kill);
     // Load until some write sent after the kill succeeded, then a while more.
     let deadline = kill + RECOVERY_LIMIT;
     let moved_to = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(port) = group.master_port()
-            && port != first_master
-        {
+        if let Some(port) = tokio::task::block_in_place(|| deployment.new_master()) {
             break Some(port);
         }
-        assert!(start.elapsed() < deadline, "the sentinels did not fail over within {RECOVERY_LIMIT:?}");
+        assert!(start.elapsed() < deadline, "no failover within {RECOVERY_LIMIT:?}");
     };
-    let probe = Key::new("failover", "probe").unwrap();
+    tokio::task::block_in_place(|| deployment.after_failover(min_replicas_acked));
+    let probe = Key::new(TAG, "probe").unwrap();
     let recovered = loop {
         if store.increment(&probe, 1, None).await.is_ok() {
             break start.elapsed();
@@ -219,9 +336,19 @@ async fn run(min_replicas_acked: u32, before: Before) -> Figures {
             }
         }
         // And the counter ends at the last value acknowledged.
-        let key = Key::new("failover", &format!("counter-{writer}")).unwrap();
+        let key = Key::new(TAG, &format!("counter-{writer}")).unwrap();
         let last = written.acked.last().copied().unwrap_or(0);
-        let now = store.get(&key).await.unwrap().map_or(0, |entry| {
+        // A read queued behind a write's WAIT may time out while the
+        // remaining replica resynchronises with the new master: retry.
+        let mut attempts = 0;
+        let entry = loop {
+            match store.get(&key).await {
+                Ok(entry) => break entry,
+                Err(error) if error.is_retryable() && attempts < 20 => attempts += 1,
+                Err(error) => panic!("reading counter {writer} back: {error}"),
+            }
+        };
+        let now = entry.map_or(0, |entry| {
             std::str::from_utf8(&entry.value).ok().and_then(|text| text.parse::<i64>().ok()).unwrap_or(0)
         });
         lost += (last - now).max(0);
@@ -253,9 +380,10 @@ async fn run(min_replicas_acked: u32, before: Before) -> Figures {
         moved: moved_to.is_some(),
     };
     println!(
-        "failover after {before:?}, min_replicas_acked = {min_replicas_acked}: {} increments acknowledged, {} lost; {} lock tenures, \
+        "{} failover after {before:?}, min_replicas_acked = {min_replicas_acked}: {} increments acknowledged, {} lost; {} lock tenures, \
          {} overlapping a tenure still believed held, {} fencing tokens granted twice; \
          writes succeeded again {} ms after the kill",
+        deployment.name(),
         figures.acked,
         figures.lost,
         figures.tenures,
@@ -268,7 +396,7 @@ async fn run(min_replicas_acked: u32, before: Before) -> Figures {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_replica_acknowledgement_the_store_follows_the_new_master() {
-    let figures = run(0, Before::Nothing).await;
+    let figures = run(Deployment::sentinel(), 0, Before::Nothing).await;
     assert!(figures.moved && figures.acked > 0 && figures.tenures > 0);
     // MayLoseAcknowledged: losses, overlaps and repeated tokens are
     // measured and reported, not ruled out.
@@ -276,7 +404,7 @@ async fn without_replica_acknowledgement_the_store_follows_the_new_master() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_replica_acknowledging_nothing_acknowledged_is_lost() {
-    let figures = run(1, Before::Nothing).await;
+    let figures = run(Deployment::sentinel(), 1, Before::Nothing).await;
     assert!(figures.moved && figures.acked > 0 && figures.tenures > 0);
     assert_keeps_acknowledged(&figures);
 }
@@ -286,7 +414,7 @@ async fn with_one_replica_acknowledging_nothing_acknowledged_is_lost() {
 /// included, and the figures show it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_replication_stream_loses_acknowledged_writes_and_repeats_tokens() {
-    let figures = run(0, Before::ReplicationStalls(STALL)).await;
+    let figures = run(Deployment::sentinel(), 0, Before::ReplicationStalls(STALL)).await;
     assert!(figures.moved);
     assert!(figures.lost > 0, "nothing acknowledged during the stall was lost");
     assert!(figures.repeated_tokens > 0, "no fencing token was granted twice");
@@ -296,7 +424,24 @@ async fn a_stalled_replication_stream_loses_acknowledged_writes_and_repeats_toke
 /// confirm was never acknowledged, so nothing acknowledged is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_replication_stream_loses_nothing_acknowledged_with_one_replica_acknowledging() {
-    let figures = run(1, Before::ReplicationStalls(STALL)).await;
+    let figures = run(Deployment::sentinel(), 1, Before::ReplicationStalls(STALL)).await;
+    assert!(figures.moved && figures.acked > 0);
+    assert_keeps_acknowledged(&figures);
+}
+
+/// A cluster master killed under load: its replica takes over its slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_under_load_is_replaced_by_its_replica() {
+    let figures = run(Deployment::cluster(), 0, Before::Nothing).await;
+    assert!(figures.moved && figures.acked > 0 && figures.tenures > 0);
+}
+
+/// The same with `min_replicas_acked = 1`: writes wait until the killed
+/// node has rejoined as the new master's replica, and nothing acknowledged
+/// is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_under_load_loses_nothing_acknowledged_with_one_replica_acknowledging() {
+    let figures = run(Deployment::cluster(), 1, Before::Nothing).await;
     assert!(figures.moved && figures.acked > 0);
     assert_keeps_acknowledged(&figures);
 }

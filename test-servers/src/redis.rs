@@ -115,6 +115,16 @@ impl RedisCluster {
 /// A message saying what to install when `redis-server` or `redis-cli` is
 /// missing, or why the cluster did not form.
 pub fn redis_cluster() -> Result<RedisCluster, String> {
+    redis_cluster_with_node_timeout(Duration::from_millis(5000))
+}
+
+/// A private [`RedisCluster`] whose nodes call a silent peer failed (and
+/// its replica takes over) after `node_timeout` (`cluster-node-timeout`),
+/// for failover tests.
+///
+/// # Errors
+/// As for [`redis_cluster`].
+pub fn redis_cluster_with_node_timeout(node_timeout: Duration) -> Result<RedisCluster, String> {
     let server = find_binary("redis-server", SEARCH_DIRS)
         .ok_or("redis-server was not found: install the Debian package `redis-server`")?;
     let cli = find_binary("redis-cli", SEARCH_DIRS)
@@ -128,7 +138,8 @@ pub fn redis_cluster() -> Result<RedisCluster, String> {
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
-            .args(["--cluster-node-timeout", "5000", "--repl-diskless-sync-delay", "0"])
+            .args(["--cluster-node-timeout", &node_timeout.as_millis().to_string()])
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(&dir);
         let mut process = Process::spawn("redis-server (cluster node)", command, dir, port)?;
