@@ -169,33 +169,23 @@ impl Finder {
         let cached = answering.take();
         let candidates = cached.into_iter().map(Ok).chain(self.sentinels.iter().map(Err));
         for candidate in candidates {
-            let mut connection = match candidate {
-                Ok(connection) => connection,
-                Err(info) => {
-                    let client = Client::open(info.clone()).map_err(|e| from_redis("connect", timeout, e))?;
-                    match tokio::time::timeout(timeout, client.get_multiplexed_async_connection()).await {
-                        Ok(Ok(connection)) => connection,
-                        Ok(Err(e)) => {
-                            last_error = Some(from_redis("connect", timeout, e));
-                            continue;
-                        }
-                        Err(_) => {
-                            last_error = Some(StateError::timed_out("connect", timeout));
-                            continue;
-                        }
+            let asked = async {
+                let mut connection = match candidate {
+                    Ok(connection) => connection,
+                    Err(info) => {
+                        let client = Client::open(info.clone()).map_err(|e| from_redis("connect", timeout, e))?;
+                        within(timeout, client.get_multiplexed_async_connection()).await?
                     }
-                }
+                };
+                let mut question = redis::cmd("SENTINEL");
+                question.arg("get-master-addr-by-name").arg(&self.master_name);
+                let reply = within(timeout, question.query_async::<Value>(&mut connection)).await?;
+                Ok::<_, StateError>((connection, reply))
             };
-            let mut question = redis::cmd("SENTINEL");
-            question.arg("get-master-addr-by-name").arg(&self.master_name);
-            let reply = match tokio::time::timeout(timeout, question.query_async::<Value>(&mut connection)).await {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => {
-                    last_error = Some(from_redis("connect", timeout, e));
-                    continue;
-                }
-                Err(_) => {
-                    last_error = Some(StateError::timed_out("connect", timeout));
+            let (connection, reply) = match asked.await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    last_error = Some(error);
                     continue;
                 }
             };
@@ -225,12 +215,7 @@ impl Finder {
         };
         let (client, manager) = open_manager(&self.config, self.template.clone().set_addr(addr)).await?;
         let timeout = self.config.command_timeout();
-        let role =
-            match tokio::time::timeout(timeout, redis::cmd("ROLE").query_async::<Value>(&mut manager.clone())).await {
-                Ok(Ok(role)) => role,
-                Ok(Err(e)) => return Err(from_redis("connect", timeout, e)),
-                Err(_) => return Err(StateError::timed_out("connect", timeout)),
-            };
+        let role = within(timeout, redis::cmd("ROLE").query_async::<Value>(&mut manager.clone())).await?;
         if !is_master(&role) {
             return Err(StateError::failed(
                 BACKEND,
@@ -239,6 +224,15 @@ impl Finder {
             ));
         }
         Ok(Master { address, client, manager })
+    }
+}
+
+/// `call`'s outcome within `timeout`, as the contract's error.
+async fn within<T>(timeout: Duration, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StateError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(from_redis("connect", timeout, e)),
+        Err(_) => Err(StateError::timed_out("connect", timeout)),
     }
 }
 

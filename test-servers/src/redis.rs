@@ -170,19 +170,11 @@ pub fn redis_cluster_with_node_timeout(node_timeout: Duration) -> Result<RedisCl
     for port in &ports {
         loop {
             let info = Command::new(&cli).args(["-p", &port.to_string(), "cluster", "info"]).output();
-            // And every master must hear back from its replica (`WAIT 1`
-            // answers 1): until then a write that waits for a replica waits
-            // for the initial sync, seconds after the slots are assigned.
-            let run = |args: &[&str]| {
-                Command::new(&cli)
-                    .args(["-p", &port.to_string()])
-                    .args(args)
-                    .output()
-                    .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-                    .unwrap_or_default()
-            };
-            let synced =
-                !run(&["info", "replication"]).contains("role:master") || run(&["wait", "1", "100"]).trim() == "1";
+            // And every master must hear back from its replica: until then
+            // a write that waits for a replica (`WAIT 1`) waits for the
+            // initial sync, up to seconds after the slots are assigned.
+            let synced = !cli_output(&cli, *port, &["info", "replication"]).contains("role:master")
+                || replica_confirms(&cli, *port, 1);
             if synced && matches!(&info, Ok(out) if String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok")) {
                 break;
             }
@@ -302,16 +294,41 @@ impl RedisSentinel {
         Ok(())
     }
 
-    /// What `redis-cli -p port args...` prints (empty when it fails).
     fn query(&self, port: u16, args: &[&str]) -> String {
-        Command::new(&self.cli)
-            .arg("-p")
-            .arg(port.to_string())
-            .args(args)
-            .output()
-            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-            .unwrap_or_default()
+        cli_output(&self.cli, port, args)
     }
+}
+
+/// Whether `replicas` replicas of the (empty, fresh) master on `port`
+/// confirm a write within 100 ms: `FLUSHALL` (a write to the replication
+/// stream, harmless on a new server) and `WAIT replicas 100` on one
+/// connection.
+fn replica_confirms(cli: &std::path::Path, port: u16, replicas: usize) -> bool {
+    use std::io::Write;
+    let child = Command::new(cli)
+        .args(["-p", &port.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(format!("FLUSHALL\nWAIT {replicas} 100\n").as_bytes());
+    }
+    let Ok(output) = child.wait_with_output() else { return false };
+    let confirmed = String::from_utf8_lossy(&output.stdout).lines().nth(1).map(|line| line.trim().to_owned());
+    confirmed == Some(replicas.to_string())
+}
+
+/// What `redis-cli -p port args...` prints (empty when it fails).
+fn cli_output(cli: &std::path::Path, port: u16, args: &[&str]) -> String {
+    Command::new(cli)
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 /// Starts a private [`RedisSentinel`] group with one replica, and waits
@@ -386,15 +403,7 @@ pub fn redis_sentinel_with(
         let follow = ["--replicaof".to_owned(), "127.0.0.1".to_owned(), upstream.to_string()];
         nodes.push(start("redis-server (replica)", &[&no_delay[..], &follow[..]].concat(), None)?);
     }
-    let query = |port: u16, args: &[&str]| -> String {
-        Command::new(&cli)
-            .arg("-p")
-            .arg(port.to_string())
-            .args(args)
-            .output()
-            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-            .unwrap_or_default()
-    };
+    let query = |port: u16, args: &[&str]| cli_output(&cli, port, args);
     let deadline = std::time::Instant::now() + SENTINEL_STARTUP;
     let wait_until = |what: &str, ready: &dyn Fn() -> bool| -> Result<(), String> {
         while !ready() {
@@ -410,6 +419,9 @@ pub fn redis_sentinel_with(
             query(replica.port(), &["info", "replication"]).contains("master_link_status:up")
         })?;
     }
+    // A synchronised replica may still take seconds to confirm its first
+    // write (`WAIT`): until it does, a store that waits for replicas would.
+    wait_until("the replicas never confirmed a write", &|| replica_confirms(&cli, master_port, nodes.len() - 1))?;
     let monitor = format!(
         "sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master_port} 2\n\
          sentinel down-after-milliseconds {SENTINEL_MASTER} {}\n\
