@@ -100,7 +100,7 @@ impl ConnectionLike for Handle {
 }
 
 /// The settings of every connection manager this crate opens.
-pub(crate) fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(config.connect_timeout()))
         .set_response_timeout(Some(config.command_timeout()))

@@ -147,14 +147,15 @@ impl Sentinel {
             return Ok(false);
         }
         let master = self.finder.connect(address).await?;
+        let to = format!("{}:{}", master.address.0, master.address.1);
+        let left = std::mem::replace(&mut *self.current.write(), master);
         tracing::info!(
             backend = BACKEND,
             master = %self.finder.master_name,
-            from = %format!("{}:{}", self.current.read().address.0, self.current.read().address.1),
-            to = %format!("{}:{}", master.address.0, master.address.1),
+            from = %format!("{}:{}", left.address.0, left.address.1),
+            %to,
             "the sentinels name a new master: following it"
         );
-        *self.current.write() = master;
         Ok(true)
     }
 }
