@@ -56,10 +56,8 @@ enum Link {
     },
     Cluster {
         cluster: ClusterConnection,
-        /// A client per seed, for pub/sub; each (re)connection takes the
-        /// next, so the wake-ups survive the loss of any one node.
-        seeds: Arc<[Client]>,
-        next_seed: Arc<std::sync::atomic::AtomicUsize>,
+        /// The seeds, for the wake-ups' own cluster connection.
+        seeds: Arc<[ConnectionInfo]>,
     },
     Sentinel(Arc<Sentinel>),
 }
@@ -97,6 +95,31 @@ impl ConnectionLike for Handle {
             Handle::Cluster(cluster) => cluster.get_db(),
         }
     }
+}
+
+/// Where lock wake-ups subscribe.
+pub(crate) enum FeedSource {
+    /// One server (standalone, or the master sentinels name now):
+    /// `SUBSCRIBE` on a pub/sub connection to it.
+    Node(Box<Client>),
+    /// A cluster: `SSUBSCRIBE` through a cluster connection of its own,
+    /// which sends each channel's subscription to the node serving the
+    /// channel's slot and moves it when the slot moves.
+    Shards(Arc<[ConnectionInfo]>),
+}
+
+/// A cluster client with this crate's timeouts and retry pacing.
+pub(crate) fn cluster_builder(
+    seeds: Vec<ConnectionInfo>,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+) -> ClusterClientBuilder {
+    ClusterClientBuilder::new(seeds)
+        .connection_timeout(connect_timeout)
+        .response_timeout(command_timeout)
+        .retries(RECONNECT_ATTEMPTS as u32)
+        .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
+        .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
 }
 
 /// The settings of every connection manager this crate opens.
@@ -147,26 +170,18 @@ impl Connection {
         Ok(Connection { link, command_timeout: config.command_timeout(), replicas_acked: config.min_replicas_acked() })
     }
 
-    /// Connects to a cluster through its seeds. Lock wake-ups subscribe on
-    /// one seed at a time: a `PUBLISH` on any node of a cluster reaches the
-    /// subscribers of every node.
+    /// Connects to a cluster through its seeds. Lock wake-ups have a
+    /// cluster connection of their own (see [`FeedSource::Shards`]).
     async fn open_cluster(config: &RedisConfig) -> Result<Link, StateError> {
         let seeds = config.seed_infos()?;
         if seeds.iter().any(|seed| matches!(seed.addr(), ConnectionAddr::TcpTls { .. })) {
             install_tls_provider();
         }
-        let connect_error = |e| from_redis("connect", config.connect_timeout(), e);
-        let clients = seeds.iter().map(|seed| Client::open(seed.clone())).collect::<Result<Vec<_>, _>>();
-        let clients = clients.map_err(connect_error)?;
-        if clients.is_empty() {
+        if seeds.is_empty() {
             return Err(StateError::invalid_argument("urls", "no seed"));
         }
-        let cluster = ClusterClientBuilder::new(seeds)
-            .connection_timeout(config.connect_timeout())
-            .response_timeout(config.command_timeout())
-            .retries(RECONNECT_ATTEMPTS as u32)
-            .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
-            .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
+        let connect_error = |e| from_redis("connect", config.connect_timeout(), e);
+        let cluster = cluster_builder(seeds.clone(), config.connect_timeout(), config.command_timeout())
             .build()
             .map_err(connect_error)?;
         let cluster = match tokio::time::timeout(config.connect_timeout(), cluster.get_async_connection()).await {
@@ -174,21 +189,27 @@ impl Connection {
             Ok(Err(e)) => return Err(connect_error(e)),
             Err(_) => return Err(StateError::timed_out("connect", config.connect_timeout())),
         };
-        Ok(Link::Cluster { cluster, seeds: clients.into(), next_seed: Arc::default() })
+        Ok(Link::Cluster { cluster, seeds: seeds.into() })
     }
 
-    /// The client lock wake-ups subscribe through, asked at every
-    /// (re)connection: in a cluster, the next seed in turn, so a dead node
-    /// is left behind; in sentinel mode, the current master's, so the
-    /// reader follows a failover.
-    pub(crate) fn pubsub_client(&self) -> Client {
+    /// Where lock wake-ups subscribe, asked at every (re)connection: in
+    /// sentinel mode the current master, so the reader follows a failover.
+    pub(crate) fn feed_source(&self) -> FeedSource {
         match &self.link {
-            Link::Single { pubsub, .. } => Client::clone(pubsub),
-            Link::Cluster { seeds, next_seed, .. } => {
-                let turn = next_seed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                seeds[turn % seeds.len()].clone()
-            }
-            Link::Sentinel(sentinel) => sentinel.master_client(),
+            Link::Single { pubsub, .. } => FeedSource::Node(Box::new(Client::clone(pubsub))),
+            Link::Cluster { seeds, .. } => FeedSource::Shards(Arc::clone(seeds)),
+            Link::Sentinel(sentinel) => FeedSource::Node(Box::new(sentinel.master_client())),
+        }
+    }
+
+    /// The command the release script announces a release with: a sharded
+    /// `SPUBLISH` in a cluster, so the message goes only to the shard that
+    /// serves the lock's slot (where its waiters' `SSUBSCRIBE` went),
+    /// instead of a `PUBLISH` every node relays to every other.
+    pub(crate) fn publish_command(&self) -> &'static str {
+        match &self.link {
+            Link::Cluster { .. } => "SPUBLISH",
+            Link::Single { .. } | Link::Sentinel(_) => "PUBLISH",
         }
     }
 

@@ -32,10 +32,14 @@
 //!   entries plus a shrinking backlog.
 //! - **Locks.** A lease key with the owner id that expires with the lease,
 //!   and a token counter that never expires; waiters are woken by a pub/sub
-//!   message published by the release script.
+//!   message published by the release script. In a cluster the message is
+//!   sharded (`SPUBLISH` on the channel's slot, which is the lock's) and
+//!   waiters subscribe (`SSUBSCRIBE`) on the master serving that slot,
+//!   following it when the slot moves or the master fails over.
 //!
 //! Limits: values up to 16 MiB by default
-//! ([`RedisConfig::with_max_value_len`]); Redis 6 or later (Valkey too).
+//! ([`RedisConfig::with_max_value_len`]); Redis 6 or later (Valkey too),
+//! Redis 7 or later in cluster mode.
 //! Fencing tokens survive everything the server's data survives: on a
 //! server without persistence, a restart forgets them along with the data.
 //!
@@ -69,6 +73,7 @@ mod lock;
 mod releases;
 mod reply;
 mod sentinel;
+mod shards;
 mod statements;
 mod store;
 mod sweeper;
@@ -146,6 +151,9 @@ impl RedisStore {
                 Inner { config, connection, keys, durability, releases: OnceLock::new(), sweeper: OnceLock::new() };
             let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
+            if store.inner.config.is_cluster() {
+                store.require_sharded_pubsub().await?;
+            }
             if let Some(interval) = store.inner.config.sweep_interval() {
                 let _ = store.inner.sweeper.set(sweeper::spawn(Arc::downgrade(&store.inner), interval));
             }
@@ -177,6 +185,22 @@ impl RedisStore {
             self.inner.connection.load("connect", script).await?;
         }
         Ok(())
+    }
+
+    /// In a cluster the release script announces releases with
+    /// `SPUBLISH` (Redis 7): an older server would fail every release, so
+    /// it fails `connect` instead.
+    async fn require_sharded_pubsub(&self) -> Result<(), StateError> {
+        let mut info = redis::cmd("COMMAND");
+        info.arg("INFO").arg("SPUBLISH");
+        let answer = self.inner.connection.query("connect", &info).await?;
+        if reply::names_a_command(&answer) {
+            return Ok(());
+        }
+        Err(StateError::invalid_argument(
+            "mode",
+            "mode = \"cluster\" needs Redis 7 or later (Valkey 7.2 or later): lock wake-ups use sharded pub/sub, and this server has no SPUBLISH",
+        ))
     }
 
     /// Unindexes, now, every id whose entry has expired, in every space

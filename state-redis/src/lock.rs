@@ -49,7 +49,11 @@ impl LockDriver for RedisStore {
     async fn free(&self, lease: &Lease) -> Result<bool> {
         let keys = &self.inner.keys;
         let mut invocation = SCRIPTS.lock_release.prepare_invoke();
-        invocation.key(keys.lock_lease(lease.name())).arg(lease.owner()).arg(keys.lock_channel(lease.name()));
+        invocation
+            .key(keys.lock_lease(lease.name()))
+            .arg(lease.owner())
+            .arg(keys.lock_channel(lease.name()))
+            .arg(self.inner.connection.publish_command());
         let released = self.inner.connection.invoke_write("release", &SCRIPTS.lock_release, &invocation).await?;
         Ok(reply::int("release", &released)? == 1)
     }

@@ -100,3 +100,22 @@ fn shape(value: &Value) -> &'static str {
         _ => "another type",
     }
 }
+
+/// Whether a `COMMAND INFO <name>` reply describes a command: the server
+/// answers `[nil]` for a name it does not know.
+pub(crate) fn names_a_command(value: &Value) -> bool {
+    matches!(value, Value::Array(items) if matches!(items.first(), Some(Value::Array(_))))
+}
+
+#[cfg(test)]
+mod command_info {
+    use super::*;
+
+    #[test]
+    fn a_known_command_is_described_and_an_unknown_one_is_nil() {
+        let described = Value::Array(vec![Value::Array(vec![Value::BulkString(b"spublish".to_vec())])]);
+        assert!(names_a_command(&described));
+        assert!(!names_a_command(&Value::Array(vec![Value::Nil])));
+        assert!(!names_a_command(&Value::Nil));
+    }
+}

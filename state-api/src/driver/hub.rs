@@ -127,6 +127,16 @@ impl ReleaseHub {
         }
     }
 
+    /// The server dropped the subscription to `name` on its own (a
+    /// Redis Cluster slot moved to another node): clears its confirmation
+    /// and wakes its waiters, who look again and subscribe anew.
+    pub fn withdraw(&self, name: &str) {
+        if let Some(interest) = self.shared.names.lock().get_mut(name) {
+            interest.confirmed = false;
+            interest.released.notify_waiters();
+        }
+    }
+
     /// Whether `name` has a confirmed subscription (always the feed's
     /// liveness for [`Delivery::AllNames`]).
     pub fn is_confirmed(&self, name: &str) -> bool {
@@ -251,6 +261,22 @@ mod tests {
         assert!(!watch.is_live());
         hub.set_live(true);
         assert!(!watch.is_live(), "a reconnected feed must confirm each name again");
+    }
+
+    #[tokio::test]
+    async fn a_withdrawn_name_is_no_longer_live_and_its_waiters_look_again() {
+        let hub = ReleaseHub::new(Delivery::PerName);
+        hub.set_live(true);
+        let watch = hub.watch("job");
+        let other = hub.watch("other");
+        hub.confirm("job");
+        hub.confirm("other");
+        let mut woken = pin!(watch.released());
+        woken.as_mut().enable();
+        hub.withdraw("job");
+        assert!(!watch.is_live());
+        assert!(other.is_live(), "only the withdrawn name loses its confirmation");
+        assert!(tokio::time::timeout(Duration::from_secs(1), woken).await.is_ok());
     }
 
     #[test]

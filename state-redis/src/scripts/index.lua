@@ -29,19 +29,31 @@ local function schedule_expiry(schedule, id, ttl)
   end
 end
 
--- Unindexes up to `budget` ids whose deadline has passed. An entry that is
--- somehow live again keeps its index member; only its schedule goes.
--- Creations call this, and each adds one member: removing up to `budget`
--- keeps the index from growing beyond the live entries plus a backlog
--- that only shrinks. Returns how many ids were due (at most `budget`) and
--- how many of them were unindexed.
+-- Unindexes up to `budget` ids whose deadline has passed. Creations call
+-- this, and each adds one member: removing up to `budget` keeps the index
+-- from growing beyond the live entries plus a backlog that only shrinks.
+-- Returns how many ids were due (at most `budget`) and how many of them
+-- were unindexed.
+--
+-- Due is decided by TIME, but the server expires keys by the clock it read
+-- when the script started, which TIME overtakes while the script runs (by
+-- milliseconds on a busy host). An entry due by TIME but still there by
+-- that clock is rescheduled at its own deadline, so it is unindexed once
+-- it has expired rather than left in the index. An entry still there
+-- without a TTL was rewritten for good: only its schedule goes.
 local function sweep_expired(index, schedule, entry_prefix, budget)
-  local due = redis.call('ZRANGEBYSCORE', schedule, '-inf', server_millis() - 1, 'LIMIT', 0, budget)
+  local now = server_millis()
+  local due = redis.call('ZRANGEBYSCORE', schedule, '-inf', now - 1, 'LIMIT', 0, budget)
   local unindexed = 0
   for _, id in ipairs(due) do
-    redis.call('ZREM', schedule, id)
-    if redis.call('EXISTS', entry_prefix .. id) == 0 then
-      unindexed = unindexed + redis.call('ZREM', index, id)
+    local left = redis.call('PTTL', entry_prefix .. id)
+    if left >= 0 then
+      redis.call('ZADD', schedule, now + left, id)
+    else
+      redis.call('ZREM', schedule, id)
+      if left == -2 then
+        unindexed = unindexed + redis.call('ZREM', index, id)
+      end
     end
   end
   return #due, unindexed

@@ -9,10 +9,12 @@
 -- KEYS[1]  the lease
 -- ARGV[1]  the owner id
 -- ARGV[2]  the channel waiters listen on
+-- ARGV[3]  PUBLISH, or SPUBLISH in a cluster (the channel carries the
+--          lease's hash tag, so it belongs to this script's slot)
 -- Returns  1 when released, 0 when the lease is no longer held.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], 'released')
+redis.call(ARGV[3], ARGV[2], 'released')
 return 1
