@@ -267,6 +267,19 @@ macro_rules! with_properties {
             /// Runs where the backend reports its storage
             /// ([`Capabilities::storage`](state_api::Capabilities::storage)).
             storage_reclaim => StorageReclaim [$crate::properties::storage::run] requires [],
+            /// Schedules: random operation sequences give exactly the model's
+            /// answers (replace by id, due order and limits, claimed items
+            /// hidden, `ClaimLost` exactly when a claim no longer holds).
+            schedule_model => ScheduleModel [$crate::properties::schedules::model] requires [schedules],
+            /// Concurrent `schedule` calls on the same ids leave each id once,
+            /// as one of the writes made.
+            schedule_replace_by_id => ScheduleReplaceById [$crate::properties::schedules::replace_by_id] requires [schedules],
+            /// Concurrent claimers while producers schedule: no item is in two
+            /// live claims, and every item is completed exactly once.
+            schedule_exactly_once => ScheduleExactlyOnce [$crate::properties::schedules::exactly_once] requires [schedules],
+            /// A claim whose lease passed gives its item back and can neither
+            /// complete nor release it.
+            schedule_claim_expiry => ScheduleClaimExpiry [$crate::properties::schedules::claim_expiry] requires [schedules],
             /// Under network faults (latency, resets, cut replies, a black
             /// hole, low bandwidth, refused connections) concurrent histories
             /// stay linearizable, with failed operations as indeterminate, and

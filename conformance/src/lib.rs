@@ -15,7 +15,7 @@
 //! ```ignore
 //! conformance::suite!(my_store, async {
 //!     let store = std::sync::Arc::new(MyStore::connect("...").await?);
-//!     Ok::<_, state_api::StateError>(state_api::Backend::new(store.clone(), store))
+//!     Ok::<_, state_api::StateError>(state_api::Backend::new(store.clone(), store.clone()).with_schedules(store))
 //! });
 //! ```
 //!

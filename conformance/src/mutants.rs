@@ -21,6 +21,7 @@ use crate::kit::Property;
 use crate::unreachable::Unreachable;
 
 pub mod faults;
+mod schedules;
 mod torn;
 
 /// How often the in-memory store under a mutant sweeps, as declared.
@@ -175,6 +176,15 @@ pub enum Mutation {
     /// A fenced `put` ignores its condition: every fenced put writes as
     /// `Always`, so a fenced compare-and-swap overwrites a newer version.
     FencedPutIgnoresCondition,
+    // Issue 17: schedules.
+    /// `schedule` appends an item even when its id is already there.
+    ScheduleAppends,
+    /// `claim` lists the due items, then marks them claimed in a second
+    /// step without looking again: racing claimers get the same items.
+    ClaimPeeksThenTakes,
+    /// `complete` checks the claim's owner but not its lease: an expired
+    /// claim still completes.
+    ExpiredClaimCompletes,
     /// Several of the mutations at once, layered over one store (the first
     /// outermost), each meant to be reported by the one property.
     Combined(Property, &'static [Mutation]),
@@ -198,7 +208,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 46] = [
+    pub const ALL: [Mutation; 49] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -244,6 +254,10 @@ impl Mutation {
         Mutation::IgnoresFence,
         Mutation::FenceCheckedApart,
         Mutation::FencedPutIgnoresCondition,
+        // Issue 17.
+        Mutation::ScheduleAppends,
+        Mutation::ClaimPeeksThenTakes,
+        Mutation::ExpiredClaimCompletes,
         Mutation::TWO_SEQUENTIAL_DEFECTS,
         Mutation::TWO_TTL_DEFECTS,
         Mutation::TWO_LEASE_DEFECTS,
@@ -288,6 +302,9 @@ impl Mutation {
             Mutation::SweeperNeverRuns | Mutation::SweepRemovesRewritten | Mutation::FreeLockLeavesRecord => {
                 Property::StorageReclaim
             }
+            Mutation::ScheduleAppends => Property::ScheduleReplaceById,
+            Mutation::ClaimPeeksThenTakes => Property::ScheduleExactlyOnce,
+            Mutation::ExpiredClaimCompletes => Property::ScheduleClaimExpiry,
             Mutation::Combined(property, _) => *property,
         }
     }
@@ -302,8 +319,19 @@ impl Mutation {
 
     /// A fresh in-memory backend broken in this way.
     pub fn backend(&self) -> Backend {
+        let defect = match self {
+            Mutation::ScheduleAppends => Some(schedules::Defect::AppendsInsteadOfReplacing),
+            Mutation::ClaimPeeksThenTakes => Some(schedules::Defect::PeeksThenTakes),
+            Mutation::ExpiredClaimCompletes => Some(schedules::Defect::ExpiredClaimCompletes),
+            _ => None,
+        };
+        if let Some(defect) = defect {
+            return Backend::memory().with_schedules(Arc::new(schedules::BrokenSchedules::new(defect)));
+        }
         let mutant = Arc::new(Mutant::stacked(*self));
-        Backend::new(Arc::clone(&mutant) as Arc<dyn StateStore>, mutant)
+        // The store's mutations leave schedules alone: sound ones, on a
+        // store of their own.
+        Backend::new(Arc::clone(&mutant) as Arc<dyn StateStore>, mutant).with_schedules(Arc::new(MemoryStore::new()))
     }
 }
 

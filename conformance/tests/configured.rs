@@ -28,7 +28,8 @@ enum Broken {
 }
 
 fn backend(store: MemoryStore) -> Backend {
-    Backend::new(Arc::new(store.clone()), Arc::new(store))
+    let store = Arc::new(store);
+    Backend::new(store.clone(), store.clone()).with_schedules(store)
 }
 
 fn load(broken: Broken, fields: &str) -> Result<Backend, String> {

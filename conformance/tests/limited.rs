@@ -76,7 +76,11 @@ fn run_kit(features: Features) -> RunReport {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let store = Arc::new(Limited { inner: MemoryStore::new(), features });
-        conformance::run_all(&Backend::new(store.clone(), store), Scale::DEFAULT, |_| {}).await
+        let mut backend = Backend::new(store.clone(), store.clone());
+        if features.schedules {
+            backend = backend.with_schedules(Arc::new(store.inner.clone()));
+        }
+        conformance::run_all(&backend, Scale::DEFAULT, |_| {}).await
     })
 }
 
@@ -101,7 +105,9 @@ fn a_store_with_locks_and_no_other_optional_feature_passes_what_applies() {
     ] {
         assert!(ran(&report, property), "{} did not run:\n{report}", property.name());
     }
-    for property in [Property::Scan, Property::ScanCost, Property::FencingTokens, Property::ReleaseWakeups] {
+    for property in
+        [Property::Scan, Property::ScanCost, Property::FencingTokens, Property::ReleaseWakeups, Property::ScheduleModel]
+    {
         assert!(!ran(&report, property), "{} ran without its feature:\n{report}", property.name());
     }
 }
@@ -110,7 +116,14 @@ fn a_store_with_locks_and_no_other_optional_feature_passes_what_applies() {
 fn a_store_without_locks_passes_what_applies() {
     let report = run_kit(Features { locks: false, lock_wakeups: false, fencing_tokens: false, ..Features::ALL });
     assert!(report.passed(), "{report}");
-    for property in [Property::SequentialModel, Property::Scan, Property::ScanCost, Property::Capabilities] {
+    for property in [
+        Property::SequentialModel,
+        Property::Scan,
+        Property::ScanCost,
+        Property::Capabilities,
+        Property::ScheduleModel,
+        Property::ScheduleExactlyOnce,
+    ] {
         assert!(ran(&report, property), "{} did not run:\n{report}", property.name());
     }
     assert!(!ran(&report, Property::MutualExclusion), "a lock property ran without locks:\n{report}");

@@ -11,7 +11,8 @@ fn configured() -> Configured {
     Configured::new("", |fields: String| async move {
         let config: MemoryConfig = toml::from_str(&fields)?;
         let store: MemoryStore = config.builder().build();
-        Ok::<_, toml::de::Error>(Backend::new(std::sync::Arc::new(store.clone()), std::sync::Arc::new(store)))
+        let store = std::sync::Arc::new(store);
+        Ok::<_, toml::de::Error>(Backend::new(store.clone(), store.clone()).with_schedules(store))
     })
 }
 

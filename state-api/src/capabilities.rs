@@ -165,6 +165,9 @@ pub struct Features {
     /// a write refused, atomically, unless the fence's lease holds its lock
     /// at that instant. Without it they answer `Unsupported`.
     pub fenced_writes: bool,
+    /// Schedules ([`crate::ScheduleService`]). Without it every schedule
+    /// operation answers `Unsupported`.
+    pub schedules: bool,
 }
 
 impl Features {
@@ -178,6 +181,7 @@ impl Features {
         binary_values: true,
         counters: true,
         fenced_writes: true,
+        schedules: true,
     };
 
     /// No optional feature: the smallest store the contract allows.
@@ -190,5 +194,6 @@ impl Features {
         binary_values: false,
         counters: false,
         fenced_writes: false,
+        schedules: false,
     };
 }

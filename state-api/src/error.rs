@@ -64,6 +64,16 @@ pub enum StateError {
         /// The lock's name.
         name: String,
     },
+    /// The claim no longer holds its schedule item: its lease passed, or
+    /// the item was completed, released, cancelled or rescheduled. Nothing
+    /// was changed.
+    #[error("the claim on schedule item {id:?} in {space:?} is no longer held")]
+    ClaimLost {
+        /// The item's space.
+        space: String,
+        /// The item's id.
+        id: String,
+    },
     /// The operation did not complete in time. Its effect is unknown unless
     /// the operation says otherwise (`acquire` never holds a lock after it
     /// times out).

@@ -50,6 +50,7 @@ pub mod key;
 pub mod lock;
 pub mod memory;
 pub mod scan;
+pub mod schedule;
 pub mod storage;
 pub mod store;
 pub mod trace;
@@ -72,12 +73,13 @@ pub use lock::{Backoff, Fence, FencingToken, Lease, LockGuard, LockService};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use redact::redact_url;
 pub use scan::{Cursor, MAX_SCAN_LIMIT, ScanItem, ScanPage};
+pub use schedule::{Claim, EpochMillis, MAX_SCHEDULE_LIMIT, ScheduleService, ScheduledItem};
 pub use storage::{LockRetention, StorageReporting, StorageScope, StorageUsage};
 pub use store::{StateStore, StateStoreExt};
 
-/// A connected backend: its store and its lock service, as trait objects.
-/// This is what `statekit::connect` returns and what the conformance kit
-/// tests.
+/// A connected backend: its store, lock service and schedules, as trait
+/// objects. This is what `statekit::connect` returns and what the
+/// conformance kit tests.
 #[derive(Clone)]
 pub struct Backend {
     /// The key-value side.
@@ -85,18 +87,29 @@ pub struct Backend {
     /// The lock side. A backend without locks answers every call with
     /// [`StateError::Unsupported`].
     pub locks: Arc<dyn LockService>,
+    /// The schedules. A backend without them answers every call with
+    /// [`StateError::Unsupported`].
+    pub schedules: Arc<dyn ScheduleService>,
 }
 
 impl Backend {
-    /// Pairs a store and a lock service.
+    /// Pairs a store and a lock service; schedules answer `Unsupported`
+    /// until [`with_schedules`](Self::with_schedules) gives some.
     pub fn new(store: Arc<dyn StateStore>, locks: Arc<dyn LockService>) -> Backend {
-        Backend { store, locks }
+        let backend = store.capabilities().backend;
+        Backend { store, locks, schedules: Arc::new(schedule::NoSchedules { backend }) }
+    }
+
+    /// The same backend with these schedules.
+    pub fn with_schedules(mut self, schedules: Arc<dyn ScheduleService>) -> Backend {
+        self.schedules = schedules;
+        self
     }
 
     /// A fresh in-memory backend.
     pub fn memory() -> Backend {
         let store = MemoryStore::new();
-        Backend { store: Arc::new(store.clone()), locks: Arc::new(store) }
+        Backend { store: Arc::new(store.clone()), locks: Arc::new(store.clone()), schedules: Arc::new(store) }
     }
 
     /// The store's capabilities.

@@ -219,7 +219,8 @@ impl DynamoStore {
         let capabilities =
             Capabilities::new(BACKEND, Self::MAX_VALUE_LEN, ExpiryClock::Client { max_skew: self.max_clock_skew() });
         // DynamoDB cannot announce a release: waiters poll.
-        let features = Features { lock_wakeups: false, ..capabilities.features };
+        // Schedules are not built on DynamoDB yet (issue 17).
+        let features = Features { lock_wakeups: false, schedules: false, ..capabilities.features };
         // DynamoDB acknowledges a write once it is stored durably (AWS).
         // DynamoDB Local keeps that promise only with `-dbPath`; with
         // `-inMemory` it forgets everything when it stops.
@@ -244,5 +245,5 @@ pub async fn backend(config: DynamoConfig) -> Result<Backend, StateError> {
     let store = DynamoStore::open(config).await?;
     store.migrate().await?;
     let store = Arc::new(store);
-    Ok(Backend::new(store.clone(), store))
+    Ok(Backend::new(store.clone(), store.clone()).with_schedules(store))
 }

@@ -146,5 +146,5 @@ pub async fn backend(config: PostgresConfig) -> state_api::Result<state_api::Bac
     let store = PostgresStore::connect(config).await?;
     store.migrate().await?;
     let store = Arc::new(store);
-    Ok(state_api::Backend::new(store.clone(), store))
+    Ok(state_api::Backend::new(store.clone(), store.clone()).with_schedules(store))
 }

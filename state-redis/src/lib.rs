@@ -234,5 +234,5 @@ impl std::fmt::Debug for RedisStore {
 /// As [`RedisStore::connect`].
 pub async fn backend(config: RedisConfig) -> Result<Backend, StateError> {
     let store = RedisStore::connect(config).await?;
-    Ok(Backend::new(Arc::new(store.clone()), Arc::new(store)))
+    Ok(Backend::new(Arc::new(store.clone()), Arc::new(store.clone())).with_schedules(Arc::new(store)))
 }

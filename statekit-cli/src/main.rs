@@ -53,10 +53,11 @@ enum Command {
         /// small, default, large, or a factor (also STATEKIT_SCALE).
         #[arg(long)]
         scale: Option<Scale>,
-        /// Run only these properties (repeatable); default: all (with
-        /// --faults: the fault properties).
+        /// Run only these properties (repeatable), or a group of them
+        /// (`schedules`); default: all (with --faults: the fault
+        /// properties).
         #[arg(short, long = "property", value_name = "PROPERTY", value_parser = property_parser())]
-        properties: Vec<Property>,
+        properties: Vec<Vec<Property>>,
         /// Put a fault-injecting proxy in front of the configured server and
         /// run the fault properties (latency, resets, cut replies, a black
         /// hole, low bandwidth, refused connections); see docs/RELIABILITY.md.
@@ -108,6 +109,21 @@ enum Command {
         #[arg(default_value = "")]
         prefix: String,
         /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// List the items of schedule SPACE due by --now (default: now), in due
+    /// order: due time (ms since the epoch), id, payload.
+    Due {
+        /// Config file (TOML).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The space.
+        space: String,
+        /// The instant, in milliseconds since the Unix epoch; default: now.
+        #[arg(long)]
+        now: Option<u64>,
+        /// The most items to list.
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
@@ -166,10 +182,22 @@ enum Command {
 
 /// Parses `-p NAME` into a [`Property`]; the choices, shown in `--help`
 /// and in the error for a wrong name, come from [`Property::ALL`].
-fn property_parser() -> impl clap::builder::TypedValueParser<Value = Property> {
+/// The name of a group of properties: every property that needs the
+/// feature of the same name.
+const PROPERTY_GROUPS: [&str; 1] = ["schedules"];
+
+/// A property's name, or a group's ([`PROPERTY_GROUPS`]).
+fn property_parser() -> impl clap::builder::TypedValueParser<Value = Vec<Property>> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Property::ALL.map(|property| property.name()))
-        .try_map(|name| Property::from_name(&name).ok_or_else(|| format!("unknown property {name:?}")))
+    let names = Property::ALL.map(|property| property.name()).into_iter().chain(PROPERTY_GROUPS);
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| select_properties(&name))
+}
+
+fn select_properties(name: &str) -> Result<Vec<Property>, String> {
+    if PROPERTY_GROUPS.contains(&name) {
+        return Ok(Property::ALL.into_iter().filter(|p| p.required_features().contains(&name)).collect());
+    }
+    Property::from_name(name).map(|property| vec![property]).ok_or_else(|| format!("unknown property {name:?}"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,7 +236,7 @@ async fn backend(config: Option<&PathBuf>) -> Result<Backend, String> {
 async fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Check { config, json, scale, properties, faults } => {
-            check(config, json, scale, properties, faults).await
+            check(config, json, scale, properties.into_iter().flatten().collect(), faults).await
         }
         Command::Migrate { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
@@ -258,6 +286,16 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan { config, space, prefix, limit } => scan(config, &space, &prefix, limit).await,
+        Command::Due { config, space, now, limit } => {
+            let schedules = backend(config.as_ref()).await?.schedules;
+            let now = now.map_or_else(statekit::EpochMillis::now, statekit::EpochMillis);
+            let items = schedules.due(&space, now, limit).await.map_err(|e| e.to_string())?;
+            let mut out = std::io::stdout().lock();
+            for item in items {
+                let _ = writeln!(out, "{}\t{}\t{}", item.due_at, item.key.id(), String::from_utf8_lossy(&item.payload));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lock { config, name, ttl_ms, timeout_ms, hold_ms } => {
             let locks = backend(config.as_ref()).await?.locks;
             let ttl = Duration::from_millis(ttl_ms);

@@ -157,3 +157,34 @@ fn lincheck_gives_the_published_verdicts() {
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(text(&bad).starts_with("not linearizable"));
 }
+
+#[test]
+fn check_schedules_runs_the_schedule_properties_alone() {
+    let out = statekit(&["check", "--scale", "small", "-p", "schedules"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    let schedule_properties: Vec<&str> = Property::ALL
+        .iter()
+        .filter(|p| p.required_features().contains(&"schedules"))
+        .map(|p| p.name())
+        .collect();
+    assert!(schedule_properties.len() >= 4, "{schedule_properties:?}");
+    for name in &schedule_properties {
+        assert!(report.contains(name), "{name} did not run:\n{report}");
+    }
+    let summary = format!("{} properties: {} passed", schedule_properties.len(), schedule_properties.len());
+    assert!(report.contains(&summary), "{report}");
+}
+
+#[test]
+fn due_lists_nothing_on_a_fresh_embedded_store_and_refuses_a_bad_space() {
+    let out = statekit(&["due", "jobs", "--now", "1000", "--limit", "5"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let out = statekit(&["due", "", "--limit", "5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("space"), "{}", text(&out));
+    let out = statekit(&["due", "jobs", "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("limit"), "{}", text(&out));
+}

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use state_api::memory::MemoryConfig;
-use state_api::{Backend, LockService, MemoryStore, StateError, StateStore};
+use state_api::{Backend, LockService, MemoryStore, ScheduleService, StateError, StateStore};
 
 use crate::config::field::{FieldError, Fields, field_names};
 
@@ -250,7 +250,7 @@ pub(crate) trait Row: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
     /// The row's `static`.
     const DRIVER: &'static Driver;
     /// The store the config opens.
-    type Store: StateStore + LockService + 'static;
+    type Store: StateStore + LockService + ScheduleService + 'static;
 
     /// Opens a store (connecting where there is a server), creating nothing.
     fn open(self) -> impl Future<Output = Result<Self::Store, StateError>> + Send;
@@ -305,7 +305,7 @@ fn connect<R: Row>(config: Settings, create: bool) -> Pending<Backend> {
             R::verify(&store).await?;
         }
         let store = Arc::new(store);
-        Ok(Backend::new(store.clone(), store))
+        Ok(Backend::new(store.clone(), store.clone()).with_schedules(store))
     })
 }
 

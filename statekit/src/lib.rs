@@ -61,9 +61,9 @@ pub use config::{Config, ConfigError};
 pub use driver::{BackendConfig, Driver, drivers};
 pub use state_api::memory::MemoryConfig;
 pub use state_api::{
-    Backend, Bytes, Capabilities, Condition, Counter, Cursor, DeleteCondition, Durability, Entry, ExpiryClock, Fence,
-    FencingToken, KeepAlive, Key, Lease, LeaseLost, LockGuard, LockService, MemoryStore, PutOutcome, ScanItem,
-    ScanPage, StateError, StateStore, StateStoreExt, Version,
+    Backend, Bytes, Capabilities, Claim, Condition, Counter, Cursor, DeleteCondition, Durability, Entry, EpochMillis,
+    ExpiryClock, Fence, FencingToken, KeepAlive, Key, Lease, LeaseLost, LockGuard, LockService, MemoryStore,
+    PutOutcome, ScanItem, ScanPage, ScheduleService, ScheduledItem, StateError, StateStore, StateStoreExt, Version,
 };
 #[cfg(feature = "dynamodb")]
 pub use state_dynamodb::DynamoConfig;

@@ -63,7 +63,7 @@ impl FaultMutation {
     pub fn wrap(&self, backend: Backend) -> Backend {
         let mutant = Arc::new(FaultMutant { mutation: *self, inner: backend.store, wedged: AtomicBool::new(false) });
         let locks = Arc::new(FaultLocks { mutation: *self, inner: backend.locks, last_token: AtomicU64::new(0) });
-        Backend::new(mutant, locks)
+        Backend::new(mutant, locks).with_schedules(backend.schedules)
     }
 }
 

@@ -91,5 +91,23 @@ pub async fn run(cx: &Context) -> Outcome {
         });
         cx.backend.locks.release(lease).await?;
     }
+
+    // Schedules: declared, a scheduled item is listed; otherwise every call
+    // answers Unsupported.
+    let space = cx.space("caps-schedule");
+    let item = state_api::Key::new(&space, "timer")?;
+    let scheduled = cx.backend.schedules.schedule(&item, state_api::EpochMillis(1), "x".into()).await;
+    let listed = cx.backend.schedules.due(&space, state_api::EpochMillis(2), 10).await;
+    let holds = if features.schedules {
+        scheduled.is_ok() && matches!(&listed, Ok(items) if items.len() == 1)
+    } else {
+        unsupported(&scheduled) && unsupported(&listed)
+    };
+    findings.check(holds, || {
+        verdict(features.schedules, format!("{scheduled:?}, then due lists {listed:?}"), "schedules (schedule, due)")
+    });
+    if features.schedules {
+        cx.backend.schedules.cancel(&item).await?;
+    }
     findings.outcome()
 }

@@ -15,6 +15,7 @@ pub mod locks;
 pub mod races;
 pub mod scan;
 pub mod scan_cost;
+pub mod schedules;
 pub mod sequential;
 pub mod storage;
 pub mod ttl;

@@ -40,6 +40,7 @@
 pub mod args;
 pub mod hub;
 pub mod periodic;
+pub mod schedule;
 pub mod wait;
 
 use std::time::Duration;
@@ -52,6 +53,7 @@ use tracing::Instrument;
 pub use self::args::{Listing, ScanRequest, Ttl};
 pub use self::hub::{Delivery, ReleaseHub, Watch};
 pub use self::periodic::Periodic;
+pub use self::schedule::ScheduleDriver;
 pub use self::wait::{Step, acquire_loop};
 
 use crate::capabilities::{Capabilities, ExpiryClock};

@@ -25,6 +25,7 @@
 
 mod config;
 mod lock;
+mod schedule;
 mod store;
 mod table;
 
@@ -37,6 +38,7 @@ use crate::storage::{LockRetention, StorageReporting};
 pub use self::config::MemoryConfig;
 
 use self::lock::LockTable;
+use self::schedule::ScheduleTable;
 use self::table::Table;
 
 /// The backend name in errors, spans and capabilities.
@@ -52,6 +54,7 @@ pub struct MemoryStore {
 struct Inner {
     table: Table,
     locks: LockTable,
+    schedules: ScheduleTable,
     max_value_len: usize,
     /// The sweeper's interval, while one runs.
     sweep_interval: Option<Duration>,
@@ -85,6 +88,7 @@ impl MemoryStoreBuilder {
             inner: Arc::new(Inner {
                 table: Table::new(),
                 locks: LockTable::default(),
+                schedules: ScheduleTable::default(),
                 max_value_len: self.max_value_len,
                 sweep_interval: self.sweep_interval.filter(|_| tokio::runtime::Handle::try_current().is_ok()),
             }),
