@@ -280,6 +280,9 @@ macro_rules! with_properties {
             /// A claim whose lease passed gives its item back and can neither
             /// complete nor release it.
             schedule_claim_expiry => ScheduleClaimExpiry [$crate::properties::schedules::claim_expiry] requires [schedules],
+            /// `due` from a schedule with thousands of items due later or
+            /// claimed costs about what it costs from a small one.
+            schedule_cost => ScheduleCost [$crate::properties::schedules::cost] requires [schedules],
             /// Under network faults (latency, resets, cut replies, a black
             /// hole, low bandwidth, refused connections) concurrent histories
             /// stay linearizable, with failed operations as indeterminate, and

@@ -185,6 +185,8 @@ pub enum Mutation {
     /// `complete` checks the claim's owner but not its lease: an expired
     /// claim still completes.
     ExpiredClaimCompletes,
+    /// Correct schedules whose `due` walks every item held.
+    ScheduleWalksEverything,
     /// Several of the mutations at once, layered over one store (the first
     /// outermost), each meant to be reported by the one property.
     Combined(Property, &'static [Mutation]),
@@ -208,7 +210,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 49] = [
+    pub const ALL: [Mutation; 50] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -258,6 +260,7 @@ impl Mutation {
         Mutation::ScheduleAppends,
         Mutation::ClaimPeeksThenTakes,
         Mutation::ExpiredClaimCompletes,
+        Mutation::ScheduleWalksEverything,
         Mutation::TWO_SEQUENTIAL_DEFECTS,
         Mutation::TWO_TTL_DEFECTS,
         Mutation::TWO_LEASE_DEFECTS,
@@ -305,6 +308,7 @@ impl Mutation {
             Mutation::ScheduleAppends => Property::ScheduleReplaceById,
             Mutation::ClaimPeeksThenTakes => Property::ScheduleExactlyOnce,
             Mutation::ExpiredClaimCompletes => Property::ScheduleClaimExpiry,
+            Mutation::ScheduleWalksEverything => Property::ScheduleCost,
             Mutation::Combined(property, _) => *property,
         }
     }
@@ -323,6 +327,7 @@ impl Mutation {
             Mutation::ScheduleAppends => Some(schedules::Defect::AppendsInsteadOfReplacing),
             Mutation::ClaimPeeksThenTakes => Some(schedules::Defect::PeeksThenTakes),
             Mutation::ExpiredClaimCompletes => Some(schedules::Defect::ExpiredClaimCompletes),
+            Mutation::ScheduleWalksEverything => Some(schedules::Defect::WalksEverything),
             _ => None,
         };
         if let Some(defect) = defect {

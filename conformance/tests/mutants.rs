@@ -103,6 +103,7 @@ mutant_tests! {
     schedule_appending_instead_of_replacing_is_caught => ScheduleAppends,
     a_claim_that_peeks_then_takes_is_caught => ClaimPeeksThenTakes,
     an_expired_claim_that_completes_is_caught => ExpiredClaimCompletes,
+    a_schedule_walking_every_item_is_caught => ScheduleWalksEverything,
     two_sequential_defects_are_caught => TWO_SEQUENTIAL_DEFECTS,
     two_ttl_defects_are_caught => TWO_TTL_DEFECTS,
     two_lease_defects_are_caught => TWO_LEASE_DEFECTS,

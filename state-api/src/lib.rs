@@ -73,7 +73,7 @@ pub use lock::{Backoff, Fence, FencingToken, Lease, LockGuard, LockService};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use redact::redact_url;
 pub use scan::{Cursor, MAX_SCAN_LIMIT, ScanItem, ScanPage};
-pub use schedule::{Claim, EpochMillis, MAX_SCHEDULE_LIMIT, ScheduleService, ScheduledItem};
+pub use schedule::{Claim, EpochMillis, MAX_DUE_AT, MAX_SCHEDULE_LIMIT, ScheduleService, ScheduledItem};
 pub use storage::{LockRetention, StorageReporting, StorageScope, StorageUsage};
 pub use store::{StateStore, StateStoreExt};
 

@@ -33,6 +33,11 @@ use crate::lock::saturating_add;
 /// The most items one `due` or `claim` returns.
 pub const MAX_SCHEDULE_LIMIT: usize = 1000;
 
+/// The latest due time an item may have: 2^53 - 1 milliseconds after the
+/// epoch (about the year 287,000), the largest every backend orders exactly
+/// (Redis scores and DynamoDB numbers sort as doubles).
+pub const MAX_DUE_AT: EpochMillis = EpochMillis((1 << 53) - 1);
+
 /// A wall-clock instant, in whole milliseconds since the Unix epoch: when
 /// an item is due, and the `now` that `due` and `claim` compare with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

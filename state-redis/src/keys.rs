@@ -4,6 +4,7 @@
 //! entry        {prefix}:{<space>}:e:<id>        hash {v = value, ver = version}
 //! scan index   {prefix}:{<space>}:i             sorted set of ids, every score 0
 //! schedule     {prefix}:{<space>}:x             sorted set of ids by expiry deadline
+//! schedule     {prefix}:{<space>}:s:w|c|d|p|o   a space's schedule (schedule_common.lua)
 //! lock token   {prefix}:lock:{<name>}:token     fencing counter, never expires
 //! lock lease   {prefix}:lock:{<name>}:lease     owner id, expires with the lease
 //! lock channel {prefix}:lock:{<name>}:released  pub/sub channel of releases
@@ -79,6 +80,15 @@ impl KeyLayout {
         let mut key = self.space_tag(space);
         key.push_str(":x");
         key
+    }
+
+    /// The five keys of `space`'s schedule, in the order the schedule
+    /// scripts take them (`scripts/schedule_common.lua`): waiting ids by
+    /// due time, claimed ids by lease deadline, due times, payloads, claim
+    /// owners.
+    pub(crate) fn timers(&self, space: &str) -> [String; 5] {
+        let tag = self.space_tag(space);
+        [":s:w", ":s:c", ":s:d", ":s:p", ":s:o"].map(|suffix| format!("{tag}{suffix}"))
     }
 
     fn lock_base(&self, name: &str) -> String {

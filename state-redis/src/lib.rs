@@ -72,6 +72,7 @@ mod keys;
 mod lock;
 mod releases;
 mod reply;
+mod schedule;
 mod sentinel;
 mod shards;
 mod statements;
@@ -181,6 +182,10 @@ impl RedisStore {
             &scripts.lock_extend,
             &scripts.lock_release,
             &scripts.sweep,
+            &scripts.schedule_put,
+            &scripts.schedule_cancel,
+            &scripts.schedule_due,
+            &scripts.schedule_finish,
         ] {
             self.inner.connection.load("connect", script).await?;
         }

@@ -74,7 +74,3 @@ impl LockDriver for RedisStore {
         Some(self.inner.releases().watch(self.inner.keys.lock_channel(name), deadline).await)
     }
 }
-
-/// Schedules are not built on this backend yet (issue 17): it declares
-/// none, and every call answers `Unsupported` before reaching here.
-impl state_api::driver::ScheduleDriver for RedisStore {}

@@ -38,6 +38,14 @@ pub(crate) struct Scripts {
     pub lock_release: Script,
     /// Unindexes a space's expired ids (the background sweeper).
     pub sweep: Script,
+    /// Puts or moves a schedule item.
+    pub schedule_put: Script,
+    /// Removes a schedule item.
+    pub schedule_cancel: Script,
+    /// Lists or claims the due items of a schedule.
+    pub schedule_due: Script,
+    /// Completes or releases a claimed item.
+    pub schedule_finish: Script,
 }
 
 /// A script that maintains a space's index, with the shared index
@@ -56,6 +64,14 @@ macro_rules! fenced {
     };
 }
 
+/// A schedule script, with the shared schedule functions
+/// (`scripts/schedule_common.lua`) prepended.
+macro_rules! with_timers {
+    ($file:literal) => {
+        concat!(include_str!("scripts/schedule_common.lua"), "\n", include_str!($file))
+    };
+}
+
 /// Every script of the crate.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     get: Script::new(include_str!("scripts/get.lua")),
@@ -70,4 +86,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     lock_extend: Script::new(include_str!("scripts/lock_extend.lua")),
     lock_release: Script::new(include_str!("scripts/lock_release.lua")),
     sweep: Script::new(with_index!("scripts/sweep.lua")),
+    schedule_put: Script::new(with_timers!("scripts/schedule_put.lua")),
+    schedule_cancel: Script::new(with_timers!("scripts/schedule_cancel.lua")),
+    schedule_due: Script::new(with_timers!("scripts/schedule_due.lua")),
+    schedule_finish: Script::new(with_timers!("scripts/schedule_finish.lua")),
 });

@@ -45,11 +45,9 @@ impl StoreDriver for RedisStore {
             .with_durability(self.inner.durability)
             .with_storage(storage)
             .with_failover(failover);
-        // Schedules are not built on Redis yet (issue 17). In a cluster a
-        // fence's lock keys and the entry's keys hash to different slots,
-        // and one script cannot touch both.
-        let features =
-            state_api::Features { schedules: false, fenced_writes: !config.is_cluster(), ..capabilities.features };
+        // In a cluster a fence's lock keys and the entry's keys hash to
+        // different slots, and one script cannot touch both.
+        let features = state_api::Features { fenced_writes: !config.is_cluster(), ..capabilities.features };
         capabilities.with_features(features)
     }
 

@@ -163,11 +163,8 @@ fn check_schedules_runs_the_schedule_properties_alone() {
     let out = statekit(&["check", "--scale", "small", "-p", "schedules"]);
     assert!(out.status.success(), "{}", text(&out));
     let report = text(&out);
-    let schedule_properties: Vec<&str> = Property::ALL
-        .iter()
-        .filter(|p| p.required_features().contains(&"schedules"))
-        .map(|p| p.name())
-        .collect();
+    let schedule_properties: Vec<&str> =
+        Property::ALL.iter().filter(|p| p.required_features().contains(&"schedules")).map(|p| p.name()).collect();
     assert!(schedule_properties.len() >= 4, "{schedule_properties:?}");
     for name in &schedule_properties {
         assert!(report.contains(name), "{name} did not run:\n{report}");

@@ -2,6 +2,7 @@
 //! of the contract's "Schedules" wrong the way timer indexes built on
 //! state stores have.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +22,8 @@ pub(crate) enum Defect {
     PeeksThenTakes,
     /// `complete` checks the claim's owner but not its lease.
     ExpiredClaimCompletes,
+    /// Nothing wrong but the cost: `due` walks every item of every space.
+    WalksEverything,
 }
 
 struct Listed {
@@ -28,25 +31,36 @@ struct Listed {
     claim: Option<(String, Instant)>,
 }
 
-/// Items in one list, in insertion order.
+/// Each space's items in one list, in insertion order: `due` walks the
+/// space's whole list.
 pub(crate) struct BrokenSchedules {
     defect: Defect,
-    items: Mutex<Vec<Listed>>,
+    spaces: Mutex<HashMap<String, Vec<Listed>>>,
 }
 
 impl BrokenSchedules {
     pub(crate) fn new(defect: Defect) -> BrokenSchedules {
-        BrokenSchedules { defect, items: Mutex::new(Vec::new()) }
+        BrokenSchedules { defect, spaces: Mutex::default() }
     }
 
     fn due_keys(&self, space: &str, now: EpochMillis, limit: usize) -> Vec<ScheduledItem> {
-        due_in(&self.items.lock(), space, now, limit)
+        let spaces = self.spaces.lock();
+        let items = spaces.get(space).map_or(&[][..], Vec::as_slice);
+        if self.defect == Defect::WalksEverything {
+            // The whole index loaded, then filtered and sorted: what a
+            // timer table read in full on every tick costs.
+            let loaded: Vec<Listed> =
+                items.iter().map(|listed| Listed { item: listed.item.clone(), claim: listed.claim.clone() }).collect();
+            return due_in(&loaded, now, limit);
+        }
+        due_in(items, now, limit)
     }
 
     /// Runs `f` on the claimed item of `claim`, if `owner` holds it.
     fn with_claimed(&self, claim: &Claim, f: impl FnOnce(&mut Vec<Listed>, usize)) -> Result<()> {
         let now = Instant::now();
-        let mut items = self.items.lock();
+        let mut spaces = self.spaces.lock();
+        let items = spaces.entry(claim.key().space().to_owned()).or_default();
         let held = items.iter().position(|listed| {
             listed.item.key == *claim.key()
                 && listed.claim.as_ref().is_some_and(|(owner, until)| {
@@ -55,7 +69,7 @@ impl BrokenSchedules {
         });
         match held {
             Some(at) => {
-                f(&mut items, at);
+                f(items, at);
                 Ok(())
             }
             None => {
@@ -67,11 +81,11 @@ impl BrokenSchedules {
 
 /// The unclaimed (or expired-claim) items of `space` due at `now`, in due
 /// order, at most `limit`.
-fn due_in(items: &[Listed], space: &str, now: EpochMillis, limit: usize) -> Vec<ScheduledItem> {
+fn due_in(items: &[Listed], now: EpochMillis, limit: usize) -> Vec<ScheduledItem> {
     let instant = Instant::now();
     let mut due: Vec<ScheduledItem> = items
         .iter()
-        .filter(|listed| listed.item.key.space() == space && listed.item.due_at <= now)
+        .filter(|listed| listed.item.due_at <= now)
         .filter(|listed| listed.claim.as_ref().is_none_or(|(_, until)| *until <= instant))
         .map(|listed| listed.item.clone())
         .collect();
@@ -83,7 +97,8 @@ fn due_in(items: &[Listed], space: &str, now: EpochMillis, limit: usize) -> Vec<
 #[async_trait]
 impl ScheduleService for BrokenSchedules {
     async fn schedule(&self, key: &Key, due_at: EpochMillis, payload: Bytes) -> Result<()> {
-        let mut items = self.items.lock();
+        let mut spaces = self.spaces.lock();
+        let items = spaces.entry(key.space().to_owned()).or_default();
         if self.defect != Defect::AppendsInsteadOfReplacing {
             items.retain(|listed| listed.item.key != *key);
         }
@@ -92,7 +107,8 @@ impl ScheduleService for BrokenSchedules {
     }
 
     async fn cancel(&self, key: &Key) -> Result<bool> {
-        let mut items = self.items.lock();
+        let mut spaces = self.spaces.lock();
+        let items = spaces.entry(key.space().to_owned()).or_default();
         let before = items.len();
         items.retain(|listed| listed.item.key != *key);
         Ok(items.len() < before)
@@ -110,7 +126,8 @@ impl ScheduleService for BrokenSchedules {
             let due = self.due_keys(space, now, limit);
             // The other claimers run here.
             tokio::time::sleep(Duration::from_millis(1)).await;
-            let mut items = self.items.lock();
+            let mut spaces = self.spaces.lock();
+            let items = spaces.entry(space.to_owned()).or_default();
             for item in &due {
                 if let Some(listed) = items.iter_mut().find(|listed| listed.item.key == item.key) {
                     listed.claim = Some((owner.clone(), until));
@@ -118,8 +135,9 @@ impl ScheduleService for BrokenSchedules {
             }
             return Ok(due.into_iter().map(|item| Claim::new(item, owner.clone(), started, lease)).collect());
         }
-        let mut items = self.items.lock();
-        let due = due_in(&items, space, now, limit);
+        let mut spaces = self.spaces.lock();
+        let items = spaces.entry(space.to_owned()).or_default();
+        let due = due_in(items, now, limit);
         for item in &due {
             if let Some(listed) = items.iter_mut().find(|listed| listed.item.key == item.key) {
                 listed.claim = Some((owner.clone(), until));

@@ -422,3 +422,97 @@ pub async fn claim_expiry(cx: &Context) -> Outcome {
     }
     Ok(rounds as u64)
 }
+
+// ---------------------------------------------------------------------
+// Property: cost proportional to the answer
+
+/// How many times longer `due` may take from the large schedule.
+const SCHEDULE_COST_BOUND: f64 = 5.0;
+/// Items due, in both schedules: what `due` returns.
+const DUE_NOW: usize = 10;
+/// Items in the large schedule that `due` must not walk: due later, and
+/// claimed (at the default scale; more at larger ones).
+const NOT_DUE: usize = 2_000;
+const CLAIMED: usize = 500;
+
+/// Fills `space` with [`DUE_NOW`] items due at 1..=10, `later` items due far
+/// later, and `claimed` due items then claimed for an hour.
+async fn fill_schedule(
+    schedules: &Arc<dyn ScheduleService>,
+    space: &str,
+    later: usize,
+    claimed: usize,
+) -> Result<(), Failure> {
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (schedules, space) = (Arc::clone(schedules), space.to_owned());
+            tokio::spawn(async move {
+                for n in (writer..later + claimed).step_by(8) {
+                    let (id, due_at) = if n < later {
+                        (format!("later-{n:06}"), 1_000_000 + n as u64)
+                    } else {
+                        (format!("held-{n:06}"), 0)
+                    };
+                    schedules.schedule(&Key::new(&space, &id)?, EpochMillis(due_at), Bytes::from_static(b"x")).await?;
+                }
+                Ok::<(), StateError>(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.map_err(|e| Failure(format!("a scheduler died: {e}")))??;
+    }
+    // Claim the items due at 0 (the held ones), a page at a time.
+    let mut held = 0;
+    while held < claimed {
+        let claims = schedules.claim(space, EpochMillis(0), (claimed - held).min(1000), HOUR).await?;
+        ensure!(!claims.is_empty(), "only {held} of {claimed} items due at 0 could be claimed");
+        held += claims.len();
+    }
+    for n in 0..DUE_NOW {
+        let key = Key::new(space, &format!("now-{n:02}"))?;
+        schedules.schedule(&key, EpochMillis(1 + n as u64), Bytes::from_static(b"x")).await?;
+    }
+    Ok(())
+}
+
+async fn time_due(schedules: &dyn ScheduleService, space: &str) -> Result<Duration, Failure> {
+    let started = Instant::now();
+    for _ in 0..4 {
+        let due = schedules.due(space, EpochMillis(100), DUE_NOW).await?;
+        ensure!(due.len() == DUE_NOW, "due listed {} items, not the {DUE_NOW} due", due.len());
+    }
+    Ok(started.elapsed())
+}
+
+/// `due` from a schedule with thousands of items not due or claimed costs
+/// about what it costs from a small one.
+pub async fn cost(cx: &Context) -> Outcome {
+    let schedules = &cx.backend.schedules;
+    let (small, large) = (cx.space("sched-cost-small"), cx.space("sched-cost-large"));
+    let (later, claimed) = (cx.scale.count(NOT_DUE).max(NOT_DUE), cx.scale.count(CLAIMED).max(CLAIMED));
+    fill_schedule(schedules, &small, 10, 10).await?;
+    fill_schedule(schedules, &large, later, claimed).await?;
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let (mut of_small, mut of_large) = (Vec::new(), Vec::new());
+        for _ in 0..9 {
+            of_small.push(time_due(schedules.as_ref(), &small).await?);
+            of_large.push(time_due(schedules.as_ref(), &large).await?);
+        }
+        of_small.sort_unstable();
+        of_large.sort_unstable();
+        let (of_small, of_large) = (of_small[4], of_large[4]);
+        let ratio = of_large.as_secs_f64() / of_small.as_secs_f64().max(f64::MIN_POSITIVE);
+        ratios.push(format!("{ratio:.1}x ({of_large:?} vs {of_small:?})"));
+        if ratio <= SCHEDULE_COST_BOUND {
+            return Ok(1);
+        }
+    }
+    Err(Failure(format!(
+        "due of {DUE_NOW} items took over {SCHEDULE_COST_BOUND}x as long from a schedule also holding {later} items \
+         due later and {claimed} claimed as from one holding 20, in each of 3 measurements: {}; due must cost what \
+         it returns, not what the schedule holds",
+        ratios.join(", ")
+    )))
+}

@@ -15,7 +15,7 @@ use crate::capabilities::Capabilities;
 use crate::error::{Result, StateError};
 use crate::key::{Key, validate_space};
 use crate::lock::Lease;
-use crate::schedule::{Claim, EpochMillis, MAX_SCHEDULE_LIMIT, ScheduleService, ScheduledItem};
+use crate::schedule::{Claim, EpochMillis, MAX_DUE_AT, MAX_SCHEDULE_LIMIT, ScheduleService, ScheduledItem};
 use crate::trace::operation_span;
 
 /// A backend's schedules, as a translation: every argument has been
@@ -106,6 +106,12 @@ impl<D: ScheduleDriver> ScheduleService for D {
         async {
             schedules_declared(&declared)?;
             super::put_arguments(&declared, &payload, None)?;
+            if due_at > MAX_DUE_AT {
+                return Err(StateError::invalid_argument(
+                    "due_at",
+                    format!("must be at most {MAX_DUE_AT} ms since the epoch, got {due_at}"),
+                ));
+            }
             self.enqueue(key, due_at, payload).await
         }
         .instrument(operation_span(declared.backend, "schedule", key.space()))
