@@ -122,6 +122,7 @@ mod error;
 mod keyset;
 mod lock;
 mod releases;
+mod schedule;
 mod schema;
 mod statements;
 mod store;

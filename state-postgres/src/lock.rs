@@ -85,7 +85,3 @@ impl LockDriver for PostgresStore {
         Some(self.inner.releases.watch(name))
     }
 }
-
-/// Schedules are not built on this backend yet (issue 17): it declares
-/// none, and every call answers `Unsupported` before reaching here.
-impl state_api::driver::ScheduleDriver for PostgresStore {}

@@ -46,6 +46,7 @@ impl Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "entries", template: include_str!("../migrations/0001_entries.sql") },
     Migration { version: 2, name: "locks", template: include_str!("../migrations/0002_locks.sql") },
+    Migration { version: 3, name: "schedules", template: include_str!("../migrations/0003_schedules.sql") },
 ];
 
 /// What [`PostgresStore::migrate`](crate::PostgresStore::migrate) did.

@@ -56,6 +56,7 @@ impl Names {
         template
             .replace("{{entries}}", &self.table("entries"))
             .replace("{{locks}}", &self.table("locks"))
+            .replace("{{schedules}}", &self.table("schedules"))
             .replace("{{migrations}}", &self.table("migrations"))
             .replace("{{schema}}", &quoted(&self.schema))
             .replace("{{prefix}}", &self.prefix)
@@ -108,6 +109,12 @@ pub(crate) struct Statements {
     pub lock_extend: SqlStr,
     pub lock_release: SqlStr,
     pub lock_is_held: SqlStr,
+    pub schedule_put: SqlStr,
+    pub schedule_cancel: SqlStr,
+    pub schedule_due: SqlStr,
+    pub schedule_claim: SqlStr,
+    pub schedule_complete: SqlStr,
+    pub schedule_release: SqlStr,
 }
 
 /// A write statement in its two forms: plain, and fenced (the fence's
@@ -144,6 +151,12 @@ impl Statements {
             lock_extend: names.statement(include_str!("../queries/lock_extend.sql")),
             lock_release: names.statement(include_str!("../queries/lock_release.sql")),
             lock_is_held: names.statement(include_str!("../queries/lock_is_held.sql")),
+            schedule_put: names.statement(include_str!("../queries/schedule_put.sql")),
+            schedule_cancel: names.statement(include_str!("../queries/schedule_cancel.sql")),
+            schedule_due: names.statement(include_str!("../queries/schedule_due.sql")),
+            schedule_claim: names.statement(include_str!("../queries/schedule_claim.sql")),
+            schedule_complete: names.statement(include_str!("../queries/schedule_complete.sql")),
+            schedule_release: names.statement(include_str!("../queries/schedule_release.sql")),
         }
     }
 
@@ -171,6 +184,12 @@ impl Statements {
             &self.lock_extend,
             &self.lock_release,
             &self.lock_is_held,
+            &self.schedule_put,
+            &self.schedule_cancel,
+            &self.schedule_due,
+            &self.schedule_claim,
+            &self.schedule_complete,
+            &self.schedule_release,
         ]
     }
 }

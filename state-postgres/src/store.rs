@@ -177,12 +177,9 @@ impl PostgresStore {
             .config
             .reap_interval()
             .map(|interval| StorageReporting { reclaim_within: interval, lock_records: LockRetention::OnePerName });
-        let capabilities = Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
+        Capabilities::new(BACKEND, self.inner.config.max_value_len(), ExpiryClock::Server)
             .with_storage(storage)
-            .with_durability(self.inner.durability);
-        // Schedules are not built on PostgreSQL yet (issue 17).
-        let features = state_api::Features { schedules: false, ..capabilities.features };
-        capabilities.with_features(features)
+            .with_durability(self.inner.durability)
     }
 }
 

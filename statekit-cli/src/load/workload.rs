@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use statekit::{Backend, Condition, Key, PutOutcome, StateError};
+use statekit::{Backend, Condition, EpochMillis, Key, PutOutcome, StateError};
 
 /// One workload of the load report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -22,12 +22,22 @@ pub enum Workload {
     Counter,
     /// Contenders passing one lock around: acquire, release.
     LockHandoff,
+    /// A schedule fed and drained by the same workers: each op schedules an
+    /// item due now, claims one due item (waiting for one if all are taken)
+    /// and completes it.
+    ScheduleClaim,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 5] =
-        [Workload::Dedup, Workload::HotKeyCas, Workload::ReadHeavy, Workload::Counter, Workload::LockHandoff];
+    pub const ALL: [Workload; 6] = [
+        Workload::Dedup,
+        Workload::HotKeyCas,
+        Workload::ReadHeavy,
+        Workload::Counter,
+        Workload::LockHandoff,
+        Workload::ScheduleClaim,
+    ];
 
     /// The workload's name.
     pub fn name(&self) -> &'static str {
@@ -37,6 +47,7 @@ impl Workload {
             Workload::ReadHeavy => "read-heavy",
             Workload::Counter => "counter",
             Workload::LockHandoff => "lock-handoff",
+            Workload::ScheduleClaim => "schedule-claim",
         }
     }
 
@@ -95,6 +106,23 @@ impl Workload {
             Workload::LockHandoff => {
                 let lease = backend.locks.acquire(space, Duration::from_secs(10), Duration::from_secs(30)).await?;
                 backend.locks.release(&lease).await?;
+            }
+            Workload::ScheduleClaim => {
+                let schedules = backend.schedules.as_ref();
+                let now = EpochMillis::now();
+                schedules.schedule(&Key::new(space, &format!("j{task}-{n}"))?, now, "job".into()).await?;
+                loop {
+                    if let Some(claim) =
+                        schedules.claim(space, EpochMillis::now(), 1, Duration::from_secs(30)).await?.pop()
+                    {
+                        schedules.complete(&claim).await?;
+                        break;
+                    }
+                    // Every due item is claimed by another worker: there
+                    // are as many items as workers have scheduled, so one
+                    // is about to be.
+                    tokio::task::yield_now().await;
+                }
             }
         }
         Ok(())
