@@ -79,6 +79,7 @@ mod error;
 mod fence;
 mod item;
 mod lock;
+mod schedule;
 mod schema;
 mod statements;
 mod store;
@@ -219,8 +220,7 @@ impl DynamoStore {
         let capabilities =
             Capabilities::new(BACKEND, Self::MAX_VALUE_LEN, ExpiryClock::Client { max_skew: self.max_clock_skew() });
         // DynamoDB cannot announce a release: waiters poll.
-        // Schedules are not built on DynamoDB yet (issue 17).
-        let features = Features { lock_wakeups: false, schedules: false, ..capabilities.features };
+        let features = Features { lock_wakeups: false, ..capabilities.features };
         // DynamoDB acknowledges a write once it is stored durably (AWS).
         // DynamoDB Local keeps that promise only with `-dbPath`; with
         // `-inMemory` it forgets everything when it stops.

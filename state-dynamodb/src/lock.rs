@@ -132,7 +132,3 @@ impl LockDriver for DynamoStore {
         }))
     }
 }
-
-/// Schedules are not built on this backend yet (issue 17): it declares
-/// none, and every call answers `Unsupported` before reaching here.
-impl state_api::driver::ScheduleDriver for DynamoStore {}

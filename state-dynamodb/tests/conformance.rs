@@ -28,7 +28,7 @@ fn unreachable() -> Result<Unreachable, String> {
         let config = config.clone();
         async move {
             let store = Arc::new(DynamoStore::open(config).await?);
-            Ok(Backend::new(store.clone(), store))
+            Ok(Backend::new(store.clone(), store.clone()).with_schedules(store))
         }
     };
     Ok(Unreachable::new(timeout, connect).with_secret(SECRET))
@@ -55,7 +55,7 @@ fn configured(table: &str) -> Result<Configured, String> {
     let configured = Configured::new(base, |fields: String| async move {
         let config: DynamoConfig = toml::from_str(&fields)?;
         let store = Arc::new(DynamoStore::open(config).await?);
-        Ok::<_, Refusal>(Backend::new(store.clone(), store))
+        Ok::<_, Refusal>(Backend::new(store.clone(), store.clone()).with_schedules(store))
     });
     Ok(configured
         .with_fixed_value_limit()
@@ -69,7 +69,7 @@ async fn subject() -> Result<Subject, String> {
     let store = Arc::new(local::fresh_store("kit").await?);
     let faults = faults(store.table_name())?;
     let configured = configured(store.table_name())?;
-    Ok(Subject::from(Backend::new(store.clone(), store))
+    Ok(Subject::from(Backend::new(store.clone(), store.clone()).with_schedules(store))
         .with_unreachable(unreachable()?)
         .with_faults(faults)
         .with_configured(configured))
