@@ -108,6 +108,15 @@ fn unexpected(operation: &'static str, what: &str) -> StateError {
     StateError::failed(BACKEND, format!("{operation}: a schedule item {what}"), false)
 }
 
+/// What an index entry carries.
+#[derive(Clone, Copy)]
+struct Indexed<'a> {
+    id: &'a str,
+    due: u64,
+    ver: u64,
+    payload: &'a Bytes,
+}
+
 /// How one transaction ended.
 enum Outcome {
     Applied,
@@ -239,24 +248,21 @@ impl DynamoStore {
         )
     }
 
-    /// A `Put` of the index entry `sort` of item `id`.
+    /// A `Put` of the index entry `sort` of `item`.
     fn put_entry(
         &self,
         operation: &'static str,
         space: &str,
         sort: String,
-        id: &str,
-        due: u64,
-        ver: u64,
-        payload: &Bytes,
+        item: Indexed<'_>,
     ) -> Result<TransactWriteItem> {
-        let mut item = key(space, sort);
-        item.insert(name::ITEM_ID.to_owned(), string(id));
-        item.insert(name::DUE.to_owned(), number(due));
-        item.insert(attr::VERSION.to_owned(), number(ver));
-        item.insert(name::PAYLOAD.to_owned(), AttributeValue::B(Blob::new(payload.to_vec())));
+        let mut entry = key(space, sort);
+        entry.insert(name::ITEM_ID.to_owned(), string(item.id));
+        entry.insert(name::DUE.to_owned(), number(item.due));
+        entry.insert(attr::VERSION.to_owned(), number(item.ver));
+        entry.insert(name::PAYLOAD.to_owned(), AttributeValue::B(Blob::new(item.payload.to_vec())));
         let put =
-            Put::builder().table_name(self.table()).set_item(Some(item)).build().map_err(|e| build(operation, &e))?;
+            Put::builder().table_name(self.table()).set_item(Some(entry)).build().map_err(|e| build(operation, &e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -309,7 +315,12 @@ impl DynamoStore {
                     .build()
                     .map_err(|e| build(operation, &e))?;
                 actions.push(TransactWriteItem::builder().update(update).build());
-                actions.push(self.put_entry(operation, space, slot, id, record.due, ver, &record.payload)?);
+                actions.push(self.put_entry(
+                    operation,
+                    space,
+                    slot,
+                    Indexed { id, due: record.due, ver, payload: &record.payload },
+                )?);
             }
             if let Outcome::Applied = self.transact(operation, actions).await? {
                 return Ok(true);
@@ -365,7 +376,7 @@ impl ScheduleDriver for DynamoStore {
             if let Some(old) = record.as_ref().map(|r| r.slot.clone()).filter(|old| *old != slot) {
                 actions.push(self.delete_entry("schedule", space, old)?);
             }
-            actions.push(self.put_entry("schedule", space, slot, id, due, ver, &payload)?);
+            actions.push(self.put_entry("schedule", space, slot, Indexed { id, due, ver, payload: &payload })?);
             if let Outcome::Applied = self.transact("schedule", actions).await? {
                 return Ok(());
             }
@@ -440,7 +451,12 @@ impl ScheduleDriver for DynamoStore {
             let actions = vec![
                 TransactWriteItem::builder().update(update).build(),
                 self.delete_entry("claim", space, entry.sort.clone())?,
-                self.put_entry("claim", space, slot, &entry.id, entry.due, ver, &entry.payload)?,
+                self.put_entry(
+                    "claim",
+                    space,
+                    slot,
+                    Indexed { id: &entry.id, due: entry.due, ver, payload: &entry.payload },
+                )?,
             ];
             // Lost to another claimer (or a change): that item is theirs.
             if let Outcome::Applied = self.transact("claim", actions).await? {
