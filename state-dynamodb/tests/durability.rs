@@ -35,6 +35,14 @@ fn assert_passes(property: Property) {
         let table = local::unique_table("durable");
         let store = DynamoStore::open(local::config(server.url(), &table)).await.unwrap();
         store.migrate().await.unwrap();
+        // A fresh DynamoDB Local answers its first writes slowly (class
+        // loading and JIT, SQLite on disk): warm it up directly, so that the
+        // property's short timeouts (500 ms through the proxy) time faults,
+        // not a cold JVM.
+        for i in 0..50 {
+            let key = state_api::Key::new("warm-up", &format!("k{i}")).unwrap();
+            state_api::StateStore::set(&store, &key, state_api::Bytes::from_static(b"x"), None).await.unwrap();
+        }
         let server = Arc::new(Mutex::new(server));
         let target = fault_target(&server, &table).unwrap();
         let (_proxy, backend) = target.through_proxy().await.unwrap();
