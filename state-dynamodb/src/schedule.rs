@@ -427,7 +427,13 @@ impl ScheduleDriver for DynamoStore {
         lease: Ttl,
     ) -> Result<Vec<ScheduledItem>> {
         let mut claimed = Vec::new();
-        for entry in self.due_entries("claim", space, now, limit).await? {
+        // More candidates than asked for: claimers racing for the first
+        // ones skip the ones they lose, in due order.
+        let candidates = limit.saturating_mul(4).saturating_add(8).min(state_api::MAX_SCHEDULE_LIMIT);
+        for entry in self.due_entries("claim", space, now, candidates).await? {
+            if claimed.len() == limit {
+                break;
+            }
             let until = now_ms().saturating_add(lease.millis());
             let (ver, slot) = (entry.ver + 1, claimed_sk(until, &entry.id));
             // The entry is current only while the record's `ver` is its.
