@@ -102,24 +102,9 @@ pub(crate) enum FeedSource {
     /// One server (standalone, or the master sentinels name now):
     /// `SUBSCRIBE` on a pub/sub connection to it.
     Node(Box<Client>),
-    /// A cluster: `SSUBSCRIBE` through a cluster connection of its own,
-    /// which sends each channel's subscription to the node serving the
-    /// channel's slot and moves it when the slot moves.
+    /// A cluster, from its seeds: `SSUBSCRIBE` on the master serving
+    /// each channel's slot (see `shards.rs`).
     Shards(Arc<[ConnectionInfo]>),
-}
-
-/// A cluster client with this crate's timeouts and retry pacing.
-pub(crate) fn cluster_builder(
-    seeds: Vec<ConnectionInfo>,
-    connect_timeout: Duration,
-    command_timeout: Duration,
-) -> ClusterClientBuilder {
-    ClusterClientBuilder::new(seeds)
-        .connection_timeout(connect_timeout)
-        .response_timeout(command_timeout)
-        .retries(RECONNECT_ATTEMPTS as u32)
-        .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
-        .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
 }
 
 /// The settings of every connection manager this crate opens.
@@ -170,8 +155,8 @@ impl Connection {
         Ok(Connection { link, command_timeout: config.command_timeout(), replicas_acked: config.min_replicas_acked() })
     }
 
-    /// Connects to a cluster through its seeds. Lock wake-ups have a
-    /// cluster connection of their own (see [`FeedSource::Shards`]).
+    /// Connects to a cluster through its seeds. Lock wake-ups connect to
+    /// the masters themselves (see [`FeedSource::Shards`]).
     async fn open_cluster(config: &RedisConfig) -> Result<Link, StateError> {
         let seeds = config.seed_infos()?;
         if seeds.iter().any(|seed| matches!(seed.addr(), ConnectionAddr::TcpTls { .. })) {
@@ -181,7 +166,12 @@ impl Connection {
             return Err(StateError::invalid_argument("urls", "no seed"));
         }
         let connect_error = |e| from_redis("connect", config.connect_timeout(), e);
-        let cluster = cluster_builder(seeds.clone(), config.connect_timeout(), config.command_timeout())
+        let cluster = ClusterClientBuilder::new(seeds.clone())
+            .connection_timeout(config.connect_timeout())
+            .response_timeout(config.command_timeout())
+            .retries(RECONNECT_ATTEMPTS as u32)
+            .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
+            .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
             .build()
             .map_err(connect_error)?;
         let cluster = match tokio::time::timeout(config.connect_timeout(), cluster.get_async_connection()).await {
