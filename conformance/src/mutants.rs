@@ -678,7 +678,7 @@ impl Mutant {
                 None => Step::Held(None),
             })
         };
-        acquire_loop(timeout, attempt, |deadline| self.releases(name, deadline)).await
+        acquire_loop(timeout, None, attempt, |deadline| self.releases(name, deadline)).await
     }
 
     async fn remember(&self, key: &Key, outcome: Result<PutOutcome>, ttl: Option<Duration>) -> Result<PutOutcome> {

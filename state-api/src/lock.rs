@@ -158,7 +158,7 @@ pub trait LockService: Send + Sync + 'static {
                 None => Step::Held(None),
             })
         };
-        acquire_loop(timeout, attempt, |_| async { None }).await
+        acquire_loop(timeout, None, attempt, |_| async { None }).await
     }
 
     /// Extends a held lease to expire `ttl` from now.

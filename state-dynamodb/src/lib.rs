@@ -112,6 +112,8 @@ struct Inner {
     table: String,
     operation_timeout: Duration,
     max_clock_skew: Duration,
+    /// How this client's tasks take turns on a contended lock or key.
+    contention: state_api::driver::Contention,
 }
 
 impl DynamoStore {
@@ -149,6 +151,7 @@ impl DynamoStore {
                 table: config.table_name().to_owned(),
                 operation_timeout: config.operation_timeout(),
                 max_clock_skew: config.max_clock_skew(),
+                contention: state_api::driver::Contention::new(),
             }),
         })
     }

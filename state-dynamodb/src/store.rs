@@ -331,6 +331,10 @@ impl StoreDriver for DynamoStore {
         self.capabilities_value()
     }
 
+    fn contention(&self) -> Option<&state_api::driver::Contention> {
+        Some(&self.inner.contention)
+    }
+
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {
         let now = now_ms();
         Ok(self.read_item(key, now).await?.map(|entry| entry.into_entry(now)))

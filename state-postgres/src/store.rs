@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) config: PostgresConfig,
     pub(crate) releases: ReleaseFeed,
     reaper: OnceLock<Periodic>,
+    /// How this client's tasks take turns on a contended lock or key.
+    contention: state_api::driver::Contention,
     /// What the server's settings promised at connect.
     durability: Durability,
 }
@@ -121,6 +123,7 @@ impl PostgresStore {
             names,
             pool,
             reaper: OnceLock::new(),
+            contention: state_api::driver::Contention::new(),
             config,
             durability,
         });
@@ -480,6 +483,10 @@ impl PostgresStore {
 impl StoreDriver for PostgresStore {
     fn declare(&self) -> Capabilities {
         self.capabilities_value()
+    }
+
+    fn contention(&self) -> Option<&state_api::driver::Contention> {
+        Some(&self.inner.contention)
     }
 
     async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {

@@ -113,6 +113,8 @@ struct Inner {
     releases: OnceLock<ReleaseFeed>,
     /// The background sweeper, when the configuration asks for one.
     sweeper: OnceLock<state_api::driver::Periodic>,
+    /// How this client's tasks take turns on a contended lock or key.
+    contention: state_api::driver::Contention,
 }
 
 impl Inner {
@@ -148,8 +150,15 @@ impl RedisStore {
             let connection = Connection::open(&config).await?;
             let keys = KeyLayout::new(config.key_prefix());
             let durability = connection::durability(&connection).await;
-            let inner =
-                Inner { config, connection, keys, durability, releases: OnceLock::new(), sweeper: OnceLock::new() };
+            let inner = Inner {
+                config,
+                connection,
+                keys,
+                durability,
+                releases: OnceLock::new(),
+                sweeper: OnceLock::new(),
+                contention: state_api::driver::Contention::new(),
+            };
             let store = RedisStore { inner: Arc::new(inner) };
             store.load_scripts().await?;
             if store.inner.config.is_cluster() {

@@ -29,6 +29,10 @@ fn ttl_arg(ttl: Option<Ttl>) -> String {
 
 #[async_trait]
 impl StoreDriver for RedisStore {
+    fn contention(&self) -> Option<&state_api::driver::Contention> {
+        Some(&self.inner.contention)
+    }
+
     fn declare(&self) -> Capabilities {
         let config = &self.inner.config;
         // Storage is reported while the sweeper bounds how long expired

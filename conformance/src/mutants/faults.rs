@@ -194,7 +194,7 @@ impl LockService for FaultLocks {
                 None => Step::Held(None),
             })
         };
-        acquire_loop(timeout, attempt, |_| async { None }).await
+        acquire_loop(timeout, None, attempt, |_| async { None }).await
     }
 
     async fn extend(&self, lease: &mut Lease, ttl: Duration) -> Result<()> {

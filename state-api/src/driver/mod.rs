@@ -38,6 +38,7 @@
 //! ```
 
 pub mod args;
+pub mod contention;
 pub mod hub;
 pub mod periodic;
 pub mod schedule;
@@ -51,6 +52,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use self::args::{Listing, ScanRequest, Ttl};
+pub use self::contention::{Contention, Place};
 pub use self::hub::{Delivery, ReleaseHub, Watch};
 pub use self::periodic::Periodic;
 pub use self::schedule::ScheduleDriver;
@@ -120,6 +122,15 @@ pub trait StoreDriver: Send + Sync + 'static {
     /// [`Capabilities::storage`] is declared.
     async fn reclaim(&self) -> Result<u64> {
         Err(unsupported(self.declare().backend, "storage"))
+    }
+
+    /// Where this client's tasks take turns on a contended lock or key
+    /// ([`contention`]): a backend holds one [`Contention`] (shared by its
+    /// clones) and returns it here. `None` (the default): every call goes to
+    /// the server on its own, and a released lock wakes all of this client's
+    /// waiters.
+    fn contention(&self) -> Option<&Contention> {
+        None
     }
 }
 
@@ -208,7 +219,14 @@ impl<D: StoreDriver> StateStore for D {
         let declared = self.declare();
         async {
             let ttl = put_arguments(&declared, &value, ttl)?;
-            self.write(key, value, condition, ttl, None).await
+            match self.contention() {
+                Some(contention) => {
+                    contention
+                        .write(key, value, condition, ttl, |value| self.write(key, value, condition, ttl, None))
+                        .await
+                }
+                None => self.write(key, value, condition, ttl, None).await,
+            }
         }
         .instrument(operation_span(declared.backend, "put", key.space()))
         .await
@@ -382,7 +400,12 @@ impl<D: LockDriver> LockService for D {
             validate_lock_name(name)?;
             let ttl = Ttl::new(ttl)?;
             Ok(match attempt_lease(self, &declared, name, ttl).await? {
-                Step::Acquired(lease) => Some(lease),
+                Step::Acquired(lease) => {
+                    if let Some(contention) = self.contention() {
+                        contention.held(name, lease.owner(), lease.valid_until());
+                    }
+                    Some(lease)
+                }
                 Step::Held(_) => None,
             })
         }
@@ -396,8 +419,14 @@ impl<D: LockDriver> LockService for D {
             locks_declared(&declared)?;
             validate_lock_name(name)?;
             let ttl = Ttl::new(ttl)?;
-            acquire_loop(timeout, || attempt_lease(self, &declared, name, ttl), |deadline| self.watch(name, deadline))
-                .await
+            let line = self.contention().map(|contention| (contention, name));
+            acquire_loop(
+                timeout,
+                line,
+                || attempt_lease(self, &declared, name, ttl),
+                |deadline| self.watch(name, deadline),
+            )
+            .await
         }
         .instrument(operation_span(declared.backend, "acquire", ""))
         .await
@@ -413,6 +442,9 @@ impl<D: LockDriver> LockService for D {
                 return Err(lock_lost(lease));
             }
             lease.renewed(requested_at, local_validity(&declared, ttl));
+            if let Some(contention) = self.contention() {
+                contention.held(lease.name(), lease.owner(), lease.valid_until());
+            }
             Ok(())
         }
         .instrument(operation_span(declared.backend, "extend", ""))
@@ -423,7 +455,12 @@ impl<D: LockDriver> LockService for D {
         let declared = self.declare();
         async {
             locks_declared(&declared)?;
-            if self.free(lease).await? { Ok(()) } else { Err(lock_lost(lease)) }
+            let freed = self.free(lease).await;
+            // Freed, lost or unknown: the next waiter of this client looks.
+            if let Some(contention) = self.contention() {
+                contention.released(lease.name(), lease.owner());
+            }
+            if freed? { Ok(()) } else { Err(lock_lost(lease)) }
         }
         .instrument(operation_span(declared.backend, "release", ""))
         .await

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::contention::{Contention, Place};
 use super::hub::Watch;
 use crate::error::{Result, StateError};
 use crate::lock::{Backoff, Lease, deadline_after};
@@ -31,21 +32,36 @@ pub enum Step {
 /// Acquires by calling `attempt` until it succeeds or `timeout` passes.
 ///
 /// - The first attempt runs alone: a free lock costs one round trip and no
-///   subscription.
-/// - Then `watch` is called once (with the deadline, to bound its own
-///   subscribing); from there on, a release notification is registered
-///   *before* every attempt, so a release right after a failed attempt
-///   wakes the waiter.
+///   subscription. With a [`Contention`] (the client's lines of waiters),
+///   it runs only if no waiter of this client is in line for the lock and
+///   no lease of this client holds it: a newcomer does not go ahead of the
+///   line.
+/// - Then the waiter joins the line, and `watch` is called once (with the
+///   deadline, to bound its own subscribing); from there on, a release
+///   notification is registered *before* every attempt, so a release right
+///   after a failed attempt wakes the waiter.
+/// - Only the first in line makes attempts; the others wait for their
+///   turn. While a lease of this client holds the lock, the first in line
+///   does not ask the server: its release wakes it (or the lease's local
+///   deadline passes).
 /// - Between attempts the waiter sleeps until the earliest of: a release
-///   notification, the holder's lease running out (plus 1 ms, since
-///   servers report whole milliseconds left), the deadline, and either
-///   [`LIVE_RECHECK`] (notifications live) or the next backoff delay
-///   (no notifications, or not live right now).
+///   notification, a release through this client, the holder's lease
+///   running out (plus 1 ms, since servers report whole milliseconds
+///   left), the deadline, and either [`LIVE_RECHECK`] (notifications live)
+///   or the next backoff delay (no notifications, or not live right now).
+///
+/// On success the lease is recorded in the [`Contention`] before the
+/// waiter leaves the line, so the next in line waits for its release.
 ///
 /// # Errors
 /// [`StateError::Timeout`] when the deadline passes (the lock is then not
 /// held by this caller); any error of `attempt`.
-pub async fn acquire_loop<A, AF, W, WF>(timeout: Duration, mut attempt: A, watch: W) -> Result<Lease>
+pub async fn acquire_loop<A, AF, W, WF>(
+    timeout: Duration,
+    line: Option<(&Contention, &str)>,
+    mut attempt: A,
+    watch: W,
+) -> Result<Lease>
 where
     A: FnMut() -> AF,
     AF: Future<Output = Result<Step>>,
@@ -53,23 +69,44 @@ where
     WF: Future<Output = Option<Watch>>,
 {
     let deadline = deadline_after(timeout);
-    if let Step::Acquired(lease) = attempt().await? {
-        return Ok(lease);
+    let acquired = |lease: Lease| {
+        if let Some((contention, name)) = line {
+            contention.held(name, lease.owner(), lease.valid_until());
+        }
+        Ok(lease)
+    };
+    if line.is_none_or(|(contention, name)| contention.is_clear(name)) {
+        if let Step::Acquired(lease) = attempt().await? {
+            return acquired(lease);
+        }
+        if Instant::now() >= deadline {
+            return Err(timed_out(timeout));
+        }
     }
-    if Instant::now() >= deadline {
-        return Err(timed_out(timeout));
-    }
+    let place = line.map(|(contention, name)| contention.join(name));
     let watch = watch(deadline).await;
     let mut backoff = Backoff::new();
     loop {
+        if let Some(place) = &place {
+            wait_to_be_first(place, deadline).await.map_err(|()| timed_out(timeout))?;
+        }
         let mut released = watch.as_ref().map(|w| Box::pin(w.released()));
         if let Some(released) = released.as_mut() {
             released.as_mut().enable();
         }
+        let mut turn = place.as_ref().map(|p| Box::pin(p.turn()));
+        if let Some(turn) = turn.as_mut() {
+            turn.as_mut().enable();
+        }
         let live = watch.as_ref().is_some_and(Watch::is_live);
-        let held_for = match attempt().await? {
-            Step::Acquired(lease) => return Ok(lease),
-            Step::Held(held_for) => held_for,
+        let held_locally = place.as_ref().and_then(Place::held_locally_for);
+        let held_for = match held_locally {
+            // Held by a lease of this client: its release wakes us.
+            Some(left) => Some(left),
+            None => match attempt().await? {
+                Step::Acquired(lease) => return acquired(lease),
+                Step::Held(held_for) => held_for,
+            },
         };
         let now = Instant::now();
         if now >= deadline {
@@ -79,13 +116,35 @@ where
         if let Some(held_for) = held_for {
             wait = wait.min(held_for.saturating_add(Duration::from_millis(1)));
         }
-        wait = wait.min(if live { LIVE_RECHECK } else { backoff.next_delay() });
+        wait = wait.min(if live || held_locally.is_some() { LIVE_RECHECK } else { backoff.next_delay() });
         // Woken or timed out, the next step is another attempt.
-        match released {
-            Some(released) => {
-                let _ = tokio::time::timeout(wait, released).await;
+        let woken = async {
+            match (released, turn) {
+                (Some(released), Some(turn)) => {
+                    tokio::select! {
+                        _ = released => {}
+                        _ = turn => {}
+                    }
+                }
+                (Some(released), None) => released.await,
+                (None, Some(turn)) => turn.await,
+                (None, None) => std::future::pending().await,
             }
-            None => tokio::time::sleep(wait).await,
+        };
+        let _ = tokio::time::timeout(wait, woken).await;
+    }
+}
+
+/// Waits until `place` is first in line; `Err` at the deadline.
+async fn wait_to_be_first(place: &Place, deadline: Instant) -> std::result::Result<(), ()> {
+    loop {
+        let mut turn = Box::pin(place.turn());
+        turn.as_mut().enable();
+        if place.is_first() {
+            return Ok(());
+        }
+        if tokio::time::timeout_at(deadline, turn).await.is_err() {
+            return Err(());
         }
     }
 }
@@ -112,6 +171,7 @@ mod tests {
         let tries = AtomicUsize::new(0);
         let result = acquire_loop(
             Duration::MAX,
+            None,
             || async {
                 Ok(if tries.fetch_add(1, Ordering::SeqCst) < 3 { Step::Held(None) } else { Step::Acquired(lease()) })
             },
@@ -126,7 +186,7 @@ mod tests {
     async fn a_held_lock_times_out_at_the_deadline() {
         let started = Instant::now();
         let result =
-            acquire_loop(Duration::from_millis(300), || async { Ok(Step::Held(None)) }, |_| async { None }).await;
+            acquire_loop(Duration::from_millis(300), None, || async { Ok(Step::Held(None)) }, |_| async { None }).await;
         assert!(matches!(result, Err(StateError::Timeout { .. })), "{result:?}");
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(310), "{waited:?}");
@@ -147,6 +207,7 @@ mod tests {
         let started = Instant::now();
         let result = acquire_loop(
             Duration::from_secs(60),
+            None,
             || async {
                 Ok(if tries.fetch_add(1, Ordering::SeqCst) >= 100 { Step::Acquired(lease()) } else { Step::Held(None) })
             },

@@ -33,6 +33,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::capabilities::{Capabilities, ExpiryClock};
+use crate::driver::Contention;
 use crate::storage::{LockRetention, StorageReporting};
 
 pub use self::config::MemoryConfig;
@@ -55,6 +56,7 @@ struct Inner {
     table: Table,
     locks: LockTable,
     schedules: ScheduleTable,
+    contention: Contention,
     max_value_len: usize,
     /// The sweeper's interval, while one runs.
     sweep_interval: Option<Duration>,
@@ -89,6 +91,7 @@ impl MemoryStoreBuilder {
                 table: Table::new(),
                 locks: LockTable::default(),
                 schedules: ScheduleTable::default(),
+                contention: Contention::new(),
                 max_value_len: self.max_value_len,
                 sweep_interval: self.sweep_interval.filter(|_| tokio::runtime::Handle::try_current().is_ok()),
             }),

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::MemoryStore;
 use super::table::Record;
 use crate::capabilities::Capabilities;
-use crate::driver::{Listing, ScanRequest, StoreDriver, Ttl};
+use crate::driver::{Contention, Listing, ScanRequest, StoreDriver, Ttl};
 use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, Version};
 use crate::error::{Result, StateError};
 use crate::key::Key;
@@ -28,6 +28,10 @@ fn deadline(now: Instant, ttl: Option<Ttl>) -> Option<Instant> {
 impl StoreDriver for MemoryStore {
     fn declare(&self) -> Capabilities {
         self.capabilities_value()
+    }
+
+    fn contention(&self) -> Option<&Contention> {
+        Some(&self.inner.contention)
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {

@@ -1,0 +1,387 @@
+//! How one client's own tasks take turns on a contended lock or key before
+//! they go to the server.
+//!
+//! Without this, every waiter of a lock is woken by each release and all
+//! but one lose the race (each loss a round trip, and a row lock on
+//! PostgreSQL), and a task that releases and acquires again in a loop
+//! re-takes its own lock before any woken waiter gets there. Likewise, every
+//! task racing a compare-and-swap on one key sends its own statement, and
+//! all but one are rejected.
+//!
+//! - **Locks:** a client's waiters for a lock stand in a line, in arrival
+//!   order. Only the first asks the server; the others wait for their turn.
+//!   A newcomer does not try ahead of a non-empty line. When a lease taken
+//!   through this client is released through it, the first in line is woken
+//!   at once (wake-one) and, while it is held, the first in line does not
+//!   ask the server at all: it waits for that release (or for the lease's
+//!   local deadline). So a release costs one round trip and the next
+//!   acquisition one more, whatever the number of waiters, and no waiter of
+//!   this client is overtaken by another of its tasks.
+//! - **Conditional writes:** `put` with [`Condition::IfAbsent`] or
+//!   [`Condition::IfVersion`] is sent one at a time per key. Calls that
+//!   arrive while one is in flight wait; the next request is sent for the
+//!   first of them, and every other waiting call with *the same condition*
+//!   is answered from its outcome: at most one of them could have written,
+//!   so each is rejected, with the entry the sent request wrote or was
+//!   rejected by. That is linearizable: each such call began before the
+//!   request was sent and ends after its answer, so it takes effect right
+//!   after the sent request, when the store holds exactly that entry.
+//!
+//! Across clients (processes, or separate store objects) the server still
+//! decides: this orders only what one client can see.
+//!
+//! A backend opts in by holding one [`Contention`] and returning it from
+//! [`StoreDriver::contention`](super::StoreDriver::contention); the driver
+//! layer does the rest.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::futures::Notified;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+use super::args::Ttl;
+use crate::entry::{Condition, Entry, PutOutcome};
+use crate::error::Result;
+use crate::key::Key;
+
+/// How many lock lines a client keeps before it forgets idle ones.
+const PURGE_AT: usize = 1024;
+
+/// One client's lines of lock waiters and queues of conditional writes.
+/// Cloning shares it.
+#[derive(Clone, Default)]
+pub struct Contention {
+    locks: Arc<Mutex<HashMap<String, Line>>>,
+    keys: Arc<Mutex<HashMap<Box<str>, Queue>>>,
+}
+
+impl std::fmt::Debug for Contention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contention")
+            .field("lock_lines", &self.locks.lock().len())
+            .field("key_queues", &self.keys.lock().len())
+            .finish()
+    }
+}
+
+/// The waiters of one lock, and the lease this client holds on it.
+#[derive(Default)]
+struct Line {
+    next: u64,
+    waiting: VecDeque<(u64, Arc<Notify>)>,
+    /// The lease this client took last, while it may still hold it: its
+    /// owner id and local deadline.
+    held: Option<(String, Instant)>,
+}
+
+impl Line {
+    fn is_idle(&self, now: Instant) -> bool {
+        self.waiting.is_empty() && self.held_for(now).is_none()
+    }
+
+    fn held_for(&self, now: Instant) -> Option<Duration> {
+        self.held.as_ref().and_then(|(_, until)| until.checked_duration_since(now)).filter(|left| !left.is_zero())
+    }
+}
+
+impl Contention {
+    /// A fresh, empty one.
+    pub fn new() -> Contention {
+        Contention::default()
+    }
+
+    /// Whether a newcomer may try `name` at once: nobody of this client
+    /// waits for it, and no lease of this client holds it.
+    pub fn is_clear(&self, name: &str) -> bool {
+        let now = Instant::now();
+        self.locks.lock().get(name).is_none_or(|line| line.waiting.is_empty() && line.held_for(now).is_none())
+    }
+
+    /// Joins the line of `name`, at its end.
+    pub fn join(&self, name: &str) -> Place {
+        let mut locks = self.locks.lock();
+        let line = locks.entry(name.to_owned()).or_default();
+        let seq = line.next;
+        line.next += 1;
+        let turn = Arc::new(Notify::new());
+        line.waiting.push_back((seq, Arc::clone(&turn)));
+        Place { contention: self.clone(), name: name.to_owned(), seq, turn }
+    }
+
+    /// A lease of this client took `name`, with this owner id, until
+    /// `until` (its local deadline).
+    pub fn held(&self, name: &str, owner: &str, until: Instant) {
+        let mut locks = self.locks.lock();
+        // A lease never released through this client (dropped, expired)
+        // leaves its line behind: forget the idle ones now and then.
+        if locks.len() >= PURGE_AT && !locks.contains_key(name) {
+            let now = Instant::now();
+            locks.retain(|_, line| !line.is_idle(now));
+        }
+        locks.entry(name.to_owned()).or_default().held = Some((owner.to_owned(), until));
+    }
+
+    /// The lease with `owner` on `name` was released (or found lost):
+    /// wakes the first in line.
+    pub fn released(&self, name: &str, owner: &str) {
+        let mut locks = self.locks.lock();
+        let Some(line) = locks.get_mut(name) else { return };
+        if line.held.as_ref().is_some_and(|(held_by, _)| held_by == owner) {
+            line.held = None;
+        }
+        if let Some((_, turn)) = line.waiting.front() {
+            turn.notify_one();
+        }
+        if line.is_idle(Instant::now()) {
+            locks.remove(name);
+        }
+    }
+
+    /// Sends a conditional write through the key's queue: `send` runs for
+    /// this call, or the call is answered from a request sent for another
+    /// call with the same condition (see the module docs). `Condition::Always`
+    /// is not queued: every such write succeeds on its own.
+    ///
+    /// # Errors
+    /// The error of `send` for this call's own request.
+    pub async fn write<F, Fut>(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        send: F,
+    ) -> Result<PutOutcome>
+    where
+        F: FnOnce(Bytes) -> Fut,
+        Fut: std::future::Future<Output = Result<PutOutcome>>,
+    {
+        if condition == Condition::Always {
+            return send(value).await;
+        }
+        let name: Box<str> = key.joined().into();
+        let turn = {
+            let mut keys = self.keys.lock();
+            match keys.get_mut(&name) {
+                None => {
+                    keys.insert(name.clone(), Queue::default());
+                    None
+                }
+                Some(queue) => {
+                    let (tx, rx) = oneshot::channel();
+                    queue.waiting.push_back(Waiter { condition, tx });
+                    Some(rx)
+                }
+            }
+        };
+        let mut followers = Vec::new();
+        if let Some(rx) = turn {
+            let mut pending = Pending { rx: Some(rx), keys: Arc::clone(&self.keys), name: name.clone() };
+            let answer = match pending.rx.as_mut() {
+                Some(rx) => rx.await,
+                None => return send(value).await,
+            };
+            pending.rx = None;
+            match answer {
+                Ok(Verdict::Answered(outcome)) => return Ok(outcome),
+                Ok(Verdict::Lead(mine)) => followers = mine,
+                // The queue is gone without answering (cannot happen while
+                // a leader's guard lives): send our own request.
+                Err(_) => return send(value).await,
+            }
+        }
+        let mut lead = Lead { keys: Arc::clone(&self.keys), name, followers, finished: false };
+        let outcome = send(value.clone()).await;
+        lead.finish(outcome.as_ref().ok(), &value, ttl);
+        outcome
+    }
+}
+
+/// Calls waiting for a key's in-flight request.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiter>,
+}
+
+struct Waiter {
+    condition: Condition,
+    tx: oneshot::Sender<Verdict>,
+}
+
+enum Verdict {
+    /// Send your request; answer these, with your condition, from it.
+    Lead(Vec<oneshot::Sender<Verdict>>),
+    /// Your answer.
+    Answered(PutOutcome),
+}
+
+/// The call whose request is in flight for a key. Dropped without
+/// finishing (cancelled), it hands the queue on with its followers
+/// unanswered.
+struct Lead {
+    keys: Arc<Mutex<HashMap<Box<str>, Queue>>>,
+    name: Box<str>,
+    followers: Vec<oneshot::Sender<Verdict>>,
+    finished: bool,
+}
+
+impl Lead {
+    /// Answers the followers from `outcome` (or, after an error, lets them
+    /// send their own), then hands the key to the next waiting call.
+    fn finish(&mut self, outcome: Option<&PutOutcome>, value: &Bytes, ttl: Option<Ttl>) {
+        self.finished = true;
+        let followers = std::mem::take(&mut self.followers);
+        let answer = outcome.map(|outcome| match outcome {
+            PutOutcome::Written(version) => PutOutcome::Rejected(Some(Entry {
+                value: value.clone(),
+                version: *version,
+                ttl: ttl.map(Ttl::duration),
+            })),
+            rejected @ PutOutcome::Rejected(_) => rejected.clone(),
+        });
+        match answer {
+            Some(answer) => {
+                for follower in followers {
+                    let _ = follower.send(Verdict::Answered(answer.clone()));
+                }
+                self.hand_on(Vec::new());
+            }
+            None => self.hand_on(followers),
+        }
+    }
+
+    /// Picks the next call to send a request, with every waiting call of
+    /// the same condition as its followers; removes the queue when nobody
+    /// waits. `unanswered` go first, in their order.
+    fn hand_on(&mut self, mut unanswered: Vec<oneshot::Sender<Verdict>>) {
+        let mut keys = self.keys.lock();
+        loop {
+            if let Some(next) = (!unanswered.is_empty()).then(|| unanswered.remove(0)) {
+                match next.send(Verdict::Lead(std::mem::take(&mut unanswered))) {
+                    Ok(()) => return,
+                    Err(Verdict::Lead(rest)) => {
+                        unanswered = rest;
+                        continue;
+                    }
+                    Err(Verdict::Answered(_)) => continue,
+                }
+            }
+            let Some(queue) = keys.get_mut(&self.name) else { return };
+            let Some(first) = queue.waiting.pop_front() else {
+                keys.remove(&self.name);
+                return;
+            };
+            let mut same = Vec::new();
+            let mut rest = VecDeque::with_capacity(queue.waiting.len());
+            for waiter in queue.waiting.drain(..) {
+                if waiter.tx.is_closed() {
+                    continue;
+                }
+                if waiter.condition == first.condition {
+                    same.push(waiter.tx);
+                } else {
+                    rest.push_back(waiter);
+                }
+            }
+            queue.waiting = rest;
+            match first.tx.send(Verdict::Lead(same)) {
+                Ok(()) => return,
+                // That call was cancelled: its followers wait for a leader.
+                Err(Verdict::Lead(rest)) => unanswered = rest,
+                Err(Verdict::Answered(_)) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        if !self.finished {
+            let followers = std::mem::take(&mut self.followers);
+            self.hand_on(followers);
+        }
+    }
+}
+
+/// A call waiting for its verdict. Cancelled after it was made the next
+/// leader, it hands the key on, so the queue never stalls.
+struct Pending {
+    rx: Option<oneshot::Receiver<Verdict>>,
+    keys: Arc<Mutex<HashMap<Box<str>, Queue>>>,
+    name: Box<str>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else { return };
+        rx.close();
+        if let Ok(Verdict::Lead(followers)) = rx.try_recv() {
+            let mut lead = Lead { keys: Arc::clone(&self.keys), name: self.name.clone(), followers, finished: false };
+            let followers = std::mem::take(&mut lead.followers);
+            lead.finished = true;
+            lead.hand_on(followers);
+        }
+    }
+}
+
+/// A waiter's place in the line of a lock. Leaving it (dropping it) wakes
+/// the next waiter if this one was first.
+pub struct Place {
+    contention: Contention,
+    name: String,
+    seq: u64,
+    turn: Arc<Notify>,
+}
+
+impl Place {
+    /// Whether this waiter is first in line: the one that asks the server.
+    pub fn is_first(&self) -> bool {
+        self.contention
+            .locks
+            .lock()
+            .get(&self.name)
+            .and_then(|line| line.waiting.front())
+            .is_some_and(|(seq, _)| *seq == self.seq)
+    }
+
+    /// How long a lease of this client may still hold the lock, if one
+    /// does: until then, asking the server is pointless (its release
+    /// through this client wakes the first in line).
+    pub fn held_locally_for(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.contention.locks.lock().get(&self.name).and_then(|line| line.held_for(now))
+    }
+
+    /// Completes when this waiter becomes first in line, or, while first,
+    /// when a lease of this client on the lock is released. Enable it
+    /// (pinned) before looking at the line, so nothing is missed.
+    pub fn turn(&self) -> Notified<'_> {
+        self.turn.notified()
+    }
+}
+
+impl std::fmt::Debug for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Place").field("name", &self.name).field("seq", &self.seq).finish()
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut locks = self.contention.locks.lock();
+        let Some(line) = locks.get_mut(&self.name) else { return };
+        let was_first = line.waiting.front().is_some_and(|(seq, _)| *seq == self.seq);
+        line.waiting.retain(|(seq, _)| *seq != self.seq);
+        if was_first && let Some((_, next)) = line.waiting.front() {
+            next.notify_one();
+        }
+        if line.is_idle(Instant::now()) {
+            locks.remove(&self.name);
+        }
+    }
+}
