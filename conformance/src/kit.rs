@@ -224,6 +224,11 @@ macro_rules! with_properties {
             /// A release wakes a waiter promptly where the backend declares
             /// release wake-ups.
             release_wakeups => ReleaseWakeups [$crate::properties::wakeups::run] requires [locks, lock_wakeups],
+            /// A client's lock waiters are served in arrival order: under a
+            /// steady stream of newcomers none is overtaken more than
+            /// [`MAX_OVERTAKES`](crate::properties::fairness::MAX_OVERTAKES)
+            /// times, where the backend declares fair waiting.
+            bounded_waiting => BoundedWaiting [$crate::properties::fairness::run] requires [locks, fair_waiting],
             /// An unreachable endpoint fails with a retryable `Unavailable` within
             /// the connect timeout, and no error reveals a secret. Runs when the
             /// test gives the kit an [`Unreachable`](crate::Unreachable) probe.

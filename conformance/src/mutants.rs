@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use state_api::driver::{LockDriver, Step, Watch, acquire_loop};
+use state_api::driver::{Contention, Line, LockDriver, Step, StoreDriver, Watch, acquire_loop};
 use state_api::{
     Backend, Capabilities, Condition, Counter, Cursor, DeleteCondition, Entry, Fence, Key, Lease, LockService,
     MemoryStore, PutOutcome, Result, ScanItem, ScanPage, StateError, StateStore, StorageReporting, StorageScope,
@@ -92,6 +92,9 @@ pub enum Mutation {
     PanicsOnHugeTimeout,
     /// Declares release wake-ups, but its waiters poll with backoff.
     NoReleaseWakeups,
+    /// Declares fair waiting, but its waiters race for each release and a
+    /// newcomer (the releaser asking again) tries ahead of them.
+    Barging,
     /// An unreachable endpoint fails with a non-retryable error.
     UnreachableNotRetryable,
     /// An unreachable endpoint's error quotes the URL, password included.
@@ -210,7 +213,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 50] = [
+    pub const ALL: [Mutation; 51] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -228,6 +231,7 @@ impl Mutation {
         Mutation::UndeclaredScan,
         Mutation::PanicsOnHugeTimeout,
         Mutation::NoReleaseWakeups,
+        Mutation::Barging,
         Mutation::UnreachableNotRetryable,
         Mutation::LeaksSecret,
         Mutation::ExpiredCheckAndSetRace,
@@ -282,6 +286,7 @@ impl Mutation {
             Mutation::UndeclaredScan => Property::Capabilities,
             Mutation::PanicsOnHugeTimeout => Property::ExtremeArguments,
             Mutation::NoReleaseWakeups => Property::ReleaseWakeups,
+            Mutation::Barging => Property::BoundedWaiting,
             Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
             Mutation::ExpiredCheckAndSetRace => Property::OneWinner,
             Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
@@ -366,6 +371,11 @@ trait Layer: StateStore + LockService {
     /// waiters: mutants wait the way the store they break does, so only
     /// [`Mutation::NoReleaseWakeups`] polls.
     async fn releases(&self, name: &str, deadline: tokio::time::Instant) -> Option<Watch>;
+
+    /// The line of waiters the in-memory store keeps: mutants take turns
+    /// the way the store they break does, so only [`Mutation::Barging`]
+    /// races.
+    fn line(&self) -> Option<&Contention>;
 }
 
 #[async_trait]
@@ -373,12 +383,20 @@ impl Layer for MemoryStore {
     async fn releases(&self, name: &str, deadline: tokio::time::Instant) -> Option<Watch> {
         LockDriver::watch(self, name, deadline).await
     }
+
+    fn line(&self) -> Option<&Contention> {
+        StoreDriver::contention(self)
+    }
 }
 
 #[async_trait]
 impl Layer for Mutant {
     async fn releases(&self, name: &str, deadline: tokio::time::Instant) -> Option<Watch> {
         if self.is(Mutation::NoReleaseWakeups) { None } else { self.inner.releases(name, deadline).await }
+    }
+
+    fn line(&self) -> Option<&Contention> {
+        if self.is(Mutation::Barging) { None } else { self.inner.line() }
     }
 }
 
@@ -678,7 +696,9 @@ impl Mutant {
                 None => Step::Held(None),
             })
         };
-        acquire_loop(timeout, None, attempt, |deadline| self.releases(name, deadline)).await
+        let wakes = !self.capabilities().features.lock_wakeups;
+        let line = self.line().map(|contention| Line { contention, name, wakes });
+        acquire_loop(timeout, line, attempt, |deadline| self.releases(name, deadline)).await
     }
 
     async fn remember(&self, key: &Key, outcome: Result<PutOutcome>, ttl: Option<Duration>) -> Result<PutOutcome> {

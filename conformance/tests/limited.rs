@@ -105,9 +105,14 @@ fn a_store_with_locks_and_no_other_optional_feature_passes_what_applies() {
     ] {
         assert!(ran(&report, property), "{} did not run:\n{report}", property.name());
     }
-    for property in
-        [Property::Scan, Property::ScanCost, Property::FencingTokens, Property::ReleaseWakeups, Property::ScheduleModel]
-    {
+    for property in [
+        Property::Scan,
+        Property::ScanCost,
+        Property::FencingTokens,
+        Property::ReleaseWakeups,
+        Property::BoundedWaiting,
+        Property::ScheduleModel,
+    ] {
         assert!(!ran(&report, property), "{} ran without its feature:\n{report}", property.name());
     }
 }

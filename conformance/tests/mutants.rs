@@ -72,6 +72,7 @@ mutant_tests! {
     undeclared_scan_that_answers_is_caught => UndeclaredScan,
     acquire_panicking_on_a_huge_timeout_is_caught => PanicsOnHugeTimeout,
     declared_wakeups_that_poll_are_caught => NoReleaseWakeups,
+    newcomers_barging_ahead_of_waiters_are_caught => Barging,
     an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
     an_error_revealing_the_password_is_caught => LeaksSecret,
     several_check_and_set_winners_on_an_expired_key_are_caught => ExpiredCheckAndSetRace,

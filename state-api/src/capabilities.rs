@@ -146,6 +146,13 @@ pub struct Features {
     /// next poll, so `acquire` takes a released lock within about one
     /// round trip (see [`crate::driver::LockDriver::watch`]).
     pub lock_wakeups: bool,
+    /// A client's lock waiters are served in the order they called
+    /// `acquire`: a newcomer does not go ahead of a waiter of the same
+    /// client, so a steady stream of acquirers starves nobody (see
+    /// [`crate::driver::contention`]; a driver declaring it returns a
+    /// [`Contention`](crate::driver::Contention)). Across clients the
+    /// server's race decides.
+    pub fair_waiting: bool,
     /// `delete` with [`DeleteCondition::IfVersion`](crate::DeleteCondition::IfVersion).
     /// Without it such a delete answers `Unsupported` (an unconditional
     /// delete always works).
@@ -176,6 +183,7 @@ impl Features {
         scan: true,
         locks: true,
         lock_wakeups: true,
+        fair_waiting: true,
         conditional_delete: true,
         fencing_tokens: true,
         binary_values: true,
@@ -189,6 +197,7 @@ impl Features {
         scan: false,
         locks: false,
         lock_wakeups: false,
+        fair_waiting: false,
         conditional_delete: false,
         fencing_tokens: false,
         binary_values: false,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use state_api::{FencingToken, Key, Lease, StateError, StateStore};
+use state_api::{FencingToken, Key, Lease, LockService, StateError, StateStore};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::ensure;
@@ -39,6 +39,12 @@ async fn protected_increment(store: &dyn StateStore, key: &Key) -> Result<(), Fa
 /// non-atomic read-modify-write under the lock ends exact. Overlaps, token
 /// order and the counter are three separate checks, each reported: wrong
 /// tokens must not hide missing exclusion.
+///
+/// Half the clients wait with `acquire`; the other half poll with
+/// `try_acquire` every millisecond. A client's waiters take turns before
+/// they reach the server (`fair_waiting`), so only the pollers keep asking
+/// the server for the lock while it is held: exclusion is the server's to
+/// keep, under constant attempts.
 pub async fn mutual_exclusion(cx: &Context) -> Outcome {
     let clients = 4u64;
     let rounds = cx.scale.of(8);
@@ -51,7 +57,11 @@ pub async fn mutual_exclusion(cx: &Context) -> Outcome {
             tokio::spawn(async move {
                 let mut tenures = Vec::new();
                 for _ in 0..rounds {
-                    let lease = locks.acquire(&name, Duration::from_secs(10), Duration::from_secs(60)).await?;
+                    let lease = if client % 2 == 0 {
+                        locks.acquire(&name, Duration::from_secs(10), Duration::from_secs(60)).await?
+                    } else {
+                        poll_for(locks.as_ref(), &name, Duration::from_secs(10), Duration::from_secs(60)).await?
+                    };
                     let start = Instant::now();
                     protected_increment(store.as_ref(), &counter).await?;
                     let end = Instant::now();
@@ -97,6 +107,21 @@ pub async fn mutual_exclusion(cx: &Context) -> Outcome {
         format!("the lock-protected counter ended at {stored:?}, expected {total}: updates overlapped")
     });
     findings.outcome()
+}
+
+/// Takes `name` by calling `try_acquire` every millisecond until it
+/// succeeds, or fails after `timeout`.
+async fn poll_for(locks: &dyn LockService, name: &str, ttl: Duration, timeout: Duration) -> Result<Lease, Failure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(lease) = locks.try_acquire(name, ttl).await? {
+            return Ok(lease);
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure(format!("try_acquire did not get {name:?} in {timeout:?} of polling")));
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// The TTL for leases meant to expire during a property: long against the

@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod configuration;
 pub mod edge;
 pub mod extremes;
+pub mod fairness;
 pub mod faults;
 pub mod fenced;
 pub mod keep_alive;

@@ -49,6 +49,23 @@ use crate::entry::{Condition, Entry, PutOutcome};
 use crate::error::Result;
 use crate::key::Key;
 
+/// A waiter's view of its client's line for one lock, as the wait loop
+/// takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// The client's lines.
+    pub contention: &'a Contention,
+    /// The lock.
+    pub name: &'a str,
+    /// Whether a release through this client wakes the first in line
+    /// itself. A backend that declares release wake-ups is woken by its
+    /// own notification instead (so a broken notification cannot hide
+    /// behind the client's), and between two releases the first in line
+    /// asks the server only when that notification says so, or when it
+    /// does not come (polling, as without a line).
+    pub wakes: bool,
+}
+
 /// How many lock lines a client keeps before it forgets idle ones.
 const PURGE_AT: usize = 1024;
 
@@ -56,7 +73,7 @@ const PURGE_AT: usize = 1024;
 /// Cloning shares it.
 #[derive(Clone, Default)]
 pub struct Contention {
-    locks: Arc<Mutex<HashMap<String, Line>>>,
+    locks: Arc<Mutex<HashMap<String, Queued>>>,
     keys: Arc<Mutex<HashMap<Box<str>, Queue>>>,
 }
 
@@ -71,7 +88,7 @@ impl std::fmt::Debug for Contention {
 
 /// The waiters of one lock, and the lease this client holds on it.
 #[derive(Default)]
-struct Line {
+struct Queued {
     next: u64,
     waiting: VecDeque<(u64, Arc<Notify>)>,
     /// The lease this client took last, while it may still hold it: its
@@ -79,7 +96,7 @@ struct Line {
     held: Option<(String, Instant)>,
 }
 
-impl Line {
+impl Queued {
     fn is_idle(&self, now: Instant) -> bool {
         self.waiting.is_empty() && self.held_for(now).is_none()
     }
@@ -126,15 +143,16 @@ impl Contention {
         locks.entry(name.to_owned()).or_default().held = Some((owner.to_owned(), until));
     }
 
-    /// The lease with `owner` on `name` was released (or found lost):
-    /// wakes the first in line.
-    pub fn released(&self, name: &str, owner: &str) {
+    /// The lease with `owner` on `name` was released (or found lost).
+    /// With `wake`, wakes the first in line; without, the backend's
+    /// release notification does (see [`Line::wakes`]).
+    pub fn released(&self, name: &str, owner: &str, wake: bool) {
         let mut locks = self.locks.lock();
         let Some(line) = locks.get_mut(name) else { return };
         if line.held.as_ref().is_some_and(|(held_by, _)| held_by == owner) {
             line.held = None;
         }
-        if let Some((_, turn)) = line.waiting.front() {
+        if wake && let Some((_, turn)) = line.waiting.front() {
             turn.notify_one();
         }
         if line.is_idle(Instant::now()) {
@@ -383,5 +401,168 @@ impl Drop for Place {
         if line.is_idle(Instant::now()) {
             locks.remove(&self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::entry::Version;
+    use crate::error::StateError;
+
+    #[test]
+    fn only_the_first_in_line_is_first_and_leaving_passes_the_turn() {
+        let contention = Contention::new();
+        assert!(contention.is_clear("job"));
+        let first = contention.join("job");
+        let second = contention.join("job");
+        assert!(!contention.is_clear("job"), "a newcomer must not go ahead of a non-empty line");
+        assert!(first.is_first());
+        assert!(!second.is_first());
+        {
+            let mut turn = pin!(second.turn());
+            turn.as_mut().enable();
+            drop(first);
+            assert!(second.is_first());
+            assert!(futures_ready(turn), "the next in line is woken when the first leaves");
+        }
+        drop(second);
+        assert!(contention.is_clear("job"));
+        assert!(contention.locks.lock().is_empty(), "an idle line is forgotten");
+    }
+
+    #[test]
+    fn a_lease_of_the_client_holds_the_line_until_released_through_it() {
+        let contention = Contention::new();
+        contention.held("job", "owner-1", Instant::now() + Duration::from_secs(10));
+        assert!(!contention.is_clear("job"));
+        let place = contention.join("job");
+        assert!(place.held_locally_for().is_some_and(|left| left > Duration::from_secs(9)));
+        let mut turn = pin!(place.turn());
+        turn.as_mut().enable();
+        // Another owner's release (a lost lease) leaves the holder alone,
+        // but the first in line looks again.
+        contention.released("job", "owner-0", true);
+        assert!(place.held_locally_for().is_some());
+        assert!(futures_ready(turn));
+        contention.released("job", "owner-1", false);
+        assert_eq!(place.held_locally_for(), None);
+    }
+
+    #[test]
+    fn an_expired_local_lease_holds_nothing() {
+        let contention = Contention::new();
+        contention.held("job", "owner", Instant::now());
+        assert!(contention.is_clear("job"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_with_the_condition_of_the_one_in_flight_are_answered_from_the_next_request() {
+        let contention = Contention::new();
+        let key = Key::new("space", "hot").unwrap_or_else(|e| unreachable!("{e}"));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let condition = Condition::IfVersion(Version(1));
+        let call = |value: &'static str| {
+            let (contention, key, sent) = (contention.clone(), key.clone(), Arc::clone(&sent));
+            tokio::spawn(async move {
+                contention
+                    .write(&key, Bytes::from_static(value.as_bytes()), condition, None, |_| async {
+                        let n = sent.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        // The first request writes version 2; every later one
+                        // finds version 2.
+                        Ok(if n == 0 {
+                            PutOutcome::Written(Version(2))
+                        } else {
+                            PutOutcome::Rejected(Some(Entry {
+                                value: Bytes::from_static(b"a"),
+                                version: Version(2),
+                                ttl: None,
+                            }))
+                        })
+                    })
+                    .await
+            })
+        };
+        let first = call("a");
+        tokio::task::yield_now().await;
+        let rest: Vec<_> = ["b", "c", "d", "e"].into_iter().map(call).collect();
+        assert_eq!(first.await.ok().and_then(Result::ok), Some(PutOutcome::Written(Version(2))));
+        for handle in rest {
+            let outcome = handle.await.ok().and_then(Result::ok);
+            let Some(PutOutcome::Rejected(Some(entry))) = outcome else { panic!("{outcome:?}") };
+            assert_eq!((entry.value.as_ref(), entry.version), (b"a".as_ref(), Version(2)));
+        }
+        assert_eq!(sent.load(Ordering::SeqCst), 2, "one request for the first call, one for the four that waited");
+        assert!(contention.keys.lock().is_empty(), "an idle key queue is forgotten");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failed_request_the_waiting_calls_send_their_own() {
+        let contention = Contention::new();
+        let key = Key::new("space", "hot").unwrap_or_else(|e| unreachable!("{e}"));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let call = || {
+            let (contention, key, sent) = (contention.clone(), key.clone(), Arc::clone(&sent));
+            tokio::spawn(async move {
+                contention
+                    .write(&key, Bytes::from_static(b"v"), Condition::IfAbsent, None, |_| async {
+                        let n = sent.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        if n < 2 {
+                            Err(StateError::Unavailable { backend: "test", message: "down".into(), source: None })
+                        } else {
+                            Ok(PutOutcome::Written(Version(1)))
+                        }
+                    })
+                    .await
+            })
+        };
+        let first = call();
+        tokio::task::yield_now().await;
+        let (second, third) = (call(), call());
+        assert!(matches!(first.await, Ok(Err(StateError::Unavailable { .. }))));
+        // The second request (for the second call, with the third as its
+        // follower) fails too; the third then sends its own and writes.
+        assert!(matches!(second.await, Ok(Err(StateError::Unavailable { .. }))));
+        assert!(matches!(third.await, Ok(Ok(PutOutcome::Written(Version(1))))));
+        assert_eq!(sent.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_call_does_not_stall_the_key() {
+        let contention = Contention::new();
+        let key = Key::new("space", "hot").unwrap_or_else(|e| unreachable!("{e}"));
+        let slow = |contention: Contention, key: Key, condition: Condition| {
+            tokio::spawn(async move {
+                contention
+                    .write(&key, Bytes::from_static(b"v"), condition, None, |_| async {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        Ok(PutOutcome::Written(Version(7)))
+                    })
+                    .await
+            })
+        };
+        let first = slow(contention.clone(), key.clone(), Condition::IfVersion(Version(1)));
+        tokio::task::yield_now().await;
+        // Waiting behind the first, with another condition: it would send
+        // the next request. Cancelled, it must hand the key on.
+        let cancelled = slow(contention.clone(), key.clone(), Condition::IfVersion(Version(2)));
+        tokio::task::yield_now().await;
+        let last = slow(contention.clone(), key.clone(), Condition::IfVersion(Version(3)));
+        tokio::task::yield_now().await;
+        cancelled.abort();
+        assert!(first.await.is_ok());
+        let last = tokio::time::timeout(Duration::from_secs(5), last).await;
+        assert!(matches!(last, Ok(Ok(Ok(PutOutcome::Written(Version(7)))))), "{last:?}");
+    }
+
+    fn futures_ready<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> bool {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        future.poll(&mut cx).is_ready()
     }
 }

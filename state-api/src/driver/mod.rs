@@ -52,7 +52,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 pub use self::args::{Listing, ScanRequest, Ttl};
-pub use self::contention::{Contention, Place};
+pub use self::contention::{Contention, Line, Place};
 pub use self::hub::{Delivery, ReleaseHub, Watch};
 pub use self::periodic::Periodic;
 pub use self::schedule::ScheduleDriver;
@@ -419,7 +419,8 @@ impl<D: LockDriver> LockService for D {
             locks_declared(&declared)?;
             validate_lock_name(name)?;
             let ttl = Ttl::new(ttl)?;
-            let line = self.contention().map(|contention| (contention, name));
+            let wakes = !declared.features.lock_wakeups;
+            let line = self.contention().map(|contention| Line { contention, name, wakes });
             acquire_loop(
                 timeout,
                 line,
@@ -458,7 +459,7 @@ impl<D: LockDriver> LockService for D {
             let freed = self.free(lease).await;
             // Freed, lost or unknown: the next waiter of this client looks.
             if let Some(contention) = self.contention() {
-                contention.released(lease.name(), lease.owner());
+                contention.released(lease.name(), lease.owner(), !declared.features.lock_wakeups);
             }
             if freed? { Ok(()) } else { Err(lock_lost(lease)) }
         }

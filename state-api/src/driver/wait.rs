@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::contention::{Contention, Place};
+use super::contention::{Line, Place};
 use super::hub::Watch;
 use crate::error::{Result, StateError};
 use crate::lock::{Backoff, Lease, deadline_after};
@@ -58,7 +58,7 @@ pub enum Step {
 /// held by this caller); any error of `attempt`.
 pub async fn acquire_loop<A, AF, W, WF>(
     timeout: Duration,
-    line: Option<(&Contention, &str)>,
+    line: Option<Line<'_>>,
     mut attempt: A,
     watch: W,
 ) -> Result<Lease>
@@ -70,12 +70,12 @@ where
 {
     let deadline = deadline_after(timeout);
     let acquired = |lease: Lease| {
-        if let Some((contention, name)) = line {
-            contention.held(name, lease.owner(), lease.valid_until());
+        if let Some(line) = line {
+            line.contention.held(line.name, lease.owner(), lease.valid_until());
         }
         Ok(lease)
     };
-    if line.is_none_or(|(contention, name)| contention.is_clear(name)) {
+    if line.is_none_or(|line| line.contention.is_clear(line.name)) {
         if let Step::Acquired(lease) = attempt().await? {
             return acquired(lease);
         }
@@ -83,9 +83,14 @@ where
             return Err(timed_out(timeout));
         }
     }
-    let place = line.map(|(contention, name)| contention.join(name));
+    let place = line.map(|line| line.contention.join(line.name));
+    let wakes_locally = line.is_some_and(|line| line.wakes);
     let watch = watch(deadline).await;
     let mut backoff = Backoff::new();
+    // Set when the feed heard a release, or a wait ran out: whatever this
+    // client believes it holds (a lease may have been released through
+    // another client), the next step asks the server.
+    let mut heard = false;
     loop {
         if let Some(place) = &place {
             wait_to_be_first(place, deadline).await.map_err(|()| timed_out(timeout))?;
@@ -99,7 +104,7 @@ where
             turn.as_mut().enable();
         }
         let live = watch.as_ref().is_some_and(Watch::is_live);
-        let held_locally = place.as_ref().and_then(Place::held_locally_for);
+        let held_locally = if heard { None } else { place.as_ref().and_then(Place::held_locally_for) };
         let held_for = match held_locally {
             // Held by a lease of this client: its release wakes us.
             Some(left) => Some(left),
@@ -116,22 +121,32 @@ where
         if let Some(held_for) = held_for {
             wait = wait.min(held_for.saturating_add(Duration::from_millis(1)));
         }
-        wait = wait.min(if live || held_locally.is_some() { LIVE_RECHECK } else { backoff.next_delay() });
+        let woken_by_release = live || (held_locally.is_some() && wakes_locally);
+        wait = wait.min(if woken_by_release { LIVE_RECHECK } else { backoff.next_delay() });
         // Woken or timed out, the next step is another attempt.
         let woken = async {
             match (released, turn) {
                 (Some(released), Some(turn)) => {
                     tokio::select! {
-                        _ = released => {}
-                        _ = turn => {}
+                        () = released => true,
+                        () = turn => false,
                     }
                 }
-                (Some(released), None) => released.await,
-                (None, Some(turn)) => turn.await,
+                (Some(released), None) => {
+                    released.await;
+                    true
+                }
+                (None, Some(turn)) => {
+                    turn.await;
+                    false
+                }
                 (None, None) => std::future::pending().await,
             }
         };
-        let _ = tokio::time::timeout(wait, woken).await;
+        // A release heard, or no word at all until the wait ran out: ask
+        // the server next, even if a lease of this client seems to hold
+        // the lock (insurance against a release made elsewhere).
+        heard = tokio::time::timeout(wait, woken).await.unwrap_or(true);
     }
 }
 

@@ -1,0 +1,130 @@
+//! Bounded waiting: where a backend declares `fair_waiting`, a client's
+//! lock waiters are served in the order they arrived, so a steady stream
+//! of newcomers cannot starve anyone.
+//!
+//! Several tasks of one client take one lock in a loop: each acquires,
+//! holds it for a millisecond, releases, and at once asks again, so the
+//! releaser is always the best-placed newcomer. Each call is numbered when
+//! it starts (its arrival) and each grant when it happens (counted inside
+//! the critical section, which mutual exclusion orders). A call is
+//! *overtaken* by every call that arrived after it and was granted before
+//! it. A FIFO line overtakes nobody except where two calls start at the
+//! same instant on different threads; a lock whose waiters race for each
+//! release (or poll) lets the releaser take it again and again, and its
+//! waiters are overtaken dozens of times.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::{Instant, sleep};
+
+use crate::kit::{Context, Failure, Outcome};
+
+/// The most times a waiter may be overtaken by calls that started after
+/// its own, with every task of the client asking again as soon as it
+/// released.
+pub const MAX_OVERTAKES: usize = 3;
+
+/// How many tasks contend.
+const TASKS: usize = 8;
+
+/// How long each holder keeps the lock.
+const HOLD: Duration = Duration::from_millis(1);
+
+/// One served call.
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    task: usize,
+    arrival: u64,
+    grant: u64,
+    waited: Duration,
+}
+
+/// Runs the property.
+pub async fn run(cx: &Context) -> Outcome {
+    let rounds = cx.scale.of(10);
+    let name = cx.lock_name("fair");
+    let arrivals = Arc::new(AtomicU64::new(0));
+    let grants = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let locks = Arc::clone(&cx.backend.locks);
+            let (name, arrivals, grants) = (name.clone(), Arc::clone(&arrivals), Arc::clone(&grants));
+            tokio::spawn(async move {
+                let mut served = Vec::new();
+                for _ in 0..rounds {
+                    let started = Instant::now();
+                    let arrival = arrivals.fetch_add(1, Ordering::SeqCst);
+                    let lease = locks
+                        .acquire(&name, Duration::from_secs(30), Duration::from_secs(60))
+                        .await
+                        .map_err(|e| Failure(format!("task {task}: acquire failed: {e}")))?;
+                    let grant = grants.fetch_add(1, Ordering::SeqCst);
+                    let waited = started.elapsed();
+                    sleep(HOLD).await;
+                    locks.release(&lease).await?;
+                    served.push(Served { task, arrival, grant, waited });
+                }
+                Ok::<_, Failure>(served)
+            })
+        })
+        .collect();
+    let mut served = Vec::new();
+    for (task, handle) in tasks.into_iter().enumerate() {
+        match handle.await {
+            Ok(Ok(done)) => served.extend(done),
+            Ok(Err(failure)) => return Err(failure),
+            Err(died) => return Err(Failure(format!("task {task} died: {died}"))),
+        }
+    }
+    let (worst, overtaken) = most_overtaken(&served);
+    let longest = served.iter().map(|s| s.waited).max().unwrap_or_default();
+    cx.note(format!(
+        "{} acquisitions by {TASKS} tasks: a waiter was overtaken at most {overtaken} times (bound {MAX_OVERTAKES}); \
+         longest wait {longest:?}",
+        served.len()
+    ));
+    if overtaken > MAX_OVERTAKES {
+        let worst = worst.map_or_else(String::new, |s| {
+            format!(
+                " (task {}'s call number {}, granted {}th after waiting {:?})",
+                s.task, s.arrival, s.grant, s.waited
+            )
+        });
+        return Err(Failure(format!(
+            "a waiter was overtaken {overtaken} times by calls that started after it{worst}; the bound for a \
+             backend declaring fair_waiting is {MAX_OVERTAKES}"
+        )));
+    }
+    Ok(served.len() as u64)
+}
+
+/// The call overtaken most often, and how often.
+fn most_overtaken(served: &[Served]) -> (Option<Served>, usize) {
+    served
+        .iter()
+        .map(|s| (Some(*s), served.iter().filter(|o| o.arrival > s.arrival && o.grant < s.grant).count()))
+        .max_by_key(|(_, n)| *n)
+        .unwrap_or((None, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served(arrival: u64, grant: u64) -> Served {
+        Served { task: 0, arrival, grant, waited: Duration::ZERO }
+    }
+
+    #[test]
+    fn overtakes_count_later_arrivals_served_earlier() {
+        let fifo: Vec<_> = (0..5).map(|n| served(n, n)).collect();
+        assert_eq!(most_overtaken(&fifo).1, 0);
+        // Call 0 is served last, after four later arrivals.
+        let starved = [served(0, 4), served(1, 0), served(2, 1), served(3, 2), served(4, 3)];
+        let (worst, n) = most_overtaken(&starved);
+        assert_eq!(n, 4);
+        assert_eq!(worst.map(|s| s.arrival), Some(0));
+    }
+}
