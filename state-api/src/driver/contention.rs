@@ -10,13 +10,16 @@
 //!
 //! - **Locks:** a client's waiters for a lock stand in a line, in arrival
 //!   order. Only the first asks the server; the others wait for their turn.
-//!   A newcomer does not try ahead of a non-empty line. When a lease taken
-//!   through this client is released through it, the first in line is woken
-//!   at once (wake-one) and, while it is held, the first in line does not
-//!   ask the server at all: it waits for that release (or for the lease's
-//!   local deadline). So a release costs one round trip and the next
-//!   acquisition one more, whatever the number of waiters, and no waiter of
-//!   this client is overtaken by another of its tasks.
+//!   A newcomer does not try ahead of a non-empty line. While a lease taken
+//!   through this client holds the lock, the first in line does not ask the
+//!   server at all: it waits for that lease's release (or its local
+//!   deadline). The release wakes only the first in line: through the
+//!   backend's release notification where the backend declares one (so a
+//!   broken notification cannot hide behind the client), or directly from
+//!   the client's own `release` where it does not. So a release costs one
+//!   round trip and the next acquisition one more, whatever the number of
+//!   waiters, and no waiter of this client is overtaken by another of its
+//!   tasks.
 //! - **Conditional writes:** `put` with [`Condition::IfAbsent`] or
 //!   [`Condition::IfVersion`] is sent one at a time per key. Calls that
 //!   arrive while one is in flight wait; the next request is sent for the
@@ -143,16 +146,30 @@ impl Contention {
         locks.entry(name.to_owned()).or_default().held = Some((owner.to_owned(), until));
     }
 
-    /// The lease with `owner` on `name` was released (or found lost).
-    /// With `wake`, wakes the first in line; without, the backend's
-    /// release notification does (see [`Line::wakes`]).
-    pub fn released(&self, name: &str, owner: &str, wake: bool) {
+    /// The lease with `owner` on `name` is about to be released: from now
+    /// on the first in line asks the server when woken. Called *before*
+    /// the release is sent, so that a release notification arriving before
+    /// the release's own reply finds the first in line either already
+    /// listening or about to ask.
+    pub fn releasing(&self, name: &str, owner: &str) {
         let mut locks = self.locks.lock();
         let Some(line) = locks.get_mut(name) else { return };
         if line.held.as_ref().is_some_and(|(held_by, _)| held_by == owner) {
             line.held = None;
         }
-        if wake && let Some((_, turn)) = line.waiting.front() {
+        if line.is_idle(Instant::now()) {
+            locks.remove(name);
+        }
+    }
+
+    /// A lease on `name` was released through this client (or found lost):
+    /// wakes the first in line. A backend that declares release wake-ups
+    /// does not call this: its notification wakes the first in line (see
+    /// [`Line::wakes`]).
+    pub fn released(&self, name: &str) {
+        let mut locks = self.locks.lock();
+        let Some(line) = locks.get_mut(name) else { return };
+        if let Some((_, turn)) = line.waiting.front() {
             turn.notify_one();
         }
         if line.is_idle(Instant::now()) {
@@ -445,10 +462,11 @@ mod tests {
         turn.as_mut().enable();
         // Another owner's release (a lost lease) leaves the holder alone,
         // but the first in line looks again.
-        contention.released("job", "owner-0", true);
+        contention.releasing("job", "owner-0");
         assert!(place.held_locally_for().is_some());
+        contention.released("job");
         assert!(futures_ready(turn));
-        contention.released("job", "owner-1", false);
+        contention.releasing("job", "owner-1");
         assert_eq!(place.held_locally_for(), None);
     }
 

@@ -456,10 +456,16 @@ impl<D: LockDriver> LockService for D {
         let declared = self.declare();
         async {
             locks_declared(&declared)?;
-            let freed = self.free(lease).await;
-            // Freed, lost or unknown: the next waiter of this client looks.
             if let Some(contention) = self.contention() {
-                contention.released(lease.name(), lease.owner(), !declared.features.lock_wakeups);
+                contention.releasing(lease.name(), lease.owner());
+            }
+            let freed = self.free(lease).await;
+            // Freed, lost or unknown: the next waiter of this client looks,
+            // woken here unless the backend's notification wakes it.
+            if let Some(contention) = self.contention()
+                && !declared.features.lock_wakeups
+            {
+                contention.released(lease.name());
             }
             if freed? { Ok(()) } else { Err(lock_lost(lease)) }
         }

@@ -42,8 +42,10 @@ pub enum Step {
 ///   after a failed attempt wakes the waiter.
 /// - Only the first in line makes attempts; the others wait for their
 ///   turn. While a lease of this client holds the lock, the first in line
-///   does not ask the server: its release wakes it (or the lease's local
-///   deadline passes).
+///   does not ask the server until a release is heard (the backend's
+///   notification, or this client's release where the backend has no
+///   notifications: [`Line::wakes`]), a wait runs out, or the lease's local
+///   deadline passes.
 /// - Between attempts the waiter sleeps until the earliest of: a release
 ///   notification, a release through this client, the holder's lease
 ///   running out (plus 1 ms, since servers report whole milliseconds
