@@ -91,7 +91,7 @@ impl MemoryStoreBuilder {
                 table: Table::new(),
                 locks: LockTable::default(),
                 schedules: ScheduleTable::default(),
-                contention: Contention::new(),
+                contention: Contention::locks_only(),
                 max_value_len: self.max_value_len,
                 sweep_interval: self.sweep_interval.filter(|_| tokio::runtime::Handle::try_current().is_ok()),
             }),
