@@ -31,12 +31,13 @@ pub enum Step {
 
 /// Acquires by calling `attempt` until it succeeds or `timeout` passes.
 ///
+/// - With a [`Contention`] (the client's lines of waiters), the caller
+///   first joins the line for the lock: a newcomer does not go ahead of
+///   it.
 /// - The first attempt runs alone: a free lock costs one round trip and no
-///   subscription. With a [`Contention`] (the client's lines of waiters),
-///   it runs only if no waiter of this client is in line for the lock and
-///   no lease of this client holds it: a newcomer does not go ahead of the
-///   line.
-/// - Then the waiter joins the line, and `watch` is called once (with the
+///   subscription. With a line, it runs only if the caller is first in
+///   line and no lease of this client holds the lock.
+/// - Then `watch` is called once (with the
 ///   deadline, to bound its own subscribing); from there on, a release
 ///   notification is registered *before* every attempt, so a release right
 ///   after a failed attempt wakes the waiter.
@@ -77,7 +78,11 @@ where
         }
         Ok(lease)
     };
-    if line.is_none_or(|line| line.contention.is_clear(line.name)) {
+    // Joined before anything else, so that callers arriving together are
+    // served in the order they arrived, not in the order their first
+    // attempts return.
+    let place = line.map(|line| line.contention.join(line.name));
+    if place.as_ref().is_none_or(|place| place.is_first() && place.held_locally_for().is_none()) {
         if let Step::Acquired(lease) = attempt().await? {
             return acquired(lease);
         }
@@ -85,7 +90,6 @@ where
             return Err(timed_out(timeout));
         }
     }
-    let place = line.map(|line| line.contention.join(line.name));
     let wakes_locally = line.is_some_and(|line| line.wakes);
     let watch = watch(deadline).await;
     let mut backoff = Backoff::new();
