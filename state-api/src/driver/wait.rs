@@ -31,7 +31,7 @@ pub enum Step {
 
 /// Acquires by calling `attempt` until it succeeds or `timeout` passes.
 ///
-/// - With a [`Contention`] (the client's lines of waiters), the caller
+/// - With a [`Contention`](super::Contention) (the client's lines of waiters), the caller
 ///   first joins the line for the lock: a newcomer does not go ahead of
 ///   it.
 /// - The first attempt runs alone: a free lock costs one round trip and no
@@ -53,7 +53,7 @@ pub enum Step {
 ///   left), the deadline, and either [`LIVE_RECHECK`] (notifications live)
 ///   or the next backoff delay (no notifications, or not live right now).
 ///
-/// On success the lease is recorded in the [`Contention`] before the
+/// On success the lease is recorded in the [`Contention`](super::Contention) before the
 /// waiter leaves the line, so the next in line waits for its release.
 ///
 /// # Errors
