@@ -120,6 +120,12 @@ impl ReleaseFeed {
         let watch = self.shared.hub.watch(&channel);
         let limit = self.shared.command_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let _ = tokio::time::timeout(limit, self.shared.subscribe(&channel)).await;
+        // Not confirmed in time (a node failing over, a slot moving): keep
+        // trying in the background for as long as the channel is watched,
+        // or the waiter would poll for the rest of its wait.
+        if !self.shared.hub.is_confirmed(&channel) {
+            resubscribe(&self.shared, vec![channel]);
+        }
         watch
     }
 }
