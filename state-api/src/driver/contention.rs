@@ -224,7 +224,11 @@ impl Contention {
             let mut keys = self.keys.lock();
             match keys.get_mut(&name) {
                 None => {
-                    keys.insert(name.clone(), Queue::default());
+                    keys.insert(name.clone(), Queue { in_flight: 1, waiting: VecDeque::new() });
+                    None
+                }
+                Some(queue) if queue.in_flight < IN_FLIGHT && queue.waiting.is_empty() => {
+                    queue.in_flight += 1;
                     None
                 }
                 Some(queue) => {
@@ -260,8 +264,15 @@ impl Contention {
 /// Calls waiting for a key's in-flight request.
 #[derive(Default)]
 struct Queue {
+    /// Requests in flight (at most [`IN_FLIGHT`]).
+    in_flight: usize,
     waiting: VecDeque<Waiter>,
 }
+
+/// How many conditional writes of one client may be in flight on one key
+/// before callers wait and are combined: two keep the server busy while a
+/// reply travels back, with at most one request rejected for nothing.
+const IN_FLIGHT: usize = 2;
 
 struct Waiter {
     condition: Condition,
@@ -315,10 +326,16 @@ impl Lead {
     /// waits. `unanswered` go first, in their order.
     fn hand_on(&mut self, mut unanswered: Vec<oneshot::Sender<Verdict>>) {
         let mut keys = self.keys.lock();
+        let Some(queue) = keys.get_mut(&self.name) else { return };
+        // This request's slot is free; whoever is told to lead takes it.
+        queue.in_flight = queue.in_flight.saturating_sub(1);
         loop {
             if let Some(next) = (!unanswered.is_empty()).then(|| unanswered.remove(0)) {
                 match next.send(Verdict::Lead(std::mem::take(&mut unanswered))) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        queue.in_flight += 1;
+                        return;
+                    }
                     Err(Verdict::Lead(rest)) => {
                         unanswered = rest;
                         continue;
@@ -326,9 +343,10 @@ impl Lead {
                     Err(Verdict::Answered(_)) => continue,
                 }
             }
-            let Some(queue) = keys.get_mut(&self.name) else { return };
             let Some(first) = queue.waiting.pop_front() else {
-                keys.remove(&self.name);
+                if queue.in_flight == 0 {
+                    keys.remove(&self.name);
+                }
                 return;
             };
             let mut same = Vec::new();
@@ -345,7 +363,12 @@ impl Lead {
             }
             queue.waiting = rest;
             match first.tx.send(Verdict::Lead(same)) {
-                Ok(()) => return,
+                Ok(()) => {
+                    queue.in_flight += 1;
+                    if queue.in_flight >= IN_FLIGHT {
+                        return;
+                    }
+                }
                 // That call was cancelled: its followers wait for a leader.
                 Err(Verdict::Lead(rest)) => unanswered = rest,
                 Err(Verdict::Answered(_)) => {}
@@ -534,7 +557,11 @@ mod tests {
             let Some(PutOutcome::Rejected(Some(entry))) = outcome else { panic!("{outcome:?}") };
             assert_eq!((entry.value.as_ref(), entry.version), (b"a".as_ref(), Version(2)));
         }
-        assert_eq!(sent.load(Ordering::SeqCst), 2, "one request for the first call, one for the four that waited");
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            3,
+            "one request each for the first two calls (two may be in flight), one for the three that waited"
+        );
         assert!(contention.keys.lock().is_empty(), "an idle key queue is forgotten");
     }
 
@@ -563,8 +590,8 @@ mod tests {
         tokio::task::yield_now().await;
         let (second, third) = (call(), call());
         assert!(matches!(first.await, Ok(Err(StateError::Unavailable { .. }))));
-        // The second request (for the second call, with the third as its
-        // follower) fails too; the third then sends its own and writes.
+        // The second call's request (two may be in flight) fails too; the
+        // third, waiting behind both, then sends its own and writes.
         assert!(matches!(second.await, Ok(Err(StateError::Unavailable { .. }))));
         assert!(matches!(third.await, Ok(Ok(PutOutcome::Written(Version(1))))));
         assert_eq!(sent.load(Ordering::SeqCst), 3);
@@ -586,7 +613,9 @@ mod tests {
         };
         let first = slow(contention.clone(), key.clone(), Condition::IfVersion(Version(1)));
         tokio::task::yield_now().await;
-        // Waiting behind the first, with another condition: it would send
+        let second = slow(contention.clone(), key.clone(), Condition::IfVersion(Version(4)));
+        tokio::task::yield_now().await;
+        // Waiting behind the two in flight, with another condition: it would send
         // the next request. Cancelled, it must hand the key on.
         let cancelled = slow(contention.clone(), key.clone(), Condition::IfVersion(Version(2)));
         tokio::task::yield_now().await;
@@ -594,6 +623,7 @@ mod tests {
         tokio::task::yield_now().await;
         cancelled.abort();
         assert!(first.await.is_ok());
+        assert!(second.await.is_ok());
         let last = tokio::time::timeout(Duration::from_secs(5), last).await;
         assert!(matches!(last, Ok(Ok(Ok(PutOutcome::Written(Version(7)))))), "{last:?}");
     }
