@@ -165,6 +165,11 @@ enum Command {
         /// Instead of measuring, render a saved bench.json again.
         #[arg(long)]
         render: Option<PathBuf>,
+        /// Use this space (and lock name) in every cell instead of a fresh
+        /// one, so that several bench processes run at once contend for
+        /// one lock or key (lock-handoff, hot-key-cas).
+        #[arg(long)]
+        space: Option<String>,
     },
     /// Check a recorded history for linearizability.
     Lincheck {
@@ -314,11 +319,12 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             write_report(&report, out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { configs, concurrency, duration_ms, workloads, out, render: None } => {
+        Command::Bench { configs, concurrency, duration_ms, workloads, out, render: None, space } => {
             let sweep = load::Sweep {
                 workloads: if workloads.is_empty() { load::Workload::ALL.to_vec() } else { workloads },
                 concurrency,
                 duration: Duration::from_millis(duration_ms),
+                space,
             };
             bench(configs, sweep, out).await
         }
@@ -456,7 +462,9 @@ async fn bench(configs: Vec<PathBuf>, sweep: load::Sweep, out: Option<PathBuf>) 
         for workload in &sweep.workloads {
             for concurrency in &sweep.concurrency {
                 bar.set_message(format!("{} {workload} x{concurrency}", backend.capabilities().backend));
-                cells.push(load::run_cell(backend, *workload, *concurrency, sweep.duration).await?);
+                cells.push(
+                    load::run_cell(backend, *workload, *concurrency, sweep.duration, sweep.space.as_deref()).await?,
+                );
                 bar.inc(1);
             }
         }

@@ -19,11 +19,19 @@ pub struct Sweep {
     pub concurrency: Vec<usize>,
     /// Measured time per cell (after a short warm-up).
     pub duration: Duration,
+    /// The space (and lock name) every cell uses, so that several bench
+    /// processes contend for one key or lock; `None`: a fresh one per cell.
+    pub space: Option<String>,
 }
 
 impl Default for Sweep {
     fn default() -> Self {
-        Sweep { workloads: Workload::ALL.to_vec(), concurrency: vec![1, 8, 64, 256], duration: Duration::from_secs(3) }
+        Sweep {
+            workloads: Workload::ALL.to_vec(),
+            concurrency: vec![1, 8, 64, 256],
+            duration: Duration::from_secs(3),
+            space: None,
+        }
     }
 }
 
@@ -39,8 +47,9 @@ pub async fn run_cell(
     workload: Workload,
     concurrency: usize,
     duration: Duration,
+    space: Option<&str>,
 ) -> Result<Cell, String> {
-    let space = format!("bench-{}-{:08x}", workload.name(), fastrand::u32(..));
+    let space = space.map_or_else(|| format!("bench-{}-{:08x}", workload.name(), fastrand::u32(..)), str::to_owned);
     let prepared = workload.prepare(backend, &space).await;
     let warm_up = (duration / 10).min(Duration::from_millis(500));
     let start = Instant::now() + warm_up;
