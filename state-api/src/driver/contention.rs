@@ -21,10 +21,10 @@
 //!   waiters, and no waiter of this client is overtaken by another of its
 //!   tasks.
 //! - **Conditional writes:** `put` with [`Condition::IfAbsent`] or
-//!   [`Condition::IfVersion`] is sent one at a time per key. Calls that
-//!   arrive while one is in flight wait; the next request is sent for the
-//!   first of them, and every other waiting call with *the same condition*
-//!   is answered from its outcome: at most one of them could have written,
+//!   [`Condition::IfVersion`] has at most two requests in flight per key.
+//!   Calls that arrive while two are in flight wait; the next request is
+//!   sent for the first of them, and every other waiting call with *the
+//!   same condition* is answered from its outcome: at most one of them could have written,
 //!   so each is rejected, with the entry the sent request wrote or was
 //!   rejected by. That is linearizable: each such call began before the
 //!   request was sent and ends after its answer, so it takes effect right
