@@ -166,6 +166,20 @@ impl Contention {
         }
     }
 
+    /// A lease of this client on `name`, with this owner id, was extended
+    /// until `until`. Recorded only while the client still counts it as
+    /// holding: an extension whose reply arrives after the lease's release
+    /// began does not bring it back.
+    pub fn extended(&self, name: &str, owner: &str, until: Instant) {
+        let mut locks = self.locks.lock();
+        if let Some(line) = locks.get_mut(name)
+            && let Some((held_by, held_until)) = line.held.as_mut()
+            && *held_by == fingerprint(owner)
+        {
+            *held_until = until;
+        }
+    }
+
     /// The lease with `owner` on `name` is about to be released: from now
     /// on the first in line asks the server when woken. Called *before*
     /// the release is sent, so that a release notification arriving before
@@ -297,8 +311,9 @@ struct Lead {
 }
 
 impl Lead {
-    /// Answers the followers from `outcome` (or, after an error, lets them
-    /// send their own), then hands the key to the next waiting call.
+    /// Answers the followers from `outcome` (or, after an error, makes the
+    /// first of them lead the others), then hands the key to the next
+    /// waiting call.
     fn finish(&mut self, outcome: Option<&PutOutcome>, value: &Bytes, ttl: Option<Ttl>) {
         self.finished = true;
         let followers = std::mem::take(&mut self.followers);
@@ -510,6 +525,18 @@ mod tests {
         contention.released("job");
         assert!(futures_ready(turn));
         contention.releasing("job", "owner-1");
+        assert_eq!(place.held_locally_for(), None);
+    }
+
+    #[test]
+    fn an_extension_answered_after_the_release_began_does_not_bring_the_lease_back() {
+        let contention = Contention::new();
+        let place = contention.join("job");
+        contention.held("job", "owner", Instant::now() + Duration::from_secs(1));
+        contention.extended("job", "owner", Instant::now() + Duration::from_secs(30));
+        assert!(place.held_locally_for().is_some_and(|left| left > Duration::from_secs(29)));
+        contention.releasing("job", "owner");
+        contention.extended("job", "owner", Instant::now() + Duration::from_secs(60));
         assert_eq!(place.held_locally_for(), None);
     }
 

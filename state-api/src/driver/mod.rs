@@ -387,6 +387,21 @@ async fn attempt_lease<D: LockDriver + ?Sized>(
     })
 }
 
+/// Wakes the first of the client's waiters for a lock when dropped: after
+/// a release returns, fails, or is cancelled mid-flight.
+struct WakeOnDrop<'a> {
+    contention: Option<&'a Contention>,
+    name: &'a str,
+}
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(contention) = self.contention {
+            contention.released(self.name);
+        }
+    }
+}
+
 fn lock_lost(lease: &Lease) -> StateError {
     StateError::LockLost { name: lease.name().to_owned() }
 }
@@ -444,7 +459,7 @@ impl<D: LockDriver> LockService for D {
             }
             lease.renewed(requested_at, local_validity(&declared, ttl));
             if let Some(contention) = self.contention() {
-                contention.held(lease.name(), lease.owner(), lease.valid_until());
+                contention.extended(lease.name(), lease.owner(), lease.valid_until());
             }
             Ok(())
         }
@@ -459,15 +474,14 @@ impl<D: LockDriver> LockService for D {
             if let Some(contention) = self.contention() {
                 contention.releasing(lease.name(), lease.owner());
             }
-            let freed = self.free(lease).await;
-            // Freed, lost or unknown: the next waiter of this client looks,
-            // woken here unless the backend's notification wakes it.
-            if let Some(contention) = self.contention()
-                && !declared.features.lock_wakeups
-            {
-                contention.released(lease.name());
-            }
-            if freed? { Ok(()) } else { Err(lock_lost(lease)) }
+            // Freed, lost, unknown or cancelled: the next waiter of this
+            // client looks, woken here unless the backend's notification
+            // wakes it.
+            let _wake = WakeOnDrop {
+                contention: self.contention().filter(|_| !declared.features.lock_wakeups),
+                name: lease.name(),
+            };
+            if self.free(lease).await? { Ok(()) } else { Err(lock_lost(lease)) }
         }
         .instrument(operation_span(declared.backend, "release", ""))
         .await

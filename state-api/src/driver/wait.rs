@@ -127,7 +127,11 @@ where
         if let Some(held_for) = held_for {
             wait = wait.min(held_for.saturating_add(Duration::from_millis(1)));
         }
-        let woken_by_release = live || (held_locally.is_some() && wakes_locally);
+        // Looked at again (not masked by `heard`): after an insurance
+        // attempt, a lease of this client that still holds the lock is
+        // still waited for, not polled.
+        let held_here = place.as_ref().and_then(Place::held_locally_for).is_some();
+        let woken_by_release = live || (held_here && wakes_locally);
         wait = wait.min(if woken_by_release { LIVE_RECHECK } else { backoff.next_delay() });
         // Woken or timed out, the next step is another attempt.
         let woken = async {
@@ -201,6 +205,31 @@ mod tests {
         .await;
         assert!(result.is_ok());
         assert_eq!(tries.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_in_line_waits_for_a_lease_of_its_client_instead_of_polling() {
+        // No notifications (as DynamoDB): the client's own release wakes
+        // the first in line. While the client's lease holds the lock, the
+        // waiter asks the server only as insurance, once per LIVE_RECHECK.
+        let contention = crate::driver::Contention::new();
+        contention.held("job", "holder", Instant::now() + Duration::from_secs(60));
+        let line = Line { contention: &contention, name: "job", wakes: true };
+        let tries = AtomicUsize::new(0);
+        let result = acquire_loop(
+            Duration::from_secs(30),
+            Some(line),
+            || async {
+                tries.fetch_add(1, Ordering::SeqCst);
+                Ok(Step::Held(Some(Duration::from_secs(30))))
+            },
+            |_| async { None },
+        )
+        .await;
+        assert!(matches!(result, Err(StateError::Timeout { .. })), "{result:?}");
+        let tries = tries.load(Ordering::SeqCst);
+        let most = usize::try_from(30 / LIVE_RECHECK.as_secs()).unwrap_or(usize::MAX);
+        assert!(tries <= most, "{tries} attempts in 30 s while a lease of this client held the lock");
     }
 
     #[tokio::test(start_paused = true)]
