@@ -414,9 +414,8 @@ impl Drop for Pending {
         let Some(mut rx) = self.rx.take() else { return };
         rx.close();
         if let Ok(Verdict::Lead(followers)) = rx.try_recv() {
-            let mut lead = Lead { keys: Arc::clone(&self.keys), name: self.name.clone(), followers, finished: false };
-            let followers = std::mem::take(&mut lead.followers);
-            lead.finished = true;
+            let mut lead =
+                Lead { keys: Arc::clone(&self.keys), name: self.name.clone(), followers: Vec::new(), finished: true };
             lead.hand_on(followers);
         }
     }
