@@ -29,6 +29,9 @@
 //!   rejected by. That is linearizable: each such call began before the
 //!   request was sent and ends after its answer, so it takes effect right
 //!   after the sent request, when the store holds exactly that entry.
+//!   When a request fails with `Timeout` or `Unavailable`, every call
+//!   waiting on the key fails at once with the same kind, unsent: under a
+//!   failing network no call waits out other calls' timeouts in turn.
 //!
 //! Across clients (processes, or separate store objects) the server still
 //! decides: this orders only what one client can see.
@@ -49,7 +52,7 @@ use tokio::time::Instant;
 
 use super::args::Ttl;
 use crate::entry::{Condition, Entry, PutOutcome};
-use crate::error::Result;
+use crate::error::{Result, StateError};
 use crate::key::Key;
 
 /// An owner id's fingerprint (owner ids are random 128-bit strings).
@@ -262,6 +265,7 @@ impl Contention {
             pending.rx = None;
             match answer {
                 Ok(Verdict::Answered(outcome)) => return Ok(outcome),
+                Ok(Verdict::Failed(error)) => return Err(error),
                 Ok(Verdict::Lead(mine)) => followers = mine,
                 // The queue is gone without answering (cannot happen while
                 // a leader's guard lives): send our own request.
@@ -270,7 +274,7 @@ impl Contention {
         }
         let mut lead = Lead { keys: Arc::clone(&self.keys), name, followers, finished: false };
         let outcome = send(value.clone()).await;
-        lead.finish(outcome.as_ref().ok(), &value, ttl);
+        lead.finish(&outcome, &value, ttl);
         outcome
     }
 }
@@ -298,6 +302,9 @@ enum Verdict {
     Lead(Vec<oneshot::Sender<Verdict>>),
     /// Your answer.
     Answered(PutOutcome),
+    /// The request you waited behind failed with this retryable error:
+    /// yours was not sent (it changed nothing).
+    Failed(StateError),
 }
 
 /// The call whose request is in flight for a key. Dropped without
@@ -311,13 +318,28 @@ struct Lead {
 }
 
 impl Lead {
-    /// Answers the followers from `outcome` (or, after an error, makes the
-    /// first of them lead the others), then hands the key to the next
-    /// waiting call.
-    fn finish(&mut self, outcome: Option<&PutOutcome>, value: &Bytes, ttl: Option<Ttl>) {
+    /// Answers the followers from `outcome`, then hands the key to the
+    /// next waiting call. After a retryable error (the server or the
+    /// network failing) every call waiting on the key fails at once with
+    /// it, unsent, instead of each waiting out its own failure in turn;
+    /// after any other error the first follower leads the others.
+    fn finish(&mut self, outcome: &Result<PutOutcome>, value: &Bytes, ttl: Option<Ttl>) {
         self.finished = true;
         let followers = std::mem::take(&mut self.followers);
-        let answer = outcome.map(|outcome| match outcome {
+        if let Err(error) = outcome
+            && passed_on(error).is_some()
+        {
+            let waiting = self.keys.lock().get_mut(&self.name).map(|q| std::mem::take(&mut q.waiting));
+            let waiting = waiting.into_iter().flatten().map(|w| w.tx);
+            for call in followers.into_iter().chain(waiting) {
+                if let Some(error) = passed_on(error) {
+                    let _ = call.send(Verdict::Failed(error));
+                }
+            }
+            self.hand_on(Vec::new());
+            return;
+        }
+        let answer = outcome.as_ref().ok().map(|outcome| match outcome {
             PutOutcome::Written(version) => PutOutcome::Rejected(Some(Entry {
                 value: value.clone(),
                 version: *version,
@@ -355,7 +377,7 @@ impl Lead {
                         unanswered = rest;
                         continue;
                     }
-                    Err(Verdict::Answered(_)) => continue,
+                    Err(Verdict::Answered(_) | Verdict::Failed(_)) => continue,
                 }
             }
             let Some(first) = queue.waiting.pop_front() else {
@@ -386,7 +408,7 @@ impl Lead {
                 }
                 // That call was cancelled: its followers wait for a leader.
                 Err(Verdict::Lead(rest)) => unanswered = rest,
-                Err(Verdict::Answered(_)) => {}
+                Err(Verdict::Answered(_) | Verdict::Failed(_)) => {}
             }
         }
     }
@@ -398,6 +420,20 @@ impl Drop for Lead {
             let followers = std::mem::take(&mut self.followers);
             self.hand_on(followers);
         }
+    }
+}
+
+/// The error a call waiting behind a failed request gets: the same kind,
+/// for the retryable kinds (`Timeout`, `Unavailable`); `None` otherwise.
+fn passed_on(error: &StateError) -> Option<StateError> {
+    match error {
+        StateError::Timeout { operation, after } => Some(StateError::Timeout { operation, after: *after }),
+        StateError::Unavailable { backend, message, .. } => Some(StateError::Unavailable {
+            backend,
+            message: format!("{message} (a request this call waited behind failed; this one was not sent)"),
+            source: None,
+        }),
+        _ => None,
     }
 }
 
@@ -485,7 +521,6 @@ mod tests {
 
     use super::*;
     use crate::entry::Version;
-    use crate::error::StateError;
 
     #[test]
     fn only_the_first_in_line_is_first_and_leaving_passes_the_turn() {
@@ -592,7 +627,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn after_a_failed_request_the_waiting_calls_send_their_own() {
+    async fn a_request_failing_retryably_fails_the_calls_waiting_behind_it_unsent() {
         let contention = Contention::new();
         let key = Key::new("space", "hot").unwrap_or_else(|e| unreachable!("{e}"));
         let sent = Arc::new(AtomicUsize::new(0));
@@ -617,10 +652,11 @@ mod tests {
         let (second, third) = (call(), call());
         assert!(matches!(first.await, Ok(Err(StateError::Unavailable { .. }))));
         // The second call's request (two may be in flight) fails too; the
-        // third, waiting behind both, then sends its own and writes.
+        // third, waiting behind both, fails with the first, unsent.
         assert!(matches!(second.await, Ok(Err(StateError::Unavailable { .. }))));
-        assert!(matches!(third.await, Ok(Ok(PutOutcome::Written(Version(1))))));
-        assert_eq!(sent.load(Ordering::SeqCst), 3);
+        assert!(matches!(third.await, Ok(Err(StateError::Unavailable { .. }))));
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+        assert!(contention.keys.lock().is_empty(), "a drained key queue is forgotten");
     }
 
     #[tokio::test(start_paused = true)]
