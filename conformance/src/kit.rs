@@ -226,7 +226,7 @@ macro_rules! with_properties {
             release_wakeups => ReleaseWakeups [$crate::properties::wakeups::run] requires [locks, lock_wakeups],
             /// A client's lock waiters are served in arrival order: under a
             /// steady stream of newcomers none is overtaken more than
-            /// [`MAX_OVERTAKES`](crate::properties::fairness::MAX_OVERTAKES)
+            /// [`MAX_OVERTAKES`](crate::properties::fairness::MAX_OVERTAKES) (by calls starting 10 ms or more later)
             /// times, where the backend declares fair waiting.
             bounded_waiting => BoundedWaiting [$crate::properties::fairness::run] requires [locks, fair_waiting],
             /// An unreachable endpoint fails with a retryable `Unavailable` within
