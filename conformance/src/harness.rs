@@ -21,6 +21,7 @@ pub struct Subject {
     unreachable: Option<Unreachable>,
     faults: Option<FaultTarget>,
     configured: Option<Configured>,
+    peer: Option<Backend>,
     keep_alive: Vec<Box<dyn Any + Send>>,
 }
 
@@ -46,12 +47,21 @@ impl Subject {
         self
     }
 
+    /// Gives the kit a second client of the same store (connected on its
+    /// own, as another process would be), for the property that checks
+    /// fairness across clients.
+    pub fn with_peer(mut self, peer: Backend) -> Subject {
+        self.peer = Some(peer);
+        self
+    }
+
     /// Runs `property` against this subject.
     pub async fn run(&self, property: Property, scale: Scale) -> PropertyReport {
         let cx = Context::new(self.backend.clone(), scale)
             .with_unreachable(self.unreachable.clone())
             .with_faults(self.faults.clone())
-            .with_configured(self.configured.clone());
+            .with_configured(self.configured.clone())
+            .with_peer(self.peer.clone());
         property.run_in(&cx).await
     }
 
@@ -64,7 +74,7 @@ impl Subject {
 
 impl From<Backend> for Subject {
     fn from(backend: Backend) -> Subject {
-        Subject { backend, unreachable: None, faults: None, configured: None, keep_alive: Vec::new() }
+        Subject { backend, unreachable: None, faults: None, configured: None, peer: None, keep_alive: Vec::new() }
     }
 }
 

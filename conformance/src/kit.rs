@@ -63,6 +63,7 @@ pub struct Context {
     unreachable: Option<Unreachable>,
     faults: Option<FaultTarget>,
     configured: Option<Configured>,
+    peer: Option<Backend>,
     notes: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
@@ -79,6 +80,7 @@ impl Context {
             unreachable: None,
             faults: None,
             configured: None,
+            peer: None,
             notes: Default::default(),
         }
     }
@@ -120,6 +122,17 @@ impl Context {
     /// The configuration loader, if the test gave one.
     pub fn configured(&self) -> Option<&Configured> {
         self.configured.as_ref()
+    }
+
+    /// The same context with a second client of the store under test.
+    pub fn with_peer(mut self, peer: Option<Backend>) -> Context {
+        self.peer = peer;
+        self
+    }
+
+    /// The second client, if the test gave one.
+    pub fn peer(&self) -> Option<&Backend> {
+        self.peer.as_ref()
     }
 
     /// A space name unique to this run and `label`.
@@ -229,6 +242,13 @@ macro_rules! with_properties {
             /// [`MAX_OVERTAKES`](crate::properties::fairness::MAX_OVERTAKES) (by calls starting 10 ms or more later)
             /// times, where the backend declares fair waiting.
             bounded_waiting => BoundedWaiting [$crate::properties::fairness::run] requires [locks, fair_waiting],
+            /// Lock waiters of two clients are served in the order they
+            /// called: a client whose task re-acquires as soon as it releases
+            /// overtakes none of the other client's waiters more than
+            /// [`MAX_OVERTAKES`](crate::properties::fairness::MAX_OVERTAKES)
+            /// times, where the backend declares fairness across clients. Runs
+            /// when the test gives the kit a second client (`Subject::with_peer`).
+            fair_across_clients => FairAcrossClients [$crate::properties::fairness::across_clients] requires [locks, fair_across_clients],
             /// An unreachable endpoint fails with a retryable `Unavailable` within
             /// the connect timeout, and no error reveals a secret. Runs when the
             /// test gives the kit an [`Unreachable`](crate::Unreachable) probe.
@@ -392,6 +412,9 @@ impl Property {
                 "no unreachable endpoint was given to the kit (tests give one with Subject::with_unreachable)"
                     .to_owned(),
             ),
+            Property::FairAcrossClients if cx.peer().is_none() => {
+                Some("no second client was given to the kit (tests give one with Subject::with_peer)".to_owned())
+            }
             Property::Configuration if cx.configured().is_none() => Some(
                 "no configuration loader was given to the kit (tests give one with Subject::with_configured)"
                     .to_owned(),

@@ -95,6 +95,12 @@ pub enum Mutation {
     /// Declares fair waiting, but its waiters race for each release and a
     /// newcomer (the releaser asking again) tries ahead of them.
     Barging,
+    /// Declares fairness across clients, but keeps only each client's own
+    /// line (as this workspace's backends did before issue 14's second
+    /// part): clients' first waiters race for each release, and a client
+    /// whose task asks again as soon as it released beats the other
+    /// client's waiters, who hear of the release a moment later.
+    ClientsRace,
     /// An unreachable endpoint fails with a non-retryable error.
     UnreachableNotRetryable,
     /// An unreachable endpoint's error quotes the URL, password included.
@@ -213,7 +219,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 51] = [
+    pub const ALL: [Mutation; 52] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -232,6 +238,7 @@ impl Mutation {
         Mutation::PanicsOnHugeTimeout,
         Mutation::NoReleaseWakeups,
         Mutation::Barging,
+        Mutation::ClientsRace,
         Mutation::UnreachableNotRetryable,
         Mutation::LeaksSecret,
         Mutation::ExpiredCheckAndSetRace,
@@ -287,6 +294,7 @@ impl Mutation {
             Mutation::PanicsOnHugeTimeout => Property::ExtremeArguments,
             Mutation::NoReleaseWakeups => Property::ReleaseWakeups,
             Mutation::Barging => Property::BoundedWaiting,
+            Mutation::ClientsRace => Property::FairAcrossClients,
             Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
             Mutation::ExpiredCheckAndSetRace => Property::OneWinner,
             Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
@@ -328,6 +336,27 @@ impl Mutation {
 
     /// A fresh in-memory backend broken in this way.
     pub fn backend(&self) -> Backend {
+        self.clients().0
+    }
+
+    /// A fresh in-memory backend broken in this way, and for the mutations
+    /// that the kit catches across clients, a second client of the same
+    /// store (broken in the same way) for [`Subject::with_peer`](crate::Subject::with_peer).
+    pub fn clients(&self) -> (Backend, Option<Backend>) {
+        if *self == Mutation::ClientsRace {
+            let memory = MemoryStore::builder().sweep_interval(Some(SWEEP_INTERVAL)).build();
+            let peer = memory.peer();
+            let client = |memory: MemoryStore| {
+                let mutant = Arc::new(Mutant::over(*self, Arc::new(memory)));
+                Backend::new(Arc::clone(&mutant) as Arc<dyn StateStore>, mutant)
+                    .with_schedules(Arc::new(MemoryStore::new()))
+            };
+            return (client(memory), Some(client(peer)));
+        }
+        (self.single(), None)
+    }
+
+    fn single(&self) -> Backend {
         let defect = match self {
             Mutation::ScheduleAppends => Some(schedules::Defect::AppendsInsteadOfReplacing),
             Mutation::ClaimPeeksThenTakes => Some(schedules::Defect::PeeksThenTakes),
@@ -697,7 +726,7 @@ impl Mutant {
             })
         };
         let wakes = !self.capabilities().features.lock_wakeups;
-        let line = self.line().map(|contention| Line { contention, name, wakes });
+        let line = self.line().map(|contention| Line { contention, name, wakes, refresh: None });
         acquire_loop(timeout, line, attempt, |deadline| self.releases(name, deadline)).await
     }
 

@@ -111,6 +111,7 @@ fn a_store_with_locks_and_no_other_optional_feature_passes_what_applies() {
         Property::FencingTokens,
         Property::ReleaseWakeups,
         Property::BoundedWaiting,
+        Property::FairAcrossClients,
         Property::ScheduleModel,
     ] {
         assert!(!ran(&report, property), "{} ran without its feature:\n{report}", property.name());

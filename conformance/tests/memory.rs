@@ -16,4 +16,10 @@ fn configured() -> Configured {
     })
 }
 
-conformance::suite!(memory, async { Subject::from(Backend::memory()).with_configured(configured()) });
+conformance::suite!(memory, async {
+    // The peer shares the store's data but not its client-side lines of
+    // waiters, as a second process shares a server.
+    let store = MemoryStore::new();
+    let peer = Backend::from(store.peer());
+    Subject::from(Backend::from(store)).with_configured(configured()).with_peer(peer)
+});

@@ -9,7 +9,12 @@ use conformance::{Mutation, Property, Scale, Subject, Verdict};
 /// in-memory store under it runs its sweeper there.
 fn subject(runtime: &tokio::runtime::Runtime, mutation: Mutation) -> Subject {
     let _entered = runtime.enter();
-    Subject::from(mutation.backend()).with_unreachable(mutation.unreachable())
+    let (backend, peer) = mutation.clients();
+    let subject = Subject::from(backend).with_unreachable(mutation.unreachable());
+    match peer {
+        Some(peer) => subject.with_peer(peer),
+        None => subject,
+    }
 }
 
 fn assert_caught(mutation: Mutation) {
@@ -73,6 +78,7 @@ mutant_tests! {
     acquire_panicking_on_a_huge_timeout_is_caught => PanicsOnHugeTimeout,
     declared_wakeups_that_poll_are_caught => NoReleaseWakeups,
     newcomers_barging_ahead_of_waiters_are_caught => Barging,
+    clients_racing_for_each_release_are_caught => ClientsRace,
     an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
     an_error_revealing_the_password_is_caught => LeaksSecret,
     several_check_and_set_winners_on_an_expired_key_are_caught => ExpiredCheckAndSetRace,

@@ -153,6 +153,13 @@ pub struct Features {
     /// [`Contention`](crate::driver::Contention)). Across clients the
     /// server's race decides.
     pub fair_waiting: bool,
+    /// Lock waiters of *all* clients stand in one line on the server:
+    /// a free lock goes to the first live waiter in it, `try_acquire` does
+    /// not take a lock others are waiting for, and a waiter that stopped
+    /// asking leaves the line within [`LINE_WINDOW`](crate::driver::wait::LINE_WINDOW)
+    /// (see [`crate::driver::LockDriver::attempt_in_line`]). Without it,
+    /// each client's first waiter races the others' for every release.
+    pub fair_across_clients: bool,
     /// `delete` with [`DeleteCondition::IfVersion`](crate::DeleteCondition::IfVersion).
     /// Without it such a delete answers `Unsupported` (an unconditional
     /// delete always works).
@@ -184,6 +191,7 @@ impl Features {
         locks: true,
         lock_wakeups: true,
         fair_waiting: true,
+        fair_across_clients: true,
         conditional_delete: true,
         fencing_tokens: true,
         binary_values: true,
@@ -198,6 +206,7 @@ impl Features {
         locks: false,
         lock_wakeups: false,
         fair_waiting: false,
+        fair_across_clients: false,
         conditional_delete: false,
         fencing_tokens: false,
         binary_values: false,

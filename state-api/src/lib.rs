@@ -108,13 +108,18 @@ impl Backend {
 
     /// A fresh in-memory backend.
     pub fn memory() -> Backend {
-        let store = MemoryStore::new();
-        Backend { store: Arc::new(store.clone()), locks: Arc::new(store.clone()), schedules: Arc::new(store) }
+        MemoryStore::new().into()
     }
 
     /// The store's capabilities.
     pub fn capabilities(&self) -> Capabilities {
         self.store.capabilities()
+    }
+}
+
+impl From<MemoryStore> for Backend {
+    fn from(store: MemoryStore) -> Backend {
+        Backend { store: Arc::new(store.clone()), locks: Arc::new(store.clone()), schedules: Arc::new(store) }
     }
 }
 

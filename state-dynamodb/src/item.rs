@@ -53,6 +53,11 @@ pub(crate) mod attr {
     pub(crate) const OWNER: &str = "owner";
     /// A lock's last fencing token.
     pub(crate) const FENCE: &str = "fence";
+    /// The latest deadline a waiter in a lock's line was given (epoch ms):
+    /// it changes whenever a waiter stands in line. (Named through the
+    /// `#lined` placeholder; the statements' tests check the name.)
+    #[cfg(test)]
+    pub(crate) const LINED: &str = "lined";
 }
 
 /// The attributes read back for an entry (`space` and `ttl` are not needed).

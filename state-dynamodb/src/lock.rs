@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use state_api::driver::{Attempt, LockDriver, Ttl};
+use state_api::driver::{Attempt, LockDriver, Ttl, Waiter};
 use state_api::{FencingToken, Lease, Result};
 
 use crate::DynamoStore;
@@ -71,37 +71,237 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl LockDriver for DynamoStore {
-    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
-        let now = now_ms();
+/// The attribute of a lock item that holds a waiter's ticket: this prefix
+/// and the waiter's id (no other attribute starts so).
+const TICKET_OF: &str = "w:";
+
+/// The attribute that holds until when a waiter is live (epoch ms).
+const LIVE_OF: &str = "l:";
+
+/// At most this many silent waiters are checked and cleared by one grant
+/// (an expression has a size limit); the rest go with later grants.
+const MAX_CLEARED: usize = 16;
+
+/// One entry in a lock item's line.
+struct Standing<'a> {
+    ticket: u64,
+    id: &'a str,
+    live_until: u64,
+}
+
+/// The entries standing in `item`'s line.
+fn line_of(item: &Item) -> Vec<Standing<'_>> {
+    let number_of = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+    item.keys()
+        .filter_map(|name| {
+            let id = name.strip_prefix(TICKET_OF)?;
+            let ticket = number_of(name)?;
+            Some(Standing { ticket, id, live_until: number_of(&format!("{LIVE_OF}{id}")).unwrap_or(0) })
+        })
+        .collect()
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+/// What a conditional grant found.
+enum Granted {
+    Token(FencingToken),
+    Refused(Option<Item>),
+}
+
+/// What a grant does to the grantee's entry in line.
+enum Entry<'a> {
+    /// None (`try_acquire`, or an entry that is not in line).
+    Untouched,
+    /// It leaves the line.
+    Leaves(&'a str),
+    /// It stays, for the client's next call: id, that call's ticket, and
+    /// until when it is live.
+    Stays(&'a str, u64, u64),
+}
+
+impl DynamoStore {
+    /// One conditional grant: `condition` (over the lock item, with `:now`
+    /// and the placeholders in `names`) must hold. The silent entries
+    /// `passed` leave the line, and the grantee's entry as `entry` says.
+    #[allow(clippy::too_many_arguments)]
+    async fn grant(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Ttl,
+        now: u64,
+        condition: &str,
+        passed: &[&str],
+        entry: Entry<'_>,
+    ) -> Result<Granted> {
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut update = expr::LOCK_ACQUIRE.to_owned();
+        let mut removed = Vec::new();
+        let mut values = values([
+            (":owner", string(owner)),
+            (":exp", number(now.saturating_add(ttl.millis()))),
+            (":zero", number(0)),
+            (":one", number(1)),
+            (":now", number(now)),
+        ]);
+        let mut condition = condition.to_owned();
+        for (n, id) in passed.iter().take(MAX_CLEARED).enumerate() {
+            condition.push_str(&format!(" AND (attribute_not_exists(#s{n}) OR #s{n} <= :now)"));
+            names.insert(format!("#s{n}"), format!("{LIVE_OF}{id}"));
+            names.insert(format!("#rt{n}"), format!("{TICKET_OF}{id}"));
+            removed.push(format!("#rt{n}"));
+            removed.push(format!("#s{n}"));
+        }
+        match entry {
+            Entry::Untouched => {}
+            Entry::Leaves(id) => {
+                names.insert("#mt".to_owned(), format!("{TICKET_OF}{id}"));
+                names.insert("#ml".to_owned(), format!("{LIVE_OF}{id}"));
+                removed.extend(["#mt".to_owned(), "#ml".to_owned()]);
+            }
+            Entry::Stays(id, ticket, live_until) => {
+                names.insert("#mt".to_owned(), format!("{TICKET_OF}{id}"));
+                names.insert("#ml".to_owned(), format!("{LIVE_OF}{id}"));
+                update.push_str(", #mt = :ticket, #ml = :live, #lined = :live");
+                values.insert(":ticket".to_owned(), number(ticket));
+                values.insert(":live".to_owned(), number(live_until));
+            }
+        }
+        if !removed.is_empty() {
+            update.push_str(" REMOVE ");
+            update.push_str(&removed.join(", "));
+        }
+        for (placeholder, attribute) in attribute_names(&[&update, &condition]) {
+            names.entry(placeholder).or_insert(attribute);
+        }
         let request = self
             .writes()
             .update_item()
             .table_name(self.table())
             .set_key(Some(lock_key(name)))
-            .update_expression(expr::LOCK_ACQUIRE)
-            .condition_expression(expr::LOCK_FREE)
-            .set_expression_attribute_names(Some(attribute_names(&[expr::LOCK_ACQUIRE, expr::LOCK_FREE])))
-            .set_expression_attribute_values(Some(values([
-                (":owner", string(owner)),
-                (":exp", number(now.saturating_add(ttl.millis()))),
-                (":zero", number(0)),
-                (":one", number(1)),
-                (":now", number(now)),
-            ])))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match conditional(self.context("try_acquire"), request.send().await)? {
+        Ok(match conditional(self.context("try_acquire"), request.send().await)? {
             Conditional::Applied(output) => {
                 let granted = output.attributes.unwrap_or_default();
-                Ok(Attempt::Acquired(FencingToken(required_number(&granted, attr::FENCE)?)))
+                Granted::Token(FencingToken(required_number(&granted, attr::FENCE)?))
             }
-            Conditional::Failed(item) => {
-                let holder_exp = item.as_ref().and_then(|i| required_number(i, attr::EXPIRES).ok()).unwrap_or(now);
-                Ok(Attempt::Held(Some(Duration::from_millis(holder_exp.saturating_sub(now)))))
-            }
+            Conditional::Failed(item) => Granted::Refused(item),
+        })
+    }
+
+    /// Stands `waiter`'s entry in the lock's line at its ticket, live
+    /// until `live_until`.
+    async fn stand(&self, name: &str, waiter: &Waiter<'_>, live_until: u64) -> Result<()> {
+        let mut placeholders = attribute_names(&[expr::LOCK_STAND]);
+        placeholders.insert("#w".to_owned(), format!("{TICKET_OF}{}", waiter.id));
+        placeholders.insert("#wl".to_owned(), format!("{LIVE_OF}{}", waiter.id));
+        // Idempotent (absolute ticket and deadline): the retrying client
+        // may send it again.
+        self.reads()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(lock_key(name)))
+            .update_expression(expr::LOCK_STAND)
+            .set_expression_attribute_names(Some(placeholders))
+            .set_expression_attribute_values(Some(values([
+                (":ticket", number(waiter.ticket)),
+                (":live", number(live_until)),
+            ])))
+            .send()
+            .await
+            .map_err(|e| self.context("acquire").map(e))?;
+        Ok(())
+    }
+
+    /// One attempt, by `waiter` in the line where given, else as
+    /// `try_acquire` (which comes after every waiter).
+    ///
+    /// First a grant on the condition that the lock is free and nobody
+    /// stood in its line within a window (`lined`): one write, when
+    /// uncontended. Failing that, the item it returns decides: where the
+    /// lock is free and no live entry comes first, a grant on the condition
+    /// that the lock is still free and the silent entries it passes over
+    /// are still silent (it clears them); otherwise the waiter stands in
+    /// line, and is told how long until the holder's lease, or the first
+    /// entry's window, ends. Either way a second write.
+    ///
+    /// A grant takes the waiter's entry out of line, or keeps it there
+    /// for its client's next call (see [`Waiter::next`]).
+    async fn attempt_lock(&self, name: &str, owner: &str, ttl: Ttl, waiter: Option<&Waiter<'_>>) -> Result<Attempt> {
+        let now = now_ms();
+        let skew = u64::try_from(self.max_clock_skew().as_millis()).unwrap_or(u64::MAX);
+        let live_until = waiter.map_or(now, |w| now.saturating_add(w.window.millis()).saturating_add(skew));
+        let entry = |in_line: bool| match waiter {
+            Some(Waiter { id, next: Some(next), .. }) => Entry::Stays(id, *next, live_until),
+            Some(Waiter { id, .. }) if in_line => Entry::Leaves(id),
+            _ => Entry::Untouched,
+        };
+        let item = match self.grant(name, owner, ttl, now, expr::LOCK_FREE_UNLINED, &[], entry(false)).await? {
+            Granted::Token(token) => return Ok(Attempt::Acquired(token)),
+            Granted::Refused(item) => item.unwrap_or_default(),
+        };
+        let holder_exp = match optional_string(&item, attr::OWNER) {
+            Some(_) => required_number(&item, attr::EXPIRES).unwrap_or(0),
+            None => 0,
+        };
+        let line = line_of(&item);
+        let own = |s: &Standing<'_>| waiter.is_some_and(|w| w.id == s.id);
+        let first_live = line
+            .iter()
+            .filter(|s| !own(s) && s.live_until > now)
+            .filter(|s| waiter.is_none_or(|w| (s.ticket, s.id) < (w.ticket, w.id)))
+            .map(|s| s.live_until)
+            .min();
+        if holder_exp <= now && first_live.is_none() {
+            let silent: Vec<&str> = line.iter().filter(|s| !own(s) && s.live_until <= now).map(|s| s.id).collect();
+            let in_line = line.iter().any(own);
+            return Ok(match self.grant(name, owner, ttl, now, expr::LOCK_FREE, &silent, entry(in_line)).await? {
+                Granted::Token(token) => Attempt::Acquired(token),
+                Granted::Refused(item) => {
+                    let exp = item.as_ref().and_then(|i| required_number(i, attr::EXPIRES).ok()).unwrap_or(now);
+                    Attempt::Held(Some(Duration::from_millis(exp.saturating_sub(now))))
+                }
+            });
         }
+        if let Some(waiter) = waiter {
+            self.stand(name, waiter, live_until).await?;
+        }
+        let until = if holder_exp > now { holder_exp } else { first_live.unwrap_or(now) };
+        Ok(Attempt::Held(Some(Duration::from_millis(until.saturating_sub(now)))))
+    }
+}
+
+#[async_trait]
+impl LockDriver for DynamoStore {
+    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+        self.attempt_lock(name, owner, ttl, None).await
+    }
+
+    async fn attempt_in_line(&self, name: &str, owner: &str, ttl: Ttl, waiter: &Waiter<'_>) -> Result<Attempt> {
+        self.attempt_lock(name, owner, ttl, Some(waiter)).await
+    }
+
+    async fn leave_line(&self, name: &str, waiter: &str) -> Result<()> {
+        let placeholders = HashMap::from([
+            ("#w".to_owned(), format!("{TICKET_OF}{waiter}")),
+            ("#wl".to_owned(), format!("{LIVE_OF}{waiter}")),
+        ]);
+        self.reads()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(lock_key(name)))
+            .update_expression("REMOVE #w, #wl")
+            .set_expression_attribute_names(Some(placeholders))
+            .send()
+            .await
+            .map_err(|e| self.context("acquire").map(e))?;
+        Ok(())
     }
 
     async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {

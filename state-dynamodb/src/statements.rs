@@ -74,6 +74,16 @@ pub(crate) const LOCK_FREE: &str = "attribute_not_exists(#owner) OR #exp <= :now
 /// tokens strictly increase across releases and takeovers.
 pub(crate) const LOCK_ACQUIRE: &str = "SET #owner = :owner, #exp = :exp, #fence = if_not_exists(#fence, :zero) + :one";
 
+/// Takes a free lock at once, where no waiter has stood in its line within
+/// a window: `#lined` is the latest deadline any waiter was given.
+pub(crate) const LOCK_FREE_UNLINED: &str =
+    "(attribute_not_exists(#owner) OR #exp <= :now) AND (attribute_not_exists(#lined) OR #lined <= :now)";
+
+/// A waiter stands in a lock's line (`#w` and `#wl` name its attributes,
+/// `w:` and `l:` and its id, so they are left out of the placeholder check
+/// below), and the line is marked as stood in until its deadline.
+pub(crate) const LOCK_STAND: &str = "SET #w = :ticket, #wl = :live, #lined = :live";
+
 /// The lease is still held by this owner.
 pub(crate) const LOCK_HELD_BY: &str = "#owner = :owner AND #exp > :now";
 
@@ -149,6 +159,7 @@ mod tests {
             attr::REAP_AT,
             attr::OWNER,
             attr::FENCE,
+            attr::LINED,
         ];
         let all = [
             LIVE,
@@ -162,6 +173,7 @@ mod tests {
             SCAN_SPACE,
             SCAN_PREFIX,
             LOCK_FREE,
+            LOCK_FREE_UNLINED,
             LOCK_ACQUIRE,
             LOCK_HELD_BY,
             LOCK_EXTEND,

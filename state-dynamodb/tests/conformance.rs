@@ -69,10 +69,15 @@ async fn subject() -> Result<Subject, String> {
     let store = Arc::new(local::fresh_store("kit").await?);
     let faults = faults(store.table_name())?;
     let configured = configured(store.table_name())?;
+    // A second client of the same table, as another process would be.
+    let server = test_servers::dynamodb::shared_dynamodb()?;
+    let peer =
+        Arc::new(DynamoStore::open(local::config(server.url(), store.table_name())).await.map_err(|e| e.to_string())?);
     Ok(Subject::from(Backend::new(store.clone(), store.clone()).with_schedules(store))
         .with_unreachable(unreachable()?)
         .with_faults(faults)
-        .with_configured(configured))
+        .with_configured(configured)
+        .with_peer(Backend::new(peer.clone(), peer)))
 }
 
 conformance::suite!(dynamodb, subject());

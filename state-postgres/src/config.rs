@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use state_api::{StateError, redact_url};
 
 /// Longest schema name or table prefix accepted, in bytes. With the longest
-/// suffix the migrations add (`_entries_expiry`, 15 bytes) a derived name
+/// suffix the migrations add (`_lock_waiters_pkey`, 18 bytes) a derived name
 /// stays well under PostgreSQL's 63-byte identifier limit, so nothing is
 /// ever silently truncated.
 pub const MAX_IDENTIFIER_LEN: usize = 41;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use state_api::driver::{Attempt, LockDriver, Ttl, Watch};
+use state_api::driver::{Attempt, LockDriver, Ttl, Waiter, Watch};
 use state_api::{FencingToken, Lease, Result};
 use tokio::time::Instant;
 
@@ -20,14 +20,32 @@ fn token_param(lease: &Lease) -> i64 {
     i64::try_from(lease.token().0).unwrap_or(-1)
 }
 
-#[async_trait]
-impl LockDriver for PostgresStore {
-    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+impl PostgresStore {
+    /// One run of the acquire statement, by `waiter` in the line where given.
+    async fn acquire_statement(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Ttl,
+        waiter: Option<&Waiter<'_>>,
+    ) -> Result<Attempt> {
         self.inner
             .bounded("acquire", async {
                 let map = self.inner.map("acquire");
-                let query =
-                    sqlx::query(self.inner.sql.lock_try_acquire.clone()).bind(name).bind(owner).bind(ttl.millis_i64());
+                // A ticket past i64 (the year 294247) sorts last.
+                let ticket_param = |ticket: u64| i64::try_from(ticket).unwrap_or(i64::MAX);
+                let (id, ticket, window, next) = match waiter {
+                    Some(w) => (w.id, ticket_param(w.ticket), w.window.millis_i64(), w.next.map(ticket_param)),
+                    None => ("", 0, 0, None),
+                };
+                let query = sqlx::query(self.inner.sql.lock_try_acquire.clone())
+                    .bind(name)
+                    .bind(owner)
+                    .bind(ttl.millis_i64())
+                    .bind(id)
+                    .bind(ticket)
+                    .bind(window)
+                    .bind(next);
                 let row = self.inner.pool.fetch_optional(query).await.map_err(&map)?;
                 let Some(row) = row else { return Ok(Attempt::Held(None)) };
                 let fencing: Option<i64> = row.try_get("fencing").map_err(&map)?;
@@ -37,6 +55,27 @@ impl LockDriver for PostgresStore {
                 }
                 let left: Option<i64> = row.try_get("holder_ttl_ms").map_err(&map)?;
                 Ok(Attempt::Held(left.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LockDriver for PostgresStore {
+    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+        self.acquire_statement(name, owner, ttl, None).await
+    }
+
+    async fn attempt_in_line(&self, name: &str, owner: &str, ttl: Ttl, waiter: &Waiter<'_>) -> Result<Attempt> {
+        self.acquire_statement(name, owner, ttl, Some(waiter)).await
+    }
+
+    async fn leave_line(&self, name: &str, waiter: &str) -> Result<()> {
+        self.inner
+            .bounded("acquire", async {
+                let query = sqlx::query(self.inner.sql.lock_leave.clone()).bind(name).bind(waiter);
+                self.inner.pool.fetch_optional(query).await.map_err(self.inner.map("acquire"))?;
+                Ok(())
             })
             .await
     }

@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "entries", template: include_str!("../migrations/0001_entries.sql") },
     Migration { version: 2, name: "locks", template: include_str!("../migrations/0002_locks.sql") },
     Migration { version: 3, name: "schedules", template: include_str!("../migrations/0003_schedules.sql") },
+    Migration { version: 4, name: "lock_waiters", template: include_str!("../migrations/0004_lock_waiters.sql") },
 ];
 
 /// What [`PostgresStore::migrate`](crate::PostgresStore::migrate) did.

@@ -56,6 +56,7 @@ impl Names {
         template
             .replace("{{entries}}", &self.table("entries"))
             .replace("{{locks}}", &self.table("locks"))
+            .replace("{{lock_waiters}}", &self.table("lock_waiters"))
             .replace("{{schedules}}", &self.table("schedules"))
             .replace("{{migrations}}", &self.table("migrations"))
             .replace("{{schema}}", &quoted(&self.schema))
@@ -106,6 +107,7 @@ pub(crate) struct Statements {
     pub reap: SqlStr,
     pub usage: SqlStr,
     pub lock_try_acquire: SqlStr,
+    pub lock_leave: SqlStr,
     pub lock_extend: SqlStr,
     pub lock_release: SqlStr,
     pub lock_is_held: SqlStr,
@@ -148,6 +150,7 @@ impl Statements {
             reap: names.statement(include_str!("../queries/reap.sql")),
             usage: names.statement(include_str!("../queries/usage.sql")),
             lock_try_acquire: names.statement(include_str!("../queries/lock_try_acquire.sql")),
+            lock_leave: names.statement(include_str!("../queries/lock_leave.sql")),
             lock_extend: names.statement(include_str!("../queries/lock_extend.sql")),
             lock_release: names.statement(include_str!("../queries/lock_release.sql")),
             lock_is_held: names.statement(include_str!("../queries/lock_is_held.sql")),
@@ -181,6 +184,7 @@ impl Statements {
             &self.reap,
             &self.usage,
             &self.lock_try_acquire,
+            &self.lock_leave,
             &self.lock_extend,
             &self.lock_release,
             &self.lock_is_held,

@@ -42,12 +42,15 @@ conformance::suite!(postgres, async {
     // A short reaper interval so the reaper runs during the properties,
     // concurrently with their writes.
     let config = PostgresConfig::new(server.url()).with_reap_interval(Some(Duration::from_millis(500)));
-    let backend = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
+    let backend = state_postgres::backend(config.clone()).await.map_err(|e| e.to_string())?;
+    // A second client of the same server, as another process would be.
+    let peer = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
     let configured = configured(server.url());
     let server = Arc::new(Mutex::new(server));
     let subject = Subject::from(backend)
         .with_unreachable(unreachable()?)
         .with_faults(support::fault_target(&server)?)
-        .with_configured(configured);
+        .with_configured(configured)
+        .with_peer(peer);
     Ok::<_, String>(subject.keep_alive(server))
 });

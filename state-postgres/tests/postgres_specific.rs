@@ -57,12 +57,12 @@ async fn migrations_are_idempotent_and_safe_when_run_concurrently() {
         reports.push(run.await.unwrap().expect("a concurrent migration failed"));
     }
     let applied: Vec<&Vec<i64>> = reports.iter().map(|r| &r.applied).filter(|a| !a.is_empty()).collect();
-    assert_eq!(applied, vec![&vec![1, 2, 3]], "exactly one instance applies each migration: {reports:?}");
-    assert!(reports.iter().all(|r| r.current == 3), "{reports:?}");
+    assert_eq!(applied, vec![&vec![1, 2, 3, 4]], "exactly one instance applies each migration: {reports:?}");
+    assert!(reports.iter().all(|r| r.current == 4), "{reports:?}");
 
     let again = stores[0].migrate().await.unwrap();
-    assert!(again.applied.is_empty() && again.current == 3, "a second run changed something: {again:?}");
-    assert_eq!(count_rows(&inspector(&server).await, &stores[0], "migrations").await, 3);
+    assert!(again.applied.is_empty() && again.current == 4, "a second run changed something: {again:?}");
+    assert_eq!(count_rows(&inspector(&server).await, &stores[0], "migrations").await, 4);
 
     let key = Key::new("s", "k").unwrap();
     assert_eq!(stores[1].set(&key, Bytes::from_static(b"v"), None).await.unwrap(), Version(1));
@@ -240,8 +240,12 @@ async fn custom_schema_and_prefix_keep_stores_apart_and_bad_identifiers_are_refu
     };
     let a = PostgresStore::connect(store_for("alpha")).await.unwrap();
     let b = PostgresStore::connect(store_for("beta")).await.unwrap();
-    assert_eq!(a.migrate().await.unwrap().applied, vec![1, 2, 3]);
-    assert_eq!(b.migrate().await.unwrap().applied, vec![1, 2, 3], "a second prefix in one schema gets its own tables");
+    assert_eq!(a.migrate().await.unwrap().applied, vec![1, 2, 3, 4]);
+    assert_eq!(
+        b.migrate().await.unwrap().applied,
+        vec![1, 2, 3, 4],
+        "a second prefix in one schema gets its own tables"
+    );
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
     )
@@ -253,10 +257,12 @@ async fn custom_schema_and_prefix_keep_stores_apart_and_bad_identifiers_are_refu
         tables,
         [
             "alpha_entries",
+            "alpha_lock_waiters",
             "alpha_locks",
             "alpha_migrations",
             "alpha_schedules",
             "beta_entries",
+            "beta_lock_waiters",
             "beta_locks",
             "beta_migrations",
             "beta_schedules"

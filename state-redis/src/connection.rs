@@ -253,8 +253,21 @@ impl Connection {
             sent => self.settle(operation, sent)?,
         };
         let mut replies = replies.into_iter();
-        let (Some(answer), Some(Value::Int(acked))) = (replies.next(), replies.next()) else {
+        let (Some(answer), Some(waited)) = (replies.next(), replies.next()) else {
             return Err(crate::error::unexpected_reply(operation, "no WAIT count after the script"));
+        };
+        let Value::Int(acked) = waited else {
+            // WAIT answered with an error: the node stopped being a master
+            // between the script and the WAIT (a failover demoted it). The
+            // write happened there but may not survive: indeterminate and
+            // retryable, as when too few replicas confirm.
+            tracing::warn!(
+                backend = crate::BACKEND,
+                operation,
+                reply = ?waited,
+                "WAIT failed after a write: reported as a timeout"
+            );
+            return Err(StateError::timed_out(operation, self.command_timeout));
         };
         if acked < i64::from(self.replicas_acked) {
             tracing::warn!(

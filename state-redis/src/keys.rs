@@ -110,6 +110,17 @@ impl KeyLayout {
         self.lock_base(name) + ":lease"
     }
 
+    /// The line of waiters for lock `name`: waiter ids scored by ticket.
+    pub(crate) fn lock_line(&self, name: &str) -> String {
+        self.lock_base(name) + ":line"
+    }
+
+    /// Until when each waiter in lock `name`'s line is live: waiter ids
+    /// scored by the server's clock, in milliseconds.
+    pub(crate) fn lock_live(&self, name: &str) -> String {
+        self.lock_base(name) + ":live"
+    }
+
     /// The pub/sub channel on which releases of lock `name` are announced.
     pub(crate) fn lock_channel(&self, name: &str) -> String {
         self.lock_base(name) + ":released"
@@ -247,7 +258,14 @@ mod tests {
         }
         let names: HashSet<&str> = SPACES.iter().chain(IDS).copied().collect();
         for name in names {
-            for key in [layout.lock_token(name), layout.lock_lease(name), layout.lock_channel(name)] {
+            let keys = [
+                layout.lock_token(name),
+                layout.lock_lease(name),
+                layout.lock_line(name),
+                layout.lock_live(name),
+                layout.lock_channel(name),
+            ];
+            for key in keys {
                 assert!(seen.insert(key), "a key of lock {name:?} collided");
             }
         }
@@ -259,6 +277,8 @@ mod tests {
         let name = "jobs:{nightly}";
         assert_eq!(layout.lock_token(name), "p:lock:{jobs:%7Bnightly%7D}:token");
         assert_eq!(hash_tag(&layout.lock_lease(name)), hash_tag(&layout.lock_token(name)));
+        assert_eq!(hash_tag(&layout.lock_line(name)), hash_tag(&layout.lock_token(name)));
+        assert_eq!(hash_tag(&layout.lock_live(name)), hash_tag(&layout.lock_token(name)));
         assert_eq!(layout.entry("a:b", "c"), "p:{a:b}:e:c");
         assert_eq!(layout.entry("a", "b:c"), "p:{a}:e:b:c");
     }

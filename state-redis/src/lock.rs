@@ -3,7 +3,9 @@
 //! Each lock name has two keys in one slot (see `keys.rs`): a lease that
 //! holds the owner id and expires with the lease (`PX`, the server's
 //! clock), and a fencing-token counter that never expires, so tokens keep
-//! increasing across releases, expiries and takeovers. Acquire, extend and
+//! increasing across releases, expiries and takeovers; while waiters
+//! stand in line, two more: the line, by ticket, and until when each
+//! waiter is live (both expire a window after the last waiter asked). Acquire, extend and
 //! release are each one script that checks and changes the lease in one
 //! step; `is_held` is one `GET`. The release script publishes on the
 //! lock's channel, which wakes waiters (see `releases.rs`); the wait loop
@@ -12,7 +14,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use state_api::driver::{Attempt, LockDriver, Ttl, Watch};
+use state_api::driver::{Attempt, LockDriver, Ttl, Waiter, Watch};
 use state_api::{FencingToken, Lease, Result};
 use tokio::time::Instant;
 
@@ -21,12 +23,26 @@ use crate::error::unexpected_reply;
 use crate::reply;
 use crate::statements::SCRIPTS;
 
-#[async_trait]
-impl LockDriver for RedisStore {
-    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+impl RedisStore {
+    /// One run of the acquire script, by `waiter` in the line where given.
+    async fn acquire_script(&self, name: &str, owner: &str, ttl: Ttl, waiter: Option<&Waiter<'_>>) -> Result<Attempt> {
         let keys = &self.inner.keys;
         let mut invocation = SCRIPTS.lock_acquire.prepare_invoke();
-        invocation.key(keys.lock_token(name)).key(keys.lock_lease(name)).arg(owner).arg(ttl.millis());
+        invocation
+            .key(keys.lock_token(name))
+            .key(keys.lock_lease(name))
+            .key(keys.lock_line(name))
+            .key(keys.lock_live(name))
+            .arg(owner)
+            .arg(ttl.millis());
+        match waiter {
+            Some(waiter) => invocation
+                .arg(waiter.id)
+                .arg(waiter.ticket)
+                .arg(waiter.window.millis())
+                .arg(waiter.next.map_or_else(String::new, |next| next.to_string())),
+            None => invocation.arg("").arg(0).arg(0).arg(""),
+        };
         let answer = self.inner.connection.invoke_write("acquire", &SCRIPTS.lock_acquire, &invocation).await?;
         let [acquired, detail] = reply::exactly("acquire", reply::array("acquire", answer)?)?;
         let detail = reply::int("acquire", &detail)?;
@@ -37,6 +53,25 @@ impl LockDriver for RedisStore {
         // The holder's PTTL: whole milliseconds left (negative: no deadline,
         // which this crate never writes).
         Ok(Attempt::Held(u64::try_from(detail).ok().map(Duration::from_millis)))
+    }
+}
+
+#[async_trait]
+impl LockDriver for RedisStore {
+    async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
+        self.acquire_script(name, owner, ttl, None).await
+    }
+
+    async fn attempt_in_line(&self, name: &str, owner: &str, ttl: Ttl, waiter: &Waiter<'_>) -> Result<Attempt> {
+        self.acquire_script(name, owner, ttl, Some(waiter)).await
+    }
+
+    async fn leave_line(&self, name: &str, waiter: &str) -> Result<()> {
+        let keys = &self.inner.keys;
+        let mut invocation = SCRIPTS.lock_leave.prepare_invoke();
+        invocation.key(keys.lock_line(name)).key(keys.lock_live(name)).arg(waiter);
+        self.inner.connection.invoke_write("acquire", &SCRIPTS.lock_leave, &invocation).await?;
+        Ok(())
     }
 
     async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {

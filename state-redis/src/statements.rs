@@ -36,6 +36,8 @@ pub(crate) struct Scripts {
     pub lock_extend: Script,
     /// Releases a held lease and wakes waiters.
     pub lock_release: Script,
+    /// Takes a waiter out of a lock's line.
+    pub lock_leave: Script,
     /// Unindexes a space's expired ids (the background sweeper).
     pub sweep: Script,
     /// Puts or moves a schedule item.
@@ -85,6 +87,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     lock_acquire: Script::new(include_str!("scripts/lock_acquire.lua")),
     lock_extend: Script::new(include_str!("scripts/lock_extend.lua")),
     lock_release: Script::new(include_str!("scripts/lock_release.lua")),
+    lock_leave: Script::new(include_str!("scripts/lock_leave.lua")),
     sweep: Script::new(with_index!("scripts/sweep.lua")),
     schedule_put: Script::new(with_timers!("scripts/schedule_put.lua")),
     schedule_cancel: Script::new(with_timers!("scripts/schedule_cancel.lua")),

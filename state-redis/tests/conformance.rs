@@ -45,12 +45,15 @@ conformance::suite!(redis, async {
     // A short sweeper interval, so that storage_reclaim sees it at work
     // within a test's time.
     let config = RedisConfig::new(server.url()).with_sweep_interval(Some(Duration::from_millis(250)));
-    let backend = state_redis::backend(config).await.map_err(|e| e.to_string())?;
+    let backend = state_redis::backend(config.clone()).await.map_err(|e| e.to_string())?;
+    // A second client of the same server, as another process would be.
+    let peer = state_redis::backend(config).await.map_err(|e| e.to_string())?;
     let configured = configured(server.url());
     let server = Arc::new(Mutex::new(server));
     let subject = Subject::from(backend)
         .with_unreachable(unreachable()?)
         .with_faults(support::fault_target(&server)?)
-        .with_configured(configured);
+        .with_configured(configured)
+        .with_peer(peer);
     Ok::<_, String>(subject.keep_alive(server))
 });

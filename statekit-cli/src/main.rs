@@ -379,15 +379,23 @@ async fn check(
         conformance::RunReport { backend, scale: scale.to_string(), properties: reports }
     } else {
         let selected = if properties.is_empty() { Property::ALL.to_vec() } else { properties };
-        let backend = backend(config.as_ref()).await?;
+        let config = Config::load_or_default(config.as_deref()).map_err(|e| e.to_string())?;
+        let mut subject = Subject::from(statekit::connect(&config).await.map_err(|e| e.to_string())?);
+        if config.server_address().is_some() && selected.contains(&Property::FairAcrossClients) {
+            // A second client of the same server, as another process would
+            // be (an in-process store has no second client to connect).
+            subject = subject.with_peer(statekit::connect(&config).await.map_err(|e| e.to_string())?);
+        }
         let bar = progress_bar(selected.len() as u64, json);
-        let report = conformance::run_selected(&backend, scale, &selected, |position, property| {
+        let mut reports = Vec::with_capacity(selected.len());
+        for (position, property) in selected.iter().enumerate() {
             bar.set_position(position as u64);
             bar.set_message(property.name());
-        })
-        .await;
+            reports.push(subject.run(*property, scale).await);
+        }
         bar.finish_and_clear();
-        report
+        let backend = subject.backend.capabilities().backend.to_owned();
+        conformance::RunReport { backend, scale: scale.to_string(), properties: reports }
     };
     if json {
         println!("{}", report.to_json());

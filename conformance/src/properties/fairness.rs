@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
+use state_api::LockService;
+
 use crate::kit::{Context, Failure, Outcome};
 
 /// The most times a waiter may be overtaken by calls that started after
@@ -34,6 +36,9 @@ pub const TOGETHER: Duration = Duration::from_millis(10);
 
 /// How many tasks contend.
 const TASKS: usize = 8;
+
+/// How many tasks of the second client contend with one of the first.
+const PEER_TASKS: usize = 5;
 
 /// How long each holder keeps the lock.
 const HOLD: Duration = Duration::from_millis(1);
@@ -48,15 +53,41 @@ struct Served {
     waited: Duration,
 }
 
-/// Runs the property.
+/// Runs the property: eight tasks of one client.
 pub async fn run(cx: &Context) -> Outcome {
+    let served = contend(cx, "fair", &[(Arc::clone(&cx.backend.locks), TASKS)]).await?;
+    judge(cx, &served, &format!("{TASKS} tasks"), "fair_waiting")
+}
+
+/// Across clients: where a backend declares `fair_across_clients`, one
+/// task of the client under test re-acquires as soon as it releases (it
+/// has no waiter of its own client to yield to), while five
+/// tasks of a second client (the test's peer) wait their turns. Without
+/// one line for both clients on the server, the releaser's own next
+/// attempt beats the other client's waiters, which hear of the release a
+/// moment later, and they are overtaken at nearly every release.
+pub async fn across_clients(cx: &Context) -> Outcome {
+    let Some(peer) = cx.peer() else {
+        return Err(Failure("the property ran without a second client".to_owned()));
+    };
+    let clients = [(Arc::clone(&cx.backend.locks), 1), (Arc::clone(&peer.locks), PEER_TASKS)];
+    let served = contend(cx, "fair-clients", &clients).await?;
+    judge(cx, &served, &format!("1 task of one client and {PEER_TASKS} of another"), "fair_across_clients")
+}
+
+/// Each client's tasks take the lock `label` [`Scale::of`](crate::Scale)(20)
+/// times each, asking again as soon as they release.
+async fn contend(cx: &Context, label: &str, clients: &[(Arc<dyn LockService>, usize)]) -> Result<Vec<Served>, Failure> {
     let rounds = cx.scale.of(20);
-    let name = cx.lock_name("fair");
+    let name = cx.lock_name(label);
     let arrivals = Arc::new(AtomicU64::new(0));
     let grants = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let locks = Arc::clone(&cx.backend.locks);
+    let tasks: Vec<_> = clients
+        .iter()
+        .flat_map(|(locks, tasks)| std::iter::repeat_n(locks, *tasks))
+        .enumerate()
+        .map(|(task, locks)| {
+            let locks = Arc::clone(locks);
             let (name, arrivals, grants) = (name.clone(), Arc::clone(&arrivals), Arc::clone(&grants));
             tokio::spawn(async move {
                 let mut served = Vec::new();
@@ -85,10 +116,15 @@ pub async fn run(cx: &Context) -> Outcome {
             Err(died) => return Err(Failure(format!("task {task} died: {died}"))),
         }
     }
-    let (worst, overtaken) = most_overtaken(&served);
+    Ok(served)
+}
+
+/// Fails if a call was overtaken more than [`MAX_OVERTAKES`] times.
+fn judge(cx: &Context, served: &[Served], who: &str, feature: &str) -> Outcome {
+    let (worst, overtaken) = most_overtaken(served);
     let longest = served.iter().map(|s| s.waited).max().unwrap_or_default();
     cx.note(format!(
-        "{} acquisitions by {TASKS} tasks: a waiter was overtaken at most {overtaken} times (bound {MAX_OVERTAKES}); \
+        "{} acquisitions by {who}: a waiter was overtaken at most {overtaken} times (bound {MAX_OVERTAKES}); \
          longest wait {longest:?}",
         served.len()
     ));
@@ -101,7 +137,7 @@ pub async fn run(cx: &Context) -> Outcome {
         });
         return Err(Failure(format!(
             "a waiter was overtaken {overtaken} times by calls that started {TOGETHER:?} or more after it{worst}; the bound for a \
-             backend declaring fair_waiting is {MAX_OVERTAKES}"
+             backend declaring {feature} is {MAX_OVERTAKES}"
         )));
     }
     Ok(served.len() as u64)

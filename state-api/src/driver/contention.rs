@@ -33,8 +33,11 @@
 //!   waiting on the key fails at once with the same kind, unsent: under a
 //!   failing network no call waits out other calls' timeouts in turn.
 //!
-//! Across clients (processes, or separate store objects) the server still
-//! decides: this orders only what one client can see.
+//! Across clients (processes, or separate store objects) this orders only
+//! what one client can see; a backend declaring
+//! [`fair_across_clients`](crate::Features::fair_across_clients) keeps a
+//! line on the server too, with one entry per client at the ticket of its
+//! first waiter ([`Waiter`](super::Waiter), [`Contention::tickets`]).
 //!
 //! A backend opts in by holding one [`Contention`] and returning it from
 //! [`StoreDriver::contention`](super::StoreDriver::contention); the driver
@@ -75,6 +78,11 @@ pub struct Line<'a> {
     /// asks the server only when that notification says so, or when it
     /// does not come (polling, as without a line).
     pub wakes: bool,
+    /// Where the client's entry stands in the lock's line on the server
+    /// too: the longest the first in line goes without asking, even while
+    /// a lease of this client holds the lock, so that the entry stays
+    /// live there.
+    pub refresh: Option<Duration>,
 }
 
 /// How many lock lines a client keeps before it forgets idle ones.
@@ -82,8 +90,11 @@ const PURGE_AT: usize = 1024;
 
 /// One client's lines of lock waiters and queues of conditional writes.
 /// Cloning shares it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Contention {
+    /// This client's id in the lines of waiters on the server (see
+    /// [`Waiter`](super::Waiter)): random.
+    id: Arc<str>,
     locks: Arc<Mutex<HashMap<String, Queued>>>,
     keys: Arc<Mutex<HashMap<Box<str>, Queue>>>,
     /// Whether conditional writes are queued (see [`Contention::locks_only`]).
@@ -99,11 +110,24 @@ impl std::fmt::Debug for Contention {
     }
 }
 
+impl Default for Contention {
+    fn default() -> Contention {
+        Contention {
+            id: crate::lock::Lease::new_owner_id().into(),
+            locks: Arc::default(),
+            keys: Arc::default(),
+            direct_writes: false,
+        }
+    }
+}
+
 /// The waiters of one lock, and the lease this client holds on it.
 #[derive(Default)]
 struct Queued {
     next: u64,
-    waiting: VecDeque<(u64, Arc<Notify>)>,
+    /// Each waiter's place, ticket (when it joined: microseconds since the
+    /// Unix epoch) and wake-up.
+    waiting: VecDeque<(u64, u64, Arc<Notify>)>,
     /// The lease this client took last, while it may still hold it: its
     /// owner id and local deadline.
     held: Option<(u64, Instant)>,
@@ -139,6 +163,24 @@ impl Contention {
         self.locks.lock().get(name).is_none_or(|line| line.waiting.is_empty() && line.held_for(now).is_none())
     }
 
+    /// This client's id in the lines of waiters on the server.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The tickets of the first two waiters in this client's line for
+    /// `name` (see [`Waiter`](super::Waiter)); `None` if nobody waits.
+    pub fn tickets(&self, name: &str) -> Option<(u64, Option<u64>)> {
+        let locks = self.locks.lock();
+        let mut waiting = locks.get(name)?.waiting.iter().map(|(_, ticket, _)| *ticket);
+        Some((waiting.next()?, waiting.next()))
+    }
+
+    /// Whether any task of this client waits for `name`.
+    pub fn has_waiters(&self, name: &str) -> bool {
+        self.locks.lock().get(name).is_some_and(|line| !line.waiting.is_empty())
+    }
+
     /// Joins the line of `name`, at its end.
     pub fn join(&self, name: &str) -> Place {
         let mut locks = self.locks.lock();
@@ -146,7 +188,7 @@ impl Contention {
         let seq = line.next;
         line.next += 1;
         let turn = Arc::new(Notify::new());
-        line.waiting.push_back((seq, Arc::clone(&turn)));
+        line.waiting.push_back((seq, super::epoch_micros(), Arc::clone(&turn)));
         Place { contention: self.clone(), name: name.to_owned(), seq, turn }
     }
 
@@ -206,7 +248,7 @@ impl Contention {
     pub fn released(&self, name: &str) {
         let mut locks = self.locks.lock();
         let Some(line) = locks.get_mut(name) else { return };
-        if let Some((_, turn)) = line.waiting.front() {
+        if let Some((_, _, turn)) = line.waiting.front() {
             turn.notify_one();
         }
         if line.is_idle(Instant::now()) {
@@ -474,7 +516,7 @@ impl Place {
             .lock()
             .get(&self.name)
             .and_then(|line| line.waiting.front())
-            .is_some_and(|(seq, _)| *seq == self.seq)
+            .is_some_and(|(seq, _, _)| *seq == self.seq)
     }
 
     /// How long a lease of this client may still hold the lock, if one
@@ -503,9 +545,9 @@ impl Drop for Place {
     fn drop(&mut self) {
         let mut locks = self.contention.locks.lock();
         let Some(line) = locks.get_mut(&self.name) else { return };
-        let was_first = line.waiting.front().is_some_and(|(seq, _)| *seq == self.seq);
-        line.waiting.retain(|(seq, _)| *seq != self.seq);
-        if was_first && let Some((_, next)) = line.waiting.front() {
+        let was_first = line.waiting.front().is_some_and(|(seq, _, _)| *seq == self.seq);
+        line.waiting.retain(|(seq, _, _)| *seq != self.seq);
+        if was_first && let Some((_, _, next)) = line.waiting.front() {
             next.notify_one();
         }
         if line.is_idle(Instant::now()) {

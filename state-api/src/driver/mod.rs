@@ -56,7 +56,7 @@ pub use self::contention::{Contention, Line, Place};
 pub use self::hub::{Delivery, ReleaseHub, Watch};
 pub use self::periodic::Periodic;
 pub use self::schedule::ScheduleDriver;
-pub use self::wait::{Step, acquire_loop};
+pub use self::wait::{LINE_REFRESH, LINE_WINDOW, Step, acquire_loop};
 
 use crate::capabilities::{Capabilities, ExpiryClock};
 use crate::entry::{Condition, Counter, DeleteCondition, Entry, PutOutcome, check_value_len};
@@ -134,6 +134,34 @@ pub trait StoreDriver: Send + Sync + 'static {
     }
 }
 
+/// A client's waiters for a lock as they stand in the lock's line on the
+/// server (see [`LockDriver::attempt_in_line`]): one entry per client,
+/// carrying the ticket of the client's oldest waiting `acquire` call (its
+/// first in line, the one that asks the server). When that call is
+/// granted and another of the client's calls waits, the entry stays in
+/// line with that call's ticket, so the client's calls keep their places
+/// against other clients' later calls. (Without a
+/// [`Contention`], each call is its own entry.)
+#[derive(Debug, Clone, Copy)]
+pub struct Waiter<'a> {
+    /// The entry's id: the client's ([`Contention::id`]), the same on
+    /// every attempt; random.
+    pub id: &'a str,
+    /// Its place in the line: when the oldest waiting call was made, in
+    /// microseconds since the Unix epoch on the caller's clock. Only the
+    /// order of tickets matters: the line is first come, first served
+    /// across clients, up to the skew between their clocks. A backend
+    /// sets the entry's ticket to this on every attempt.
+    pub ticket: u64,
+    /// How long the entry stays live after each attempt
+    /// ([`LINE_WINDOW`]).
+    pub window: Ttl,
+    /// The ticket of the client's next waiting call, if one waits: on a
+    /// grant, the entry stays in line with this ticket (live for
+    /// `window`) instead of leaving it.
+    pub next: Option<u64>,
+}
+
 /// What one acquisition attempt of a driver found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
@@ -154,6 +182,36 @@ pub trait LockDriver: StoreDriver {
     async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
         let _ = (name, owner, ttl);
         Err(unsupported(self.declare().backend, "locks"))
+    }
+
+    /// One atomic attempt by a waiter standing in the lock's line on the
+    /// server, for a backend declaring
+    /// [`fair_across_clients`](crate::Features::fair_across_clients).
+    ///
+    /// The line is ordered by [`Waiter::ticket`] (then id). Granted, as
+    /// [`attempt`](Self::attempt) grants, only if the lock is free and no
+    /// live waiter in the line comes before `waiter` (whether or not
+    /// `waiter` stands in it yet); the grant takes `waiter` out of the
+    /// line. Otherwise `waiter` takes its place in the line if it is not
+    /// in it, and either way stays live until [`Waiter::window`] from now:
+    /// a waiter not heard from for that long is skipped, and may be
+    /// forgotten. With this declared, `attempt` (`try_acquire`) grants only
+    /// when no live waiter is in the line.
+    ///
+    /// The default, for a backend without a line on the server, is
+    /// `attempt`.
+    async fn attempt_in_line(&self, name: &str, owner: &str, ttl: Ttl, waiter: &Waiter<'_>) -> Result<Attempt> {
+        let _ = waiter;
+        self.attempt(name, owner, ttl).await
+    }
+
+    /// Takes `waiter` out of the lock's line on the server (an `acquire`
+    /// that timed out or failed), so that the waiters behind it need not
+    /// wait out its window. Nothing if it is not in line. The default
+    /// does nothing.
+    async fn leave_line(&self, name: &str, waiter: &str) -> Result<()> {
+        let _ = (name, waiter);
+        Ok(())
     }
 
     /// Extends `lease` to expire `ttl` from now if it is still held; `false`
@@ -365,18 +423,24 @@ fn locks_declared(declared: &Capabilities) -> Result<()> {
     if declared.features.locks { Ok(()) } else { Err(unsupported(declared.backend, "locks")) }
 }
 
-/// One attempt through the driver, turned into a [`Lease`] on success.
+/// One attempt through the driver, turned into a [`Lease`] on success;
+/// made by `waiter` in the lock's line on the server where one is given.
 async fn attempt_lease<D: LockDriver + ?Sized>(
     driver: &D,
     declared: &Capabilities,
     name: &str,
     ttl: Ttl,
+    waiter: Option<&Waiter<'_>>,
 ) -> Result<Step> {
     let owner = Lease::new_owner_id();
     // Taken before the request, so the lease's local deadline never
     // overstates the server's.
     let requested_at = Instant::now();
-    Ok(match driver.attempt(name, &owner, ttl).await? {
+    let attempted = match waiter {
+        Some(waiter) => driver.attempt_in_line(name, &owner, ttl, waiter).await?,
+        None => driver.attempt(name, &owner, ttl).await?,
+    };
+    Ok(match attempted {
         Attempt::Acquired(token) => {
             // A backend that does not declare fencing tokens may still count
             // acquisitions; its count must not pass for a fencing token.
@@ -385,6 +449,19 @@ async fn attempt_lease<D: LockDriver + ?Sized>(
         }
         Attempt::Held(held_for) => Step::Held(held_for),
     })
+}
+
+/// Now, in microseconds since the Unix epoch (0 before it: a clock that
+/// wrong only orders the line, and it orders it first).
+pub(crate) fn epoch_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// [`LINE_WINDOW`] as the drivers take it.
+fn line_window() -> Ttl {
+    Ttl::new(LINE_WINDOW).unwrap_or_else(|_| unreachable!("LINE_WINDOW is a valid TTL"))
 }
 
 /// Wakes the first of the client's waiters for a lock when dropped: after
@@ -414,7 +491,7 @@ impl<D: LockDriver> LockService for D {
             locks_declared(&declared)?;
             validate_lock_name(name)?;
             let ttl = Ttl::new(ttl)?;
-            Ok(match attempt_lease(self, &declared, name, ttl).await? {
+            Ok(match attempt_lease(self, &declared, name, ttl, None).await? {
                 Step::Acquired(lease) => {
                     if let Some(contention) = self.contention() {
                         contention.held(name, lease.owner(), lease.valid_until());
@@ -435,14 +512,41 @@ impl<D: LockDriver> LockService for D {
             validate_lock_name(name)?;
             let ttl = Ttl::new(ttl)?;
             let wakes = !declared.features.lock_wakeups;
-            let line = self.contention().map(|contention| Line { contention, name, wakes });
-            acquire_loop(
-                timeout,
-                line,
-                || attempt_lease(self, &declared, name, ttl),
-                |deadline| self.watch(name, deadline),
-            )
-            .await
+            // This client's (or, without a Contention, this call's) entry
+            // in the lock's line on the server, where there is one.
+            let fair = declared.features.fair_across_clients;
+            let call = (fair && self.contention().is_none()).then(|| (Lease::new_owner_id(), epoch_micros()));
+            let entry = || -> Option<Waiter<'_>> {
+                let window = line_window();
+                match (self.contention(), &call) {
+                    (_, Some((id, ticket))) => Some(Waiter { id, ticket: *ticket, window, next: None }),
+                    (Some(contention), None) if fair => {
+                        // Only the first in line attempts: its ticket is the
+                        // client's oldest.
+                        let (ticket, next) = contention.tickets(name)?;
+                        Some(Waiter { id: contention.id(), ticket, window, next })
+                    }
+                    _ => None,
+                }
+            };
+            let refresh = fair.then_some(LINE_REFRESH);
+            let line = self.contention().map(|contention| Line { contention, name, wakes, refresh });
+            let attempt = || {
+                let waiter = entry();
+                let declared = &declared;
+                async move { attempt_lease(self, declared, name, ttl, waiter.as_ref()).await }
+            };
+            let acquired = acquire_loop(timeout, line, attempt, |deadline| self.watch(name, deadline)).await;
+            let alone = self.contention().is_none_or(|contention| !contention.has_waiters(name));
+            if let (true, Err(_), true) = (fair, &acquired, alone) {
+                // Out of the line at once, rather than making the waiters
+                // behind wait out the window (where other calls of this
+                // client wait, the next of them stands in its place).
+                // Best effort: if this fails too, the window passes.
+                let id = call.as_ref().map_or_else(|| self.contention().map_or("", Contention::id), |(id, _)| id);
+                let _ = self.leave_line(name, id).await;
+            }
+            acquired
         }
         .instrument(operation_span(declared.backend, "acquire", ""))
         .await

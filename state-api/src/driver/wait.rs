@@ -19,6 +19,18 @@ use crate::lock::{Backoff, Lease, deadline_after};
 /// often, as insurance against a notification lost on the way.
 pub const LIVE_RECHECK: Duration = Duration::from_secs(5);
 
+/// How long a waiter in a lock's line on the server stays live after its
+/// last attempt (see
+/// [`fair_across_clients`](crate::Features::fair_across_clients)): a waiter
+/// that died, or whose `acquire` was dropped, holds up the waiters behind
+/// it at most this long.
+pub const LINE_WINDOW: Duration = Duration::from_secs(1);
+
+/// How often a waiter in a lock's line on the server asks again at the
+/// least, whatever the holder's lease: well within [`LINE_WINDOW`], so a
+/// live waiter is never skipped.
+pub const LINE_REFRESH: Duration = Duration::from_millis(250);
+
 /// What one acquisition attempt found.
 #[derive(Debug)]
 pub enum Step {
@@ -133,6 +145,12 @@ where
         let held_here = place.as_ref().and_then(Place::held_locally_for).is_some();
         let woken_by_release = live || (held_here && wakes_locally);
         wait = wait.min(if woken_by_release { LIVE_RECHECK } else { backoff.next_delay() });
+        // Where the first in line also stands in the server's line, it asks
+        // again within the refresh interval even while a lease of this
+        // client holds the lock, so that its client's entry stays live.
+        if let Some(refresh) = line.and_then(|line| line.refresh) {
+            wait = wait.min(refresh);
+        }
         // Woken or timed out, the next step is another attempt.
         let woken = async {
             match (released, turn) {
@@ -214,7 +232,7 @@ mod tests {
         // waiter asks the server only as insurance, once per LIVE_RECHECK.
         let contention = crate::driver::Contention::new();
         contention.held("job", "holder", Instant::now() + Duration::from_secs(60));
-        let line = Line { contention: &contention, name: "job", wakes: true };
+        let line = Line { contention: &contention, name: "job", wakes: true, refresh: None };
         let tries = AtomicUsize::new(0);
         let result = acquire_loop(
             Duration::from_secs(30),

@@ -50,13 +50,15 @@ pub const BACKEND: &str = "memory";
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    /// This client's lines of lock waiters: shared by clones, not by
+    /// [`peer`](MemoryStore::peer)s.
+    contention: Contention,
 }
 
 struct Inner {
     table: Table,
     locks: LockTable,
     schedules: ScheduleTable,
-    contention: Contention,
     max_value_len: usize,
     /// The sweeper's interval, while one runs.
     sweep_interval: Option<Duration>,
@@ -91,10 +93,10 @@ impl MemoryStoreBuilder {
                 table: Table::new(),
                 locks: LockTable::default(),
                 schedules: ScheduleTable::default(),
-                contention: Contention::locks_only(),
                 max_value_len: self.max_value_len,
                 sweep_interval: self.sweep_interval.filter(|_| tokio::runtime::Handle::try_current().is_ok()),
             }),
+            contention: Contention::locks_only(),
         };
         if let (Some(interval), Ok(runtime)) = (store.inner.sweep_interval, tokio::runtime::Handle::try_current()) {
             runtime.spawn(sweep_forever(Arc::downgrade(&store.inner), interval));
@@ -115,6 +117,15 @@ impl MemoryStore {
     /// Options for a new store.
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder { max_value_len: Self::DEFAULT_MAX_VALUE_LEN, sweep_interval: Some(Duration::from_secs(1)) }
+    }
+
+    /// Another client of the same data, as a second process would be for
+    /// a server: it sees the same entries and locks, but its lock waiters
+    /// stand in their own line (a clone shares this one's), so the two
+    /// meet only in the store's line of waiters, as clients of a server
+    /// do. For testing fairness across clients.
+    pub fn peer(&self) -> MemoryStore {
+        MemoryStore { inner: Arc::clone(&self.inner), contention: Contention::locks_only() }
     }
 
     /// Frees the memory of entries and leases that have expired; returns

@@ -31,7 +31,7 @@ impl StoreDriver for MemoryStore {
     }
 
     fn contention(&self) -> Option<&Contention> {
-        Some(&self.inner.contention)
+        Some(&self.contention)
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {
