@@ -58,6 +58,16 @@ pub(crate) mod attr {
     /// `#lined` placeholder; the statements' tests check the name.)
     #[cfg(test)]
     pub(crate) const LINED: &str = "lined";
+    /// The id of the entry first in a lock's line, as the last grant saw
+    /// it; valid while `headl` equals `lined` (nobody stood since).
+    #[cfg(test)]
+    pub(crate) const HEAD: &str = "head";
+    /// `lined` when `head` was recorded.
+    #[cfg(test)]
+    pub(crate) const HEAD_LINED: &str = "headl";
+    /// The earliest ticket of the other entries when `head` was recorded.
+    #[cfg(test)]
+    pub(crate) const HEAD_NEXT: &str = "headt";
 }
 
 /// The attributes read back for an entry (`space` and `ttl` are not needed).

@@ -78,6 +78,10 @@ const TICKET_OF: &str = "w:";
 /// The attribute that holds until when a waiter is live (epoch ms).
 const LIVE_OF: &str = "l:";
 
+/// The attribute that changes whenever an entry stands in line (see
+/// `statements::LOCK_FREE_FAST`).
+const LINED: &str = "lined";
+
 /// At most this many silent waiters are checked and cleared by one grant
 /// (an expression has a size limit); the rest go with later grants.
 const MAX_CLEARED: usize = 16;
@@ -115,15 +119,19 @@ enum Entry<'a> {
     Untouched,
     /// It leaves the line.
     Leaves(&'a str),
-    /// It stays, for the client's next call: id, that call's ticket, and
-    /// until when it is live.
-    Stays(&'a str, u64, u64),
+    /// It stays, for the client's next call: id, and that call's ticket.
+    Stays(&'a str, u64),
 }
 
 impl DynamoStore {
-    /// One conditional grant: `condition` (over the lock item, with `:now`
-    /// and the placeholders in `names`) must hold. The silent entries
-    /// `passed` leave the line, and the grantee's entry as `entry` says.
+    /// One conditional grant: the lock must be free (`fast`: as
+    /// [`expr::LOCK_FREE_FAST`] or, for an entry that stays,
+    /// [`expr::LOCK_FREE_FAST_KEPT`] says, with `me` the caller's entry;
+    /// otherwise as `LOCK_FREE`, with `lined` unchanged since `seen`) and
+    /// the silent entries `passed` still silent; they leave the line, the
+    /// grantee's entry as `entry` says, and `head` is recorded as the
+    /// line's first entry from now on, with the earliest ticket of the
+    /// others (`None`: not known).
     #[allow(clippy::too_many_arguments)]
     async fn grant(
         &self,
@@ -131,9 +139,12 @@ impl DynamoStore {
         owner: &str,
         ttl: Ttl,
         now: u64,
-        condition: &str,
+        fast: Option<&str>,
+        seen: Option<u64>,
         passed: &[&str],
         entry: Entry<'_>,
+        head: Option<(&str, Option<u64>)>,
+        live_until: u64,
     ) -> Result<Granted> {
         let mut names: HashMap<String, String> = HashMap::new();
         let mut update = expr::LOCK_ACQUIRE.to_owned();
@@ -145,7 +156,24 @@ impl DynamoStore {
             (":one", number(1)),
             (":now", number(now)),
         ]);
-        let mut condition = condition.to_owned();
+        let mut condition = match (fast, &entry) {
+            (Some(me), Entry::Stays(_, next)) => {
+                values.insert(":me".to_owned(), string(me));
+                values.insert(":next".to_owned(), number(*next));
+                expr::LOCK_FREE_FAST_KEPT.to_owned()
+            }
+            (Some(me), _) => {
+                values.insert(":me".to_owned(), string(me));
+                expr::LOCK_FREE_FAST.to_owned()
+            }
+            (None, _) => match seen {
+                Some(seen) => {
+                    values.insert(":seen".to_owned(), number(seen));
+                    format!("{} AND #lined = :seen", expr::LOCK_FREE)
+                }
+                None => format!("{} AND attribute_not_exists(#lined)", expr::LOCK_FREE),
+            },
+        };
         for (n, id) in passed.iter().take(MAX_CLEARED).enumerate() {
             condition.push_str(&format!(" AND (attribute_not_exists(#s{n}) OR #s{n} <= :now)"));
             names.insert(format!("#s{n}"), format!("{LIVE_OF}{id}"));
@@ -160,13 +188,31 @@ impl DynamoStore {
                 names.insert("#ml".to_owned(), format!("{LIVE_OF}{id}"));
                 removed.extend(["#mt".to_owned(), "#ml".to_owned()]);
             }
-            Entry::Stays(id, ticket, live_until) => {
+            Entry::Stays(id, ticket) => {
                 names.insert("#mt".to_owned(), format!("{TICKET_OF}{id}"));
                 names.insert("#ml".to_owned(), format!("{LIVE_OF}{id}"));
-                update.push_str(", #mt = :ticket, #ml = :live, #lined = :live");
+                update.push_str(", #mt = :ticket, #ml = :live");
                 values.insert(":ticket".to_owned(), number(ticket));
-                values.insert(":live".to_owned(), number(live_until));
             }
+        }
+        match head {
+            // A fast grant keeps the earliest other ticket it was checked
+            // against (none known: none to pass).
+            Some((head, None)) => {
+                update
+                    .push_str(", #head = :head, #headl = :live, #lined = :live, #headt = if_not_exists(#headt, :none)");
+                values.insert(":head".to_owned(), string(head));
+                values.insert(":none".to_owned(), number(0));
+            }
+            Some((head, Some(others))) => {
+                update.push_str(", #head = :head, #headl = :live, #lined = :live, #headt = :others");
+                values.insert(":head".to_owned(), string(head));
+                values.insert(":others".to_owned(), number(others));
+            }
+            None => removed.extend(["#head".to_owned(), "#headl".to_owned(), "#headt".to_owned()]),
+        }
+        if update.contains(":live") {
+            values.insert(":live".to_owned(), number(live_until));
         }
         if !removed.is_empty() {
             update.push_str(" REMOVE ");
@@ -237,12 +283,18 @@ impl DynamoStore {
         let now = now_ms();
         let skew = u64::try_from(self.max_clock_skew().as_millis()).unwrap_or(u64::MAX);
         let live_until = waiter.map_or(now, |w| now.saturating_add(w.window.millis()).saturating_add(skew));
+        // try_acquire matches no entry.
+        let me = waiter.map_or("-", |w| w.id);
         let entry = |in_line: bool| match waiter {
-            Some(Waiter { id, next: Some(next), .. }) => Entry::Stays(id, *next, live_until),
+            Some(Waiter { id, next: Some(next), .. }) => Entry::Stays(id, *next),
             Some(Waiter { id, .. }) if in_line => Entry::Leaves(id),
             _ => Entry::Untouched,
         };
-        let item = match self.grant(name, owner, ttl, now, expr::LOCK_FREE_UNLINED, &[], entry(false)).await? {
+        // Granted at once, the entry (kept for the client's next call) is
+        // the line's first: nobody live stood, or it was first already.
+        let head = waiter.filter(|w| w.next.is_some()).map(|w| (w.id, None));
+        let fast = self.grant(name, owner, ttl, now, Some(me), None, &[], entry(true), head, live_until).await?;
+        let item = match fast {
             Granted::Token(token) => return Ok(Attempt::Acquired(token)),
             Granted::Refused(item) => item.unwrap_or_default(),
         };
@@ -260,8 +312,18 @@ impl DynamoStore {
             .min();
         if holder_exp <= now && first_live.is_none() {
             let silent: Vec<&str> = line.iter().filter(|s| !own(s) && s.live_until <= now).map(|s| s.id).collect();
-            let in_line = line.iter().any(own);
-            return Ok(match self.grant(name, owner, ttl, now, expr::LOCK_FREE, &silent, entry(in_line)).await? {
+            // The line's first after this grant: the earliest live entry
+            // left, this client's kept entry included.
+            let kept = waiter.and_then(|w| w.next.map(|next| (next, w.id)));
+            let others = line.iter().filter(|s| !own(s) && s.live_until > now).map(|s| (s.ticket, s.id));
+            let mut after: Vec<(u64, &str)> = others.chain(kept).collect();
+            after.sort_unstable();
+            // With no other entry, the first may keep the lock's line to
+            // itself for any later ticket.
+            let head = after.first().map(|(_, id)| (*id, Some(after.get(1).map_or(u64::MAX, |(t, _)| *t))));
+            let seen = item.get(LINED).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+            let granted = self.grant(name, owner, ttl, now, None, seen, &silent, entry(true), head, live_until).await?;
+            return Ok(match granted {
                 Granted::Token(token) => Attempt::Acquired(token),
                 Granted::Refused(item) => {
                     let exp = item.as_ref().and_then(|i| required_number(i, attr::EXPIRES).ok()).unwrap_or(now);

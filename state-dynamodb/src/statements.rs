@@ -75,9 +75,18 @@ pub(crate) const LOCK_FREE: &str = "attribute_not_exists(#owner) OR #exp <= :now
 pub(crate) const LOCK_ACQUIRE: &str = "SET #owner = :owner, #exp = :exp, #fence = if_not_exists(#fence, :zero) + :one";
 
 /// Takes a free lock at once, where no waiter has stood in its line within
-/// a window: `#lined` is the latest deadline any waiter was given.
-pub(crate) const LOCK_FREE_UNLINED: &str =
-    "(attribute_not_exists(#owner) OR #exp <= :now) AND (attribute_not_exists(#lined) OR #lined <= :now)";
+/// a window (`#lined` is the latest deadline any entry was given), or where
+/// the caller's entry is the line's first as the last grant recorded it
+/// (`#head`) and nobody stood since (`#headl` still equals `#lined`).
+pub(crate) const LOCK_FREE_FAST: &str = "(attribute_not_exists(#owner) OR #exp <= :now) AND \
+     (attribute_not_exists(#lined) OR #lined <= :now OR (#head = :me AND #headl = #lined))";
+
+/// As [`LOCK_FREE_FAST`], for a caller whose entry stays in line at the
+/// ticket `:next` (its client's next call): as first only while `:next`
+/// comes before every other entry (`#headt`, the earliest of their tickets
+/// when `#head` was recorded).
+pub(crate) const LOCK_FREE_FAST_KEPT: &str = "(attribute_not_exists(#owner) OR #exp <= :now) AND \
+     (attribute_not_exists(#lined) OR #lined <= :now OR (#head = :me AND #headl = #lined AND #headt > :next))";
 
 /// A waiter stands in a lock's line (`#w` and `#wl` name its attributes,
 /// `w:` and `l:` and its id, so they are left out of the placeholder check
@@ -160,6 +169,9 @@ mod tests {
             attr::OWNER,
             attr::FENCE,
             attr::LINED,
+            attr::HEAD,
+            attr::HEAD_LINED,
+            attr::HEAD_NEXT,
         ];
         let all = [
             LIVE,
@@ -173,7 +185,8 @@ mod tests {
             SCAN_SPACE,
             SCAN_PREFIX,
             LOCK_FREE,
-            LOCK_FREE_UNLINED,
+            LOCK_FREE_FAST,
+            LOCK_FREE_FAST_KEPT,
             LOCK_ACQUIRE,
             LOCK_HELD_BY,
             LOCK_EXTEND,
