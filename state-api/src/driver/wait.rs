@@ -63,7 +63,10 @@ pub enum Step {
 ///   notification, a release through this client, the holder's lease
 ///   running out (plus 1 ms, since servers report whole milliseconds
 ///   left), the deadline, and either [`LIVE_RECHECK`] (notifications live)
-///   or the next backoff delay (no notifications, or not live right now).
+///   or the next backoff delay (no notifications, or not live right now);
+///   and where the client's entry stands in the lock's line on the server
+///   ([`Line::refresh`]), at most [`LINE_REFRESH`], even while a lease of
+///   this client holds the lock, so that the entry stays live.
 ///
 /// On success the lease is recorded in the [`Contention`](super::Contention) before the
 /// waiter leaves the line, so the next in line waits for its release.
