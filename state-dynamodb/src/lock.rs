@@ -29,7 +29,7 @@ use state_api::{FencingToken, Lease, Result};
 
 use crate::DynamoStore;
 use crate::clock::now_ms;
-use crate::error::{Conditional, conditional};
+use crate::error::{Conditional, Item, conditional};
 use crate::item::{attr, key_of, number, optional_string, required_number, string};
 use crate::statements::{self as expr, attribute_names, values};
 
@@ -95,7 +95,7 @@ struct Standing<'a> {
 
 /// The entries standing in `item`'s line.
 fn line_of(item: &Item) -> Vec<Standing<'_>> {
-    let number_of = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+    let number_of = |name: &str| required_number(item, name).ok();
     item.keys()
         .filter_map(|name| {
             let id = name.strip_prefix(TICKET_OF)?;
@@ -104,8 +104,6 @@ fn line_of(item: &Item) -> Vec<Standing<'_>> {
         })
         .collect()
 }
-
-type Item = HashMap<String, AttributeValue>;
 
 /// What a conditional grant found.
 enum Granted {
@@ -321,7 +319,7 @@ impl DynamoStore {
             // With no other entry, the first may keep the lock's line to
             // itself for any later ticket.
             let head = after.first().map(|(_, id)| (*id, Some(after.get(1).map_or(u64::MAX, |(t, _)| *t))));
-            let seen = item.get(LINED).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+            let seen = required_number(&item, LINED).ok();
             let granted = self.grant(name, owner, ttl, now, None, seen, &silent, entry(true), head, live_until).await?;
             return Ok(match granted {
                 Granted::Token(token) => Attempt::Acquired(token),

@@ -192,8 +192,9 @@ pub trait LockDriver: StoreDriver {
     /// [`attempt`](Self::attempt) grants, only if the lock is free and no
     /// live waiter in the line comes before `waiter` (whether or not
     /// `waiter` stands in it yet); the grant takes `waiter` out of the
-    /// line. Otherwise `waiter` takes its place in the line if it is not
-    /// in it, and either way stays live until [`Waiter::window`] from now:
+    /// line, or keeps it there at [`Waiter::next`] when that is given.
+    /// Otherwise `waiter` stands in the line at its ticket (set on every
+    /// attempt), live until [`Waiter::window`] from now:
     /// a waiter not heard from for that long is skipped, and may be
     /// forgotten. With this declared, `attempt` (`try_acquire`) grants only
     /// when no live waiter is in the line.
