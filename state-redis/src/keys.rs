@@ -5,8 +5,7 @@
 //! scan index   {prefix}:{<space>}:i             sorted set of ids, every score 0
 //! schedule     {prefix}:{<space>}:x             sorted set of ids by expiry deadline
 //! schedule     {prefix}:{<space>}:s:w|c|d|p|o   a space's schedule (schedule_common.lua)
-//! lock token   {prefix}:lock:{<name>}:token     fencing counter, never expires
-//! lock lease   {prefix}:lock:{<name>}:lease     owner id, expires with the lease
+//! lock lease   {prefix}:lock:{<name>}:lease     token:owner id, expires with the lease
 //! lock channel {prefix}:lock:{<name>}:released  pub/sub channel of releases
 //! ```
 //!
@@ -98,11 +97,6 @@ impl KeyLayout {
         push_escaped(&mut key, name);
         key.push('}');
         key
-    }
-
-    /// The fencing-token counter of lock `name`.
-    pub(crate) fn lock_token(&self, name: &str) -> String {
-        self.lock_base(name) + ":token"
     }
 
     /// The lease of lock `name`.
@@ -220,7 +214,7 @@ mod tests {
                 assert_eq!(layout.schedule_keys(&layout.entry(space, id)), None, "{space:?} / {id:?}");
             }
         }
-        assert_eq!(layout.schedule_keys(&layout.lock_token("x")), None);
+        assert_eq!(layout.schedule_keys(&layout.lock_lease("x")), None);
         assert_eq!(KeyLayout::new("other").schedule_keys(&layout.schedule("s")), None);
     }
 
@@ -258,13 +252,8 @@ mod tests {
         }
         let names: HashSet<&str> = SPACES.iter().chain(IDS).copied().collect();
         for name in names {
-            let keys = [
-                layout.lock_token(name),
-                layout.lock_lease(name),
-                layout.lock_line(name),
-                layout.lock_live(name),
-                layout.lock_channel(name),
-            ];
+            let keys =
+                [layout.lock_lease(name), layout.lock_line(name), layout.lock_live(name), layout.lock_channel(name)];
             for key in keys {
                 assert!(seen.insert(key), "a key of lock {name:?} collided");
             }
@@ -275,10 +264,10 @@ mod tests {
     fn keys_of_one_lock_share_a_tag_apart_from_entries() {
         let layout = KeyLayout::new("p");
         let name = "jobs:{nightly}";
-        assert_eq!(layout.lock_token(name), "p:lock:{jobs:%7Bnightly%7D}:token");
-        assert_eq!(hash_tag(&layout.lock_lease(name)), hash_tag(&layout.lock_token(name)));
-        assert_eq!(hash_tag(&layout.lock_line(name)), hash_tag(&layout.lock_token(name)));
-        assert_eq!(hash_tag(&layout.lock_live(name)), hash_tag(&layout.lock_token(name)));
+        assert_eq!(layout.lock_lease(name), "p:lock:{jobs:%7Bnightly%7D}:lease");
+        assert_eq!(hash_tag(&layout.lock_line(name)), hash_tag(&layout.lock_lease(name)));
+        assert_eq!(hash_tag(&layout.lock_live(name)), hash_tag(&layout.lock_lease(name)));
+        assert_eq!(hash_tag(&layout.lock_channel(name)), hash_tag(&layout.lock_lease(name)));
         assert_eq!(layout.entry("a:b", "c"), "p:{a:b}:e:c");
         assert_eq!(layout.entry("a", "b:c"), "p:{a}:e:b:c");
     }

@@ -30,8 +30,12 @@
 //!   second sorted set schedules ids by deadline, and every creation
 //!   unindexes a few that are due, so the index never grows past the live
 //!   entries plus a shrinking backlog.
-//! - **Locks.** A lease key with the owner id that expires with the lease,
-//!   and a token counter that never expires; waiters are woken by a pub/sub
+//! - **Locks.** One lease key per name, holding the fencing token and the
+//!   owner id, that expires with the lease and, once released, keeps the
+//!   token alone for the token memory (two sweeper intervals), then goes:
+//!   no key is kept for good per name. Tokens are the server's clock in
+//!   microseconds, or one more than the remembered token, whichever is
+//!   higher. Waiters are woken by a pub/sub
 //!   message published by the release script. In a cluster the message is
 //!   sharded (`SPUBLISH` on the channel's slot, which is the lock's) and
 //!   waiters subscribe (`SSUBSCRIBE`) on the master serving that slot,
@@ -40,8 +44,11 @@
 //! Limits: values up to 16 MiB by default
 //! ([`RedisConfig::with_max_value_len`]); Redis 6 or later (Valkey too),
 //! Redis 7 or later in cluster mode.
-//! Fencing tokens survive everything the server's data survives: on a
-//! server without persistence, a restart forgets them along with the data.
+//! Fencing tokens keep increasing across anything that does not step the
+//! server's clock back by more than the token memory: a restart without
+//! persistence forgets the leases along with the data, but the next tokens
+//! are still higher. In a failover the new master's clock takes over, so
+//! the masters' clocks must agree to within the time a failover takes.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), state_api::StateError> {

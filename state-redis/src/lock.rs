@@ -1,13 +1,16 @@
 //! [`LockDriver`] for [`RedisStore`].
 //!
-//! Each lock name has two keys in one slot (see `keys.rs`): a lease that
-//! holds the owner id and expires with the lease (`PX`, the server's
-//! clock), and a fencing-token counter that never expires, so tokens keep
-//! increasing across releases, expiries and takeovers; while waiters
-//! stand in line, two more: the line, by ticket, and until when each
-//! waiter is live (both expire a window after the last waiter asked). Acquire, extend and
-//! release are each one script that checks and changes the lease in one
-//! step; `is_held` is one `GET`. The release script publishes on the
+//! Each lock name has one key (see `keys.rs`): a lease that holds
+//! `<token>:<owner id>` and expires with the lease (`PX`, the server's
+//! clock). A release leaves the token alone in it for the token memory
+//! ([`token_memory`]), then it goes: nothing is kept for good per name.
+//! Tokens are the server's clock in microseconds, or one more than the
+//! remembered token, whichever is higher (`scripts/lock_acquire.lua`), so
+//! they increase across releases, expiries and takeovers. While waiters
+//! stand in line, two more keys in the same slot: the line, by ticket, and
+//! until when each waiter is live (both expire a window after the last
+//! waiter asked). Acquire, extend and release are each one script that
+//! checks and changes the lease in one step; `is_held` is one `GET`. The release script publishes on the
 //! lock's channel, which wakes waiters (see `releases.rs`); the wait loop
 //! itself is the one in [`state_api::driver::wait`].
 
@@ -23,13 +26,29 @@ use crate::error::unexpected_reply;
 use crate::reply;
 use crate::statements::SCRIPTS;
 
+/// How long a released lock's lease key keeps its last token: the
+/// store's reclaim bound while the sweeper runs (so a released lock leaves
+/// nothing behind past it), else [`TOKEN_MEMORY_WITHOUT_SWEEPER`]. Tokens
+/// come from the server's clock; the memory keeps them increasing even if
+/// that clock steps back by up to this long.
+pub(crate) fn token_memory(config: &crate::RedisConfig) -> Duration {
+    config.sweep_interval().map_or(TOKEN_MEMORY_WITHOUT_SWEEPER, |interval| interval.saturating_mul(2))
+}
+
+/// The token memory of a store whose sweeper is off.
+const TOKEN_MEMORY_WITHOUT_SWEEPER: Duration = Duration::from_secs(60);
+
+/// What the lease key holds while `lease` is held.
+fn lease_value(lease: &Lease) -> String {
+    format!("{}:{}", lease.token().0, lease.owner())
+}
+
 impl RedisStore {
     /// One run of the acquire script, by `waiter` in the line where given.
     async fn acquire_script(&self, name: &str, owner: &str, ttl: Ttl, waiter: Option<&Waiter<'_>>) -> Result<Attempt> {
         let keys = &self.inner.keys;
         let mut invocation = SCRIPTS.lock_acquire.prepare_invoke();
         invocation
-            .key(keys.lock_token(name))
             .key(keys.lock_lease(name))
             .key(keys.lock_line(name))
             .key(keys.lock_live(name))
@@ -76,7 +95,7 @@ impl LockDriver for RedisStore {
 
     async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {
         let mut invocation = SCRIPTS.lock_extend.prepare_invoke();
-        invocation.key(self.inner.keys.lock_lease(lease.name())).arg(lease.owner()).arg(ttl.millis());
+        invocation.key(self.inner.keys.lock_lease(lease.name())).arg(lease_value(lease)).arg(ttl.millis());
         let extended = self.inner.connection.invoke_write("extend", &SCRIPTS.lock_extend, &invocation).await?;
         Ok(reply::int("extend", &extended)? == 1)
     }
@@ -86,21 +105,23 @@ impl LockDriver for RedisStore {
         let mut invocation = SCRIPTS.lock_release.prepare_invoke();
         invocation
             .key(keys.lock_lease(lease.name()))
-            .arg(lease.owner())
+            .arg(lease_value(lease))
             .arg(keys.lock_channel(lease.name()))
-            .arg(self.inner.connection.publish_command());
+            .arg(self.inner.connection.publish_command())
+            .arg(token_memory(&self.inner.config).as_millis().to_string())
+            .arg(lease.token().0);
         let released = self.inner.connection.invoke_write("release", &SCRIPTS.lock_release, &invocation).await?;
         Ok(reply::int("release", &released)? == 1)
     }
 
     async fn holds(&self, lease: &Lease) -> Result<bool> {
         // One GET is atomic: the lease key exists only while unexpired, and
-        // holds the owner id of the current holder.
+        // holds the token and owner id of the current holder.
         let mut command = redis::cmd("GET");
         command.arg(self.inner.keys.lock_lease(lease.name()));
         match self.inner.connection.query("is_held", &command).await? {
             redis::Value::Nil => Ok(false),
-            owner => Ok(reply::bytes("is_held", owner)?.as_ref() == lease.owner().as_bytes()),
+            held => Ok(reply::bytes("is_held", held)?.as_ref() == lease_value(lease).as_bytes()),
         }
     }
 

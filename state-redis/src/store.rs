@@ -197,9 +197,13 @@ impl RedisStore {
             return Err(unexpected_reply("increment", "fewer than two items"));
         };
         if reply::int("increment", &flag)? == 1 {
-            let text = reply::bytes("increment", second)?;
-            let value = state_api::counter::parse(&text)
-                .ok_or_else(|| unexpected_reply("increment", "a counter that is not canonical i64 text"))?;
+            // Below 2^53 in magnitude the sum comes as an integer, else as
+            // the stored text (see the script).
+            let value = match second {
+                Value::Int(value) => value,
+                text => state_api::counter::parse(&reply::bytes("increment", text)?)
+                    .ok_or_else(|| unexpected_reply("increment", "a counter that is not canonical i64 text"))?,
+            };
             let version = items.next().ok_or_else(|| unexpected_reply("increment", "no version"))?;
             return Ok(Counter { value, version: reply::version("increment", &version)? });
         }
@@ -212,9 +216,9 @@ impl RedisStore {
 
     /// Runs a write's invocation (see
     /// [`Connection::invoke_write`](crate::connection::Connection::invoke_write));
-    /// behind a fence, appends the fence's keys
-    /// (the lock's lease and token counter) and token, and turns the
-    /// script's refusal into `LockLost`.
+    /// behind a fence, appends the fence's key
+    /// (the lock's lease) and token, and turns the script's refusal into
+    /// `LockLost`.
     async fn invoke_behind(
         &self,
         operation: &'static str,
@@ -225,7 +229,7 @@ impl RedisStore {
         let connection = &self.inner.connection;
         let Some(fence) = fence else { return connection.invoke_write(operation, script, &invocation).await };
         let keys = &self.inner.keys;
-        invocation.key(keys.lock_lease(fence.lock())).key(keys.lock_token(fence.lock())).arg(fence.token().0);
+        invocation.key(keys.lock_lease(fence.lock())).arg(fence.token().0);
         let answer = connection.invoke_write(operation, script, &invocation).await?;
         if let Value::Array(items) = &answer
             && matches!(items.first(), Some(Value::Int(-1)))

@@ -42,8 +42,9 @@ const SWEEP_BATCH: i64 = 256;
 
 /// What the store promises while its sweeper runs every `interval`.
 pub(crate) fn reporting(interval: Duration) -> StorageReporting {
-    // A lock keeps its fencing counter for good, one key per name.
-    StorageReporting { reclaim_within: interval.saturating_mul(2), lock_records: LockRetention::OnePerName }
+    // A released lock's lease key keeps its token for the token memory,
+    // which is this same bound (see `lock.rs`).
+    StorageReporting { reclaim_within: interval.saturating_mul(2), lock_records: LockRetention::Reclaimed }
 }
 
 /// Starts a pass every `interval` (see [`Periodic`]).
@@ -93,8 +94,9 @@ impl Inner {
     /// What the store holds for `scope`: for each space, the ids in its
     /// index (every live entry, and expired ones not yet unindexed; Redis
     /// drops the expired entry keys themselves) and the members of its
-    /// expiry schedule; and the keys of the scope's locks (each name's
-    /// fencing counter, and its lease while one is held).
+    /// expiry schedule; and the keys of the scope's locks (a lease while it
+    /// is held and for the token memory after its release, and the line
+    /// while waiters stand in it).
     pub(crate) async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage, StateError> {
         let mut usage = StorageUsage::default();
         for space in scope.spaces {

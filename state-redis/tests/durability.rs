@@ -52,7 +52,8 @@ fn a_durable_server_paused_and_resumed_stays_linearizable() {
 #[test]
 fn a_server_without_persistence_is_declared_volatile_and_its_loss_reported() {
     // The suite's server keeps nothing on disk: everything acknowledged
-    // before the crash is gone, and fencing tokens start again at 1.
+    // before the crash is gone (fencing tokens, from the server's clock,
+    // still increase).
     let (declared, report) = run(test_servers::redis::redis().unwrap(), Property::ServerRestart);
     assert_eq!(declared, Durability::Volatile);
     assert_eq!(report.verdict, Verdict::Passed);

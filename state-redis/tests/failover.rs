@@ -410,14 +410,15 @@ async fn with_one_replica_acknowledging_nothing_acknowledged_is_lost() {
 }
 
 /// The measurement can fail: when the master acknowledges what its
-/// replicas never got, the failover loses it, leases and fencing counters
-/// included, and the figures show it.
+/// replicas never got, the failover loses it, leases included, and the
+/// figures show it. Fencing tokens come from the server's clock (one host
+/// here), so even the lost leases' tokens are not granted again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_replication_stream_loses_acknowledged_writes_and_repeats_tokens() {
+async fn a_stalled_replication_stream_loses_acknowledged_writes_but_repeats_no_token() {
     let figures = run(Deployment::sentinel(), 0, Before::ReplicationStalls(STALL)).await;
     assert!(figures.moved);
     assert!(figures.lost > 0, "nothing acknowledged during the stall was lost");
-    assert!(figures.repeated_tokens > 0, "no fencing token was granted twice");
+    assert_eq!(figures.repeated_tokens, 0, "a fencing token was granted twice");
 }
 
 /// The same stall with `min_replicas_acked = 1`: what the replicas did not

@@ -517,3 +517,48 @@ async fn waiters_are_notified_again_after_the_server_restarts() {
     eprintln!("after the restart, a waiter acquired {latency:?} after the release");
     assert!(latency < SLACK, "the waiter took {latency:?} to notice the release");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_names_leave_nothing_for_good_and_tokens_increase_past_the_clock() {
+    let server = server();
+    let memory = Duration::from_millis(200);
+    // The token memory is two sweeper intervals.
+    let store = connect(&server, "names", |config| config.with_sweep_interval(Some(memory / 2))).await;
+    let mut raw = raw(&server).await;
+    let lease_key = |name: &str| format!("{}:lock:{{{name}}}:lease", store.config().key_prefix());
+
+    // Tokens are the server's clock in microseconds...
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64;
+    let first = store.try_acquire("job-1", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(first.token().0 >= micros - 5_000_000, "{first:?} is not a clock reading near {micros}");
+    store.release(&first).await.unwrap();
+    // ...and one more than the remembered token when that is higher: a
+    // server clock stepped back by less than the memory cannot make them
+    // go back.
+    let ahead: u64 = first.token().0 + 3_600_000_000;
+    let _: () = raw.set(lease_key("job-1"), ahead.to_string()).await.unwrap();
+    let second = store.try_acquire("job-1", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert_eq!(second.token().0, ahead + 1);
+    // Fenced writes take the token in the lease key; a released lock's
+    // key keeps the token alone, which no fence matches.
+    let key = Key::new("fenced", "k").unwrap();
+    store
+        .put_fenced(&key, Bytes::from_static(b"v"), state_api::Condition::Always, None, &second.fence())
+        .await
+        .unwrap();
+    store.release(&second).await.unwrap();
+    assert_eq!(raw.get::<_, String>(lease_key("job-1")).await.unwrap(), (ahead + 1).to_string());
+    let refused =
+        store.put_fenced(&key, Bytes::from_static(b"w"), state_api::Condition::Always, None, &second.fence()).await;
+    assert!(matches!(refused, Err(StateError::LockLost { .. })), "{refused:?}");
+
+    // A thousand names locked once each: within the memory, nothing is left.
+    for n in 0..1000 {
+        let lease = store.try_acquire(&format!("per-message-{n}"), Duration::from_secs(30)).await.unwrap().unwrap();
+        store.release(&lease).await.unwrap();
+    }
+    tokio::time::sleep(memory + Duration::from_millis(100)).await;
+    let pattern = format!("{}:lock:*", store.config().key_prefix());
+    let left: Vec<String> = raw.keys(pattern).await.unwrap();
+    assert!(left.is_empty(), "released locks left {} keys behind: {:?}", left.len(), &left[..left.len().min(5)]);
+}

@@ -23,10 +23,19 @@ where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
 {
+    measure_tasks(TASKS, duration, op).await
+}
+
+/// Runs `op(task, iteration)` from `tasks` tasks for `duration`.
+pub async fn measure_tasks<F, Fut>(tasks: usize, duration: Duration, op: F) -> Measured
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let op = Arc::new(op);
     let started = Instant::now();
     let until = started + duration;
-    let tasks: Vec<_> = (0..TASKS)
+    let tasks: Vec<_> = (0..tasks)
         .map(|task| {
             let op = Arc::clone(&op);
             tokio::spawn(async move {

@@ -1,14 +1,15 @@
 -- Adds to a counter stored as canonical decimal i64 text, in one atomic step.
 --
--- Lua numbers are doubles and cannot hold every i64, so this script never
--- does counter arithmetic in Lua. It checks the stored text against the
--- contract's canonical form (what Rust's i64::to_string produces) with
--- string operations only, and leaves the addition to HINCRBY, which the
--- server performs on 64-bit integers with exact overflow detection and
--- without changing anything when it refuses. Every canonical i64 text is an
--- integer HINCRBY accepts, so once the text is checked the only way HINCRBY
--- can fail is overflow. The result is read back as text, never as a Lua
--- number.
+-- The server does the arithmetic: HINCRBY adds on 64-bit integers with
+-- exact overflow detection, and changes nothing when it refuses. It also
+-- checks the stored text: it accepts exactly the canonical decimal text of
+-- an i64 ('0', or an optional '-' and digits without a leading zero,
+-- within range: what Rust's i64::to_string produces), which is the
+-- contract's counter, and refuses anything else as "not an integer". So
+-- the script only tells the two refusals apart.
+--
+-- Lua numbers are doubles: the sum comes back exact only below 2^53 in
+-- magnitude; beyond, the script reads the stored text back instead.
 --
 -- KEYS[1]  the entry hash {v = value, ver = version}
 -- KEYS[2]  the space's index
@@ -16,59 +17,33 @@
 -- ARGV[1]  the delta, canonical decimal i64 text
 -- ARGV[2]  the TTL in milliseconds when the counter is created, or ''
 -- ARGV[3]  the id, the index member
--- Returns  {1, value text, version} | {0, 'type'} | {0, 'overflow'}
+-- Returns  {1, value, version}, the value as an integer or as text |
+--          {0, 'type'} | {0, 'overflow'}
 local entry, index, schedule = KEYS[1], KEYS[2], KEYS[3]
 local delta, ttl, id = ARGV[1], ARGV[2], ARGV[3]
 
-local I64_MAX = '9223372036854775807'
-local I64_MIN_MAGNITUDE = '9223372036854775808'
-
--- Whether `text` is the canonical decimal text of an i64: '0', or an
--- optional '-' and digits without a leading zero, within range. Digits are
--- compared byte by byte: Lua's '<' on strings follows the server's locale.
-local function is_counter(text)
-  if text == '0' then
-    return true
-  end
-  local digits = string.match(text, '^%-?([1-9][0-9]*)$')
-  if not digits or #digits > 19 then
-    return false
-  end
-  if #digits < 19 then
-    return true
-  end
-  local limit = I64_MAX
-  if string.byte(text, 1) == 45 then -- '-'
-    limit = I64_MIN_MAGNITUDE
-  end
-  for i = 1, 19 do
-    local a, b = string.byte(digits, i), string.byte(limit, i)
-    if a ~= b then
-      return a < b
-    end
-  end
-  return true
-end
-
-local current = redis.call('HMGET', entry, 'v', 'ver')
-if not current[2] then
-  -- Absent or expired: create at 0 + delta, version 1, with the TTL.
-  redis.call('HSET', entry, 'v', delta, 'ver', 1)
-  if ttl ~= '' then
-    redis.call('PEXPIRE', entry, ttl)
-  end
-  schedule_expiry(schedule, id, ttl)
-  redis.call('ZADD', index, 0, id)
-  sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
-  return {1, delta, 1}
-end
-if not is_counter(current[1]) then
-  return {0, 'type'}
-end
+-- An absent (or expired) entry is created at 0 + delta.
 local added = redis.pcall('HINCRBY', entry, 'v', delta)
 if type(added) == 'table' and added.err then
-  return {0, 'overflow'}
+  if string.find(added.err, 'overflow', 1, true) then
+    return {0, 'overflow'}
+  end
+  return {0, 'type'}
 end
--- The TTL is left alone: a live counter keeps its creation deadline.
+-- Versions start at 1, so 1 means the entry was just created.
 local version = redis.call('HINCRBY', entry, 'ver', 1)
+if version == 1 then
+  -- A live counter keeps its creation deadline: only a creation sets one.
+  -- (Without one, a stale schedule member of an expired entry of the same
+  -- id is dropped by the sweep, which finds the entry without a TTL.)
+  if ttl ~= '' then
+    redis.call('PEXPIRE', entry, ttl)
+    schedule_expiry(schedule, id, ttl)
+  end
+  redis.call('ZADD', index, 0, id)
+  sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
+end
+if added > -9007199254740992 and added < 9007199254740992 then
+  return {1, added, version}
+end
 return {1, redis.call('HGET', entry, 'v'), version}

@@ -32,17 +32,25 @@ if not holds then
   return {0, redis.call('HGET', entry, 'v'), current, redis.call('PTTL', entry)}
 end
 
-redis.call('HSET', entry, 'v', value)
--- On a fresh hash HINCRBY starts from 0, so a new key gets version 1. The
--- server does the arithmetic in 64-bit integers.
-local version = redis.call('HINCRBY', entry, 'ver', 1)
-if ttl == '' then
-  -- A write without TTL clears any earlier one.
-  redis.call('PERSIST', entry)
+local version = 1
+if current then
+  redis.call('HSET', entry, 'v', value)
+  -- The server does the arithmetic in 64-bit integers.
+  version = redis.call('HINCRBY', entry, 'ver', 1)
+  -- A write without TTL clears any earlier one, and the id's schedule
+  -- member with it.
+  if ttl == '' and redis.call('PERSIST', entry) == 1 then
+    redis.call('ZREM', schedule, id)
+  end
 else
-  redis.call('PEXPIRE', entry, ttl)
+  -- A fresh hash has no TTL; a stale schedule member of an expired entry
+  -- of the same id is dropped by the sweep the same way.
+  redis.call('HSET', entry, 'v', value, 'ver', 1)
 end
-schedule_expiry(schedule, id, ttl)
+if ttl ~= '' then
+  redis.call('PEXPIRE', entry, ttl)
+  schedule_expiry(schedule, id, ttl)
+end
 -- Every live entry is in the index (expired ones leave it by the sweep or
 -- a scan), so only a creation has to add the id.
 if not current then
