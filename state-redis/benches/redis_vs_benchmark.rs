@@ -116,6 +116,7 @@ fn main() {
         "value",
         "",
         "__rand_int__",
+        "1",
     ];
     let theirs = redis_benchmark(&benchmark, port, requests, &put_fresh);
     rows.push(("check_and_set", ours, theirs, "EVALSHA put.lua absent, random keys"));
@@ -153,6 +154,7 @@ fn main() {
         "value",
         "",
         "swap",
+        "1",
     ];
     let theirs = redis_benchmark(&benchmark, port, requests, &put_always);
     rows.push(("compare_and_swap", ours, theirs, "EVALSHA put.lua always, one existing key"));
@@ -167,16 +169,34 @@ fn main() {
             s.release(&lease).await.unwrap();
         }
     }));
+    // try_acquire's arguments: no waiter, so no line (the line keys stay
+    // absent). The release runs on a random name, which nobody holds: the
+    // owner check's path.
     let acquire = [
         "EVALSHA",
         &acquire_sha,
-        "2",
-        "bench:lock:{__rand_int__}:token",
+        "3",
         "bench:lock:{__rand_int__}:lease",
+        "bench:lock:{x}:line",
+        "bench:lock:{x}:live",
         "owner",
         "10000",
+        "",
+        "0",
+        "0",
+        "",
     ];
-    let release = ["EVALSHA", &release_sha, "1", "bench:lock:{__rand_int__}:lease", "owner", "bench:released"];
+    let release = [
+        "EVALSHA",
+        &release_sha,
+        "1",
+        "bench:lock:{__rand_int__}:lease",
+        "1:owner",
+        "bench:released",
+        "PUBLISH",
+        "60000",
+        "1",
+    ];
     let acquired = redis_benchmark(&benchmark, port, requests, &acquire);
     let released = redis_benchmark(&benchmark, port, requests, &release);
     // One pair costs one of each: the pair rate is the harmonic combination.

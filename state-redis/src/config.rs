@@ -39,6 +39,7 @@ use state_api::{StateError, redact_url};
 /// | `command_timeout_ms` | [command timeout](Self::with_command_timeout) | 5000 |
 /// | `max_value_len` | [largest value](Self::with_max_value_len), bytes | 16 MiB |
 /// | `sweep_interval_ms` | [sweeper interval](Self::with_sweep_interval); 0 turns the sweeper off | 30000 |
+/// | `unscanned_spaces` | [spaces never scanned](Self::with_unscanned_spaces): names, or prefixes ending in `*` | none |
 #[derive(Clone)]
 pub struct RedisConfig {
     url: String,
@@ -53,6 +54,9 @@ pub struct RedisConfig {
     command_timeout: Duration,
     max_value_len: usize,
     sweep_interval: Option<Duration>,
+    /// Space names, and prefixes ending in `*`, whose writes skip the scan
+    /// index.
+    unscanned_spaces: Vec<String>,
 }
 
 impl RedisConfig {
@@ -93,6 +97,7 @@ impl RedisConfig {
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
             max_value_len: Self::DEFAULT_MAX_VALUE_LEN,
             sweep_interval: Some(Self::DEFAULT_SWEEP_INTERVAL),
+            unscanned_spaces: Vec::new(),
         }
     }
 
@@ -195,6 +200,39 @@ impl RedisConfig {
     /// The sweeper interval, if the sweeper is on.
     pub fn sweep_interval(&self) -> Option<Duration> {
         self.sweep_interval
+    }
+
+    /// Declares spaces that are never scanned (default: none): each item is
+    /// a space's name, or a prefix of names followed by `*`
+    /// (`"dedup:*"`). Writes to these spaces skip the scan index and the
+    /// expiry schedule that keeps it small, which is most of a write's
+    /// server work when the entry is new (a deduplication mark, a
+    /// rate-limit window): the entry alone is written, and Redis expires
+    /// it by itself. Everything else about these spaces is as the contract
+    /// says, except that [`scan`](state_api::StateStore::scan) and
+    /// [`storage_usage`](state_api::StateStore::storage_usage) of them
+    /// answer [`StateError::Unsupported`], since nothing lists their ids.
+    ///
+    /// Listing a space that already has entries is safe, and so is
+    /// removing it again only while it holds no entries: entries written
+    /// while it was listed are in no index, and scans would miss them.
+    pub fn with_unscanned_spaces<S: Into<String>>(mut self, spaces: impl IntoIterator<Item = S>) -> RedisConfig {
+        self.unscanned_spaces = spaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The spaces declared never scanned, as given.
+    pub fn unscanned_spaces(&self) -> &[String] {
+        &self.unscanned_spaces
+    }
+
+    /// Whether `space` is declared never scanned: listed by name, or
+    /// starting with a listed prefix (an item ending in `*`).
+    pub fn is_unscanned(&self, space: &str) -> bool {
+        self.unscanned_spaces.iter().any(|item| match item.strip_suffix('*') {
+            Some(prefix) => space.starts_with(prefix),
+            None => space == item,
+        })
     }
 
     /// Sets the prefix of every key this store writes (default
@@ -311,6 +349,12 @@ impl RedisConfig {
                 format!("must be positive and at most {:?} (None turns the sweeper off)", Self::MAX_SWEEP_INTERVAL),
             ));
         }
+        if self.unscanned_spaces.iter().any(|item| item.is_empty() || item.contains(char::is_control)) {
+            return Err(StateError::invalid_argument(
+                "unscanned_spaces",
+                "every item must be a space name, or a prefix followed by `*`: non-empty, without control characters",
+            ));
+        }
         if !(1024..=Self::MAX_VALUE_LEN_LIMIT).contains(&self.max_value_len) {
             return Err(StateError::invalid_argument(
                 "max_value_len",
@@ -354,6 +398,7 @@ struct RedisFields {
     command_timeout_ms: Option<u64>,
     max_value_len: Option<usize>,
     sweep_interval_ms: Option<u64>,
+    unscanned_spaces: Option<Vec<String>>,
 }
 
 impl<'de> Deserialize<'de> for RedisConfig {
@@ -438,6 +483,9 @@ impl TryFrom<RedisFields> for RedisConfig {
             // 0 turns the sweeper off.
             config = config.with_sweep_interval((ms > 0).then(|| Duration::from_millis(ms)));
         }
+        if let Some(spaces) = fields.unscanned_spaces {
+            config = config.with_unscanned_spaces(spaces);
+        }
         config.validate().map_err(|error| match error {
             StateError::InvalidArgument { name, reason } => StateError::InvalidArgument {
                 name: match name {
@@ -478,6 +526,7 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout", &self.command_timeout)
             .field("max_value_len", &self.max_value_len)
             .field("sweep_interval", &self.sweep_interval)
+            .field("unscanned_spaces", &self.unscanned_spaces)
             .finish()
     }
 }
@@ -569,6 +618,26 @@ mod tests {
         assert_eq!(config.command_timeout(), Duration::from_millis(250));
         assert_eq!(config.connect_timeout(), RedisConfig::DEFAULT_CONNECT_TIMEOUT);
         assert_eq!(config.max_value_len(), RedisConfig::DEFAULT_MAX_VALUE_LEN);
+    }
+
+    #[test]
+    fn unscanned_spaces_match_by_name_or_prefix() {
+        let config = from_toml("url = \"redis://h\"\nunscanned_spaces = [\"dedup\", \"rate:*\"]\n").unwrap();
+        assert_eq!(config.unscanned_spaces(), ["dedup", "rate:*"]);
+        for (space, unscanned) in
+            [("dedup", true), ("dedup2", false), ("dedu", false), ("rate:a", true), ("rate:", true), ("rate", false)]
+        {
+            assert_eq!(config.is_unscanned(space), unscanned, "{space:?}");
+        }
+        assert!(!RedisConfig::new("redis://h").is_unscanned("dedup"));
+        assert!(RedisConfig::new("redis://h").with_unscanned_spaces(["*"]).is_unscanned("anything"));
+        for bad in ["", "a\nb"] {
+            let refused = RedisConfig::new("redis://h").with_unscanned_spaces([bad]).validate();
+            assert!(
+                matches!(refused, Err(StateError::InvalidArgument { name: "unscanned_spaces", .. })),
+                "{bad:?}: {refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -29,7 +29,9 @@
 //!   expired entries leave the index when a scan meets them, or sooner: a
 //!   second sorted set schedules ids by deadline, and every creation
 //!   unindexes a few that are due, so the index never grows past the live
-//!   entries plus a shrinking backlog.
+//!   entries plus a shrinking backlog. Spaces declared never scanned
+//!   ([`RedisConfig::with_unscanned_spaces`]: deduplication marks,
+//!   rate-limit windows) skip both, and their scans answer `Unsupported`.
 //! - **Locks.** One lease key per name, holding the fencing token and the
 //!   owner id, that expires with the lease and, once released, keeps the
 //!   token alone for the token memory (two sweeper intervals), then goes:

@@ -21,6 +21,10 @@ use crate::{BACKEND, RedisStore};
 /// the page come back short.
 const STALE_ALLOWANCE: usize = 32;
 
+/// What `scan` and `storage_usage` answer for a space declared never
+/// scanned ([`RedisConfig::with_unscanned_spaces`](crate::RedisConfig::with_unscanned_spaces)).
+pub(crate) const UNSCANNED: &str = "scans of a space listed in `unscanned_spaces` (its writes skip the scan index)";
+
 /// A TTL as the scripts take it: milliseconds, or the empty string for
 /// none.
 fn ttl_arg(ttl: Option<Ttl>) -> String {
@@ -96,6 +100,9 @@ impl StoreDriver for RedisStore {
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
         let ScanRequest { space, prefix, after, limit } = request;
+        if self.inner.config.is_unscanned(space) {
+            return Err(state_api::driver::unsupported(BACKEND, UNSCANNED));
+        }
         // The range of ids, as ZRANGEBYLEX bounds: from the prefix (or just
         // after the cursor, the last id the previous page examined) to just
         // before prefix + 0xFF, a byte no UTF-8 id contains.
@@ -145,7 +152,8 @@ impl RedisStore {
             .arg(expected)
             .arg(value.as_ref())
             .arg(ttl)
-            .arg(key.id());
+            .arg(key.id())
+            .arg(self.indexed(key));
         let answer = self.invoke_behind("put", script, invocation, fence).await?;
         let mut items = reply::array("put", answer)?.into_iter();
         let written = items.next().map(|flag| reply::int("put", &flag)).transpose()?;
@@ -174,7 +182,8 @@ impl RedisStore {
             .key(keys.index(key.space()))
             .key(keys.schedule(key.space()))
             .arg(expected)
-            .arg(key.id());
+            .arg(key.id())
+            .arg(self.indexed(key));
         let removed = self.invoke_behind("delete", script, invocation, fence).await?;
         Ok(reply::int("delete", &removed)? == 1)
     }
@@ -190,7 +199,8 @@ impl RedisStore {
             .key(keys.schedule(key.space()))
             .arg(state_api::counter::format(delta))
             .arg(ttl)
-            .arg(key.id());
+            .arg(key.id())
+            .arg(self.indexed(key));
         let answer = self.invoke_behind("increment", script, invocation, fence).await?;
         let mut items = reply::array("increment", answer)?.into_iter();
         let (Some(flag), Some(second)) = (items.next(), items.next()) else {
@@ -212,6 +222,12 @@ impl RedisStore {
             b"overflow" => Err(StateError::Overflow { key: key.to_string(), delta }),
             _ => Err(unexpected_reply("increment", "an unknown refusal")),
         }
+    }
+
+    /// The scripts' `indexed` argument for `key`'s space: `"1"` unless the
+    /// space is declared never scanned.
+    fn indexed(&self, key: &Key) -> &'static str {
+        if self.inner.config.is_unscanned(key.space()) { "" } else { "1" }
     }
 
     /// Runs a write's invocation (see

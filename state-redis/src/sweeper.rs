@@ -99,6 +99,9 @@ impl Inner {
     /// while waiters stand in it).
     pub(crate) async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage, StateError> {
         let mut usage = StorageUsage::default();
+        if scope.spaces.iter().any(|space| self.config.is_unscanned(space)) {
+            return Err(state_api::driver::unsupported(crate::BACKEND, crate::store::UNSCANNED));
+        }
         for space in scope.spaces {
             usage.records += self.count("storage_usage", redis::cmd("ZCARD").arg(self.keys.index(space))).await?;
             usage.index_entries +=

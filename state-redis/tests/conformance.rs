@@ -38,6 +38,7 @@ fn configured(url: &str) -> Configured {
     .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
     .refusing("command_timeout_ms = 0", "command_timeout_ms")
     .refusing("sweep_interval_ms = 86400001", "sweep_interval_ms")
+    .refusing("unscanned_spaces = [\"\"]", "unscanned_spaces")
 }
 
 conformance::suite!(redis, async {

@@ -562,3 +562,59 @@ async fn lock_names_leave_nothing_for_good_and_tokens_increase_past_the_clock() 
     let left: Vec<String> = raw.keys(pattern).await.unwrap();
     assert!(left.is_empty(), "released locks left {} keys behind: {:?}", left.len(), &left[..left.len().min(5)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unscanned_spaces_write_the_entry_alone_and_refuse_scans() {
+    let server = server();
+    let store = connect(&server, "unscanned", |config| config.with_unscanned_spaces(["dedup", "rate:*"])).await;
+    let raw = raw(&server).await;
+    let prefix = store.config().key_prefix().to_owned();
+    let key_count = |pattern: String| {
+        let mut raw = raw.clone();
+        async move { raw.keys::<_, Vec<String>>(pattern).await.unwrap().len() }
+    };
+
+    for space in ["dedup", "rate:api-1"] {
+        // The contract's operations, unchanged: marks, TTLs, counters,
+        // conditional writes and deletes.
+        let mark = Key::new(space, "message-1").unwrap();
+        assert!(store.check_and_set(&mark, Bytes::from_static(b"1"), Some(Duration::from_millis(300))).await.unwrap());
+        assert!(!store.check_and_set(&mark, Bytes::from_static(b"2"), None).await.unwrap());
+        let window = Key::new(space, "window").unwrap();
+        assert_eq!(store.increment(&window, 5, Some(Duration::from_secs(60))).await.unwrap().value, 5);
+        assert_eq!(store.increment(&window, -2, None).await.unwrap().value, 3);
+        let kept = Key::new(space, "kept").unwrap();
+        let version = store.set(&kept, Bytes::from_static(b"a"), Some(Duration::from_secs(60))).await.unwrap();
+        assert!(matches!(
+            store.compare_and_swap(&kept, version, Bytes::from_static(b"b"), None).await.unwrap(),
+            PutOutcome::Written(_)
+        ));
+        assert_eq!(store.get(&kept).await.unwrap().unwrap().ttl, None);
+        assert!(store.delete(&kept, state_api::DeleteCondition::Always).await.unwrap());
+
+        // Nothing but the entries themselves: no index, no schedule.
+        let tag = format!("{prefix}:{{{space}}}");
+        assert_eq!(key_count(format!("{tag}:e:*")).await, 2, "{space}: the entries");
+        assert_eq!(key_count(format!("{tag}:[ix]")).await, 0, "{space}: an index or schedule was written");
+
+        // Scans and storage reports name what they cannot do.
+        let scanned = store.scan(space, "", None, 10).await;
+        assert!(matches!(scanned, Err(StateError::Unsupported { .. })), "{space}: {scanned:?}");
+        let scope = state_api::StorageScope { spaces: &[space], lock_prefix: "none-" };
+        let usage = store.storage_usage(scope).await;
+        assert!(matches!(usage, Err(StateError::Unsupported { .. })), "{space}: {usage:?}");
+
+        // Redis expires the mark by itself.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(store.get(&mark).await.unwrap(), None);
+        assert!(store.check_and_set(&mark, Bytes::from_static(b"3"), None).await.unwrap());
+    }
+
+    // Any other space is indexed and scanned as ever, a prefix's look-alike
+    // included.
+    for space in ["dedup2", "rate"] {
+        store.set(&Key::new(space, "a").unwrap(), Bytes::new(), None).await.unwrap();
+        let page = store.scan(space, "", None, 10).await.unwrap();
+        assert_eq!(page.items.len(), 1, "{space}");
+    }
+}

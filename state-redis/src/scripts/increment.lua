@@ -17,10 +17,13 @@
 -- ARGV[1]  the delta, canonical decimal i64 text
 -- ARGV[2]  the TTL in milliseconds when the counter is created, or ''
 -- ARGV[3]  the id, the index member
+-- ARGV[4]  '1' when the space is scanned (indexed), '' when it is
+--          declared never scanned: then the entry alone is written
 -- Returns  {1, value, version}, the value as an integer or as text |
 --          {0, 'type'} | {0, 'overflow'}
 local entry, index, schedule = KEYS[1], KEYS[2], KEYS[3]
 local delta, ttl, id = ARGV[1], ARGV[2], ARGV[3]
+local indexed = ARGV[4] == '1'
 
 -- An absent (or expired) entry is created at 0 + delta.
 local added = redis.pcall('HINCRBY', entry, 'v', delta)
@@ -38,10 +41,14 @@ if version == 1 then
   -- id is dropped by the sweep, which finds the entry without a TTL.)
   if ttl ~= '' then
     redis.call('PEXPIRE', entry, ttl)
-    schedule_expiry(schedule, id, ttl)
+    if indexed then
+      schedule_expiry(schedule, id, ttl)
+    end
   end
-  redis.call('ZADD', index, 0, id)
-  sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
+  if indexed then
+    redis.call('ZADD', index, 0, id)
+    sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
+  end
 end
 if added > -9007199254740992 and added < 9007199254740992 then
   return {1, added, version}

@@ -15,10 +15,13 @@
 -- ARGV[3]  the value, as bytes (never spliced into this text)
 -- ARGV[4]  the TTL in milliseconds, or '' for none
 -- ARGV[5]  the id, the index member
+-- ARGV[6]  '1' when the space is scanned (indexed), '' when it is
+--          declared never scanned: then the entry alone is written
 -- Returns  {1, version} when written; {0} when rejected on an absent key;
 --          {0, value, version, pttl} when rejected on a live one.
 local entry, index, schedule = KEYS[1], KEYS[2], KEYS[3]
 local condition, expected, value, ttl, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local indexed = ARGV[6] == '1'
 
 local current = redis.call('HGET', entry, 'ver')
 local holds = condition == 'always'
@@ -39,7 +42,7 @@ if current then
   version = redis.call('HINCRBY', entry, 'ver', 1)
   -- A write without TTL clears any earlier one, and the id's schedule
   -- member with it.
-  if ttl == '' and redis.call('PERSIST', entry) == 1 then
+  if ttl == '' and redis.call('PERSIST', entry) == 1 and indexed then
     redis.call('ZREM', schedule, id)
   end
 else
@@ -49,11 +52,13 @@ else
 end
 if ttl ~= '' then
   redis.call('PEXPIRE', entry, ttl)
-  schedule_expiry(schedule, id, ttl)
+  if indexed then
+    schedule_expiry(schedule, id, ttl)
+  end
 end
 -- Every live entry is in the index (expired ones leave it by the sweep or
 -- a scan), so only a creation has to add the id.
-if not current then
+if indexed and not current then
   redis.call('ZADD', index, 0, id)
   -- The entry key is the space's entry prefix followed by the id.
   sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
