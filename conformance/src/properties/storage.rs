@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use state_api::{Key, LockRetention, StateStore, StorageReporting, StorageScope, StorageUsage};
+use state_api::{DeleteCondition, Key, LockRetention, StateStore, StorageReporting, StorageScope, StorageUsage};
 use tokio::time::Instant;
 
 use crate::findings::Findings;
@@ -46,9 +46,10 @@ async fn usage(store: &dyn StateStore, space: &str, lock_prefix: &str) -> Result
 }
 
 /// A steady workload over a fixed set of keys and lock names, plus a fresh
-/// lock name per round (a lock per job), all of it expiring or released;
-/// then, within the declared bound of the last deadline, usage must come
-/// down to the live data.
+/// lock name per round (a lock per job) and a fresh key per round deleted
+/// as soon as it is written, all of it expiring, released or deleted; then,
+/// within the declared bound of the last deadline, usage must come down to
+/// the live data.
 async fn reclaimed_within_bound(cx: &Context, declared: StorageReporting) -> Result<Findings, Failure> {
     let store = cx.backend.store.as_ref();
     let locks = cx.backend.locks.as_ref();
@@ -73,6 +74,13 @@ async fn reclaimed_within_bound(cx: &Context, declared: StorageReporting) -> Res
             store.set(&key, Bytes::from(format!("round {round}")), Some(SHORT_TTL)).await?;
         }
         store.increment(&Key::new(&space, "window")?, 1, Some(SHORT_TTL)).await?;
+        // Deleted at once, without a TTL: nothing of it may stay (an index
+        // entry left behind would never expire).
+        let gone = Key::new(&space, &format!("deleted-{round}"))?;
+        let version = store.set(&gone, Bytes::from_static(b"gone"), None).await?;
+        let condition = if round % 2 == 0 { DeleteCondition::Always } else { DeleteCondition::IfVersion(version) };
+        let deleted = store.delete(&gone, condition).await?;
+        findings.check(deleted, || format!("deleting the live entry {gone:?} ({condition:?}) deleted nothing"));
         // A lock released at once, the same name every round, and a fresh
         // name per round left to expire.
         for name in [format!("{prefix}steady"), format!("{prefix}job-{round}")] {
