@@ -21,6 +21,7 @@ use crate::kit::Property;
 use crate::unreachable::Unreachable;
 
 pub mod faults;
+mod line;
 mod schedules;
 mod torn;
 
@@ -101,6 +102,12 @@ pub enum Mutation {
     /// whose task asks again as soon as it released beats the other
     /// client's waiters, who hear of the release a moment later.
     ClientsRace,
+    /// Declares fairness across clients, and keeps one line for them, but
+    /// a call granted from the line leaves its client's entry standing
+    /// until it falls silent: the other client's next waiter is held back
+    /// for up to `LINE_WINDOW` while the lock is free (a Lua mutant of the
+    /// Redis acquire script that the kit missed in session 10).
+    GrantedStaysInLine,
     /// An unreachable endpoint fails with a non-retryable error.
     UnreachableNotRetryable,
     /// An unreachable endpoint's error quotes the URL, password included.
@@ -219,7 +226,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 52] = [
+    pub const ALL: [Mutation; 53] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -239,6 +246,7 @@ impl Mutation {
         Mutation::NoReleaseWakeups,
         Mutation::Barging,
         Mutation::ClientsRace,
+        Mutation::GrantedStaysInLine,
         Mutation::UnreachableNotRetryable,
         Mutation::LeaksSecret,
         Mutation::ExpiredCheckAndSetRace,
@@ -294,7 +302,7 @@ impl Mutation {
             Mutation::PanicsOnHugeTimeout => Property::ExtremeArguments,
             Mutation::NoReleaseWakeups => Property::ReleaseWakeups,
             Mutation::Barging => Property::BoundedWaiting,
-            Mutation::ClientsRace => Property::FairAcrossClients,
+            Mutation::ClientsRace | Mutation::GrantedStaysInLine => Property::FairAcrossClients,
             Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
             Mutation::ExpiredCheckAndSetRace => Property::OneWinner,
             Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
@@ -350,6 +358,15 @@ impl Mutation {
                 let mutant = Arc::new(Mutant::over(*self, Arc::new(memory)));
                 Backend::new(Arc::clone(&mutant) as Arc<dyn StateStore>, mutant)
                     .with_schedules(Arc::new(MemoryStore::new()))
+            };
+            return (client(memory), Some(client(peer)));
+        }
+        if *self == Mutation::GrantedStaysInLine {
+            let memory = MemoryStore::builder().sweep_interval(Some(SWEEP_INTERVAL)).build();
+            let peer = memory.peer();
+            let client = |memory: MemoryStore| {
+                let store: Arc<dyn StateStore> = Arc::new(memory.clone());
+                Backend::new(store, Arc::new(line::LineKept(memory))).with_schedules(Arc::new(MemoryStore::new()))
             };
             return (client(memory), Some(client(peer)));
         }

@@ -79,6 +79,7 @@ mutant_tests! {
     declared_wakeups_that_poll_are_caught => NoReleaseWakeups,
     newcomers_barging_ahead_of_waiters_are_caught => Barging,
     clients_racing_for_each_release_are_caught => ClientsRace,
+    a_granted_call_left_in_the_line_is_caught => GrantedStaysInLine,
     an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
     an_error_revealing_the_password_is_caught => LeaksSecret,
     several_check_and_set_winners_on_an_expired_key_are_caught => ExpiredCheckAndSetRace,

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep};
 
 use state_api::LockService;
+use state_api::driver::LINE_WINDOW;
 
 use crate::kit::{Context, Failure, Outcome};
 
@@ -74,13 +75,79 @@ pub async fn run(cx: &Context) -> Outcome {
 /// one line for both clients on the server, the releaser's own next
 /// attempt beats the other client's waiters, which hear of the release a
 /// moment later, and they are overtaken at nearly every release.
+///
+/// First, the hand-over from a granted waiter to the other client's: a
+/// granted call must leave the line, or the next client's waiter is held
+/// back until the entry falls silent ([`LINE_WINDOW`]), and a lock stays
+/// free with a waiter in line.
 pub async fn across_clients(cx: &Context) -> Outcome {
     let Some(peer) = cx.peer() else {
         return Err(Failure("the property ran without a second client".to_owned()));
     };
+    let mut delays = Vec::new();
+    for attempt in 0..HAND_OVERS {
+        delays.push(hand_over_delay(cx, &peer.locks, attempt).await?);
+    }
+    let quickest = delays.iter().min().copied().unwrap_or_default();
+    cx.note(format!("hand-overs from a granted waiter to the other client's: {delays:?} after the release"));
+    if quickest > HAND_OVER_BOUND {
+        return Err(Failure(format!(
+            "a waiter of the second client got the lock {delays:?} after the first client's granted waiter \
+             released it, each time more than {HAND_OVER_BOUND:?}: a granted call that stays in the line holds \
+             the next client back until it falls silent ({LINE_WINDOW:?})"
+        )));
+    }
     let clients = [(Arc::clone(&cx.backend.locks), 1), (Arc::clone(&peer.locks), PEER_TASKS)];
     let served = contend(cx, "fair-clients", HOLD_ACROSS, &clients).await?;
     judge(cx, &served, &format!("1 task of one client and {PEER_TASKS} of another"), "fair_across_clients")
+}
+
+/// How many hand-overs are timed; the quickest is judged.
+const HAND_OVERS: usize = 3;
+
+/// The longest a waiter of the second client may take to get the lock
+/// after the first client's granted waiter released it: a polling waiter's
+/// backoff cap (250 ms) and a round trip fit, an entry left in the line
+/// for [`LINE_WINDOW`] does not.
+const HAND_OVER_BOUND: Duration = Duration::from_millis(500);
+
+/// One hand-over: the peer holds a fresh lock; a call of the client under
+/// test waits in line (on the server: another client holds the lock), then
+/// a second call of the peer behind it; the peer releases, the first
+/// waiter is granted, holds briefly and releases. Answers how long after
+/// that release the peer's waiter held the lock.
+async fn hand_over_delay(cx: &Context, peer: &Arc<dyn LockService>, attempt: usize) -> Result<Duration, Failure> {
+    let locks = &cx.backend.locks;
+    let name = cx.lock_name(&format!("fair-hand-over-{attempt}"));
+    let ttl = Duration::from_secs(30);
+    let wait = Duration::from_secs(20);
+    let Some(holder) = peer.try_acquire(&name, ttl).await? else {
+        return Err(Failure(format!("the fresh lock {name:?} was not free")));
+    };
+    let first = {
+        let (locks, name) = (Arc::clone(locks), name.clone());
+        tokio::spawn(async move { locks.acquire(&name, ttl, wait).await })
+    };
+    sleep(Duration::from_millis(50)).await;
+    let second = {
+        let (peer, name) = (Arc::clone(peer), name.clone());
+        tokio::spawn(async move {
+            let lease = peer.acquire(&name, ttl, wait).await;
+            (lease, Instant::now())
+        })
+    };
+    sleep(Duration::from_millis(50)).await;
+    peer.release(&holder).await?;
+    if second.is_finished() {
+        return Err(Failure(format!("on {name:?}, the second client's waiter was served before the first's")));
+    }
+    let granted = first.await.map_err(|e| Failure(format!("the first waiter died: {e}")))??;
+    sleep(HOLD_ACROSS).await;
+    locks.release(&granted).await?;
+    let released = Instant::now();
+    let (lease, at) = second.await.map_err(|e| Failure(format!("the second waiter died: {e}")))?;
+    peer.release(&lease?).await?;
+    Ok(at.saturating_duration_since(released))
 }
 
 /// Each client's tasks take the lock `label` [`Scale::of`](crate::Scale)(20)
