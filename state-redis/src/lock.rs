@@ -10,9 +10,10 @@
 //! stand in line, two more keys in the same slot: the line, by ticket, and
 //! until when each waiter is live (both expire a window after the last
 //! waiter asked). Acquire, extend and release are each one script that
-//! checks and changes the lease in one step; `is_held` is one `GET`. The release script publishes on the
-//! lock's channel, which wakes waiters (see `releases.rs`); the wait loop
-//! itself is the one in [`state_api::driver::wait`].
+//! checks and changes the lease in one step; `is_held` is one `GET`. The
+//! release script publishes on the lock's channel, which wakes waiters
+//! (see `releases.rs`); the wait loop itself is the one in
+//! [`state_api::driver::wait`].
 
 use std::time::Duration;
 
