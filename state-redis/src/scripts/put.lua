@@ -46,8 +46,9 @@ if current then
     redis.call('ZREM', schedule, id)
   end
 else
-  -- A fresh hash has no TTL; a stale schedule member of an expired entry
-  -- of the same id is dropped by the sweep the same way.
+  -- A fresh hash has no TTL. A schedule member left by an expired entry
+  -- of the same id stays until it is due; the sweep then finds this entry
+  -- without a TTL and drops only that member.
   redis.call('HSET', entry, 'v', value, 'ver', 1)
 end
 if ttl ~= '' then
