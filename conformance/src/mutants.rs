@@ -108,6 +108,17 @@ pub enum Mutation {
     /// for up to `LINE_WINDOW` while the lock is free (a Lua mutant of the
     /// Redis acquire script that the kit missed in session 10).
     GrantedStaysInLine,
+    /// Declares fairness across clients, and keeps one line for them, but
+    /// a grant deletes the other clients' entries from it: until they
+    /// stand again, the granted client's next task, handed the lock inside
+    /// its client, goes ahead of the other client's older waiters (six
+    /// PostgreSQL statement mutants the kit missed in session 10).
+    GrantWipesLine,
+    /// Declares fairness across clients, but a waiter that gives up takes
+    /// every client's entry out of the line, not only its own (the
+    /// PostgreSQL statement mutant `lock_leave.sql:3` the kit missed in
+    /// session 10).
+    GiveUpWipesLine,
     /// An unreachable endpoint fails with a non-retryable error.
     UnreachableNotRetryable,
     /// An unreachable endpoint's error quotes the URL, password included.
@@ -226,7 +237,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 53] = [
+    pub const ALL: [Mutation; 55] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -247,6 +258,8 @@ impl Mutation {
         Mutation::Barging,
         Mutation::ClientsRace,
         Mutation::GrantedStaysInLine,
+        Mutation::GrantWipesLine,
+        Mutation::GiveUpWipesLine,
         Mutation::UnreachableNotRetryable,
         Mutation::LeaksSecret,
         Mutation::ExpiredCheckAndSetRace,
@@ -302,7 +315,10 @@ impl Mutation {
             Mutation::PanicsOnHugeTimeout => Property::ExtremeArguments,
             Mutation::NoReleaseWakeups => Property::ReleaseWakeups,
             Mutation::Barging => Property::BoundedWaiting,
-            Mutation::ClientsRace | Mutation::GrantedStaysInLine => Property::FairAcrossClients,
+            Mutation::ClientsRace
+            | Mutation::GrantedStaysInLine
+            | Mutation::GrantWipesLine
+            | Mutation::GiveUpWipesLine => Property::FairAcrossClients,
             Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
             Mutation::ExpiredCheckAndSetRace => Property::OneWinner,
             Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
@@ -361,12 +377,20 @@ impl Mutation {
             };
             return (client(memory), Some(client(peer)));
         }
-        if *self == Mutation::GrantedStaysInLine {
+        let line_defect = match self {
+            Mutation::GrantedStaysInLine => Some(line::Defect::KeepsGranted),
+            Mutation::GrantWipesLine => Some(line::Defect::WipesOthers),
+            Mutation::GiveUpWipesLine => Some(line::Defect::LeaveWipesOthers),
+            _ => None,
+        };
+        if let Some(defect) = line_defect {
             let memory = MemoryStore::builder().sweep_interval(Some(SWEEP_INTERVAL)).build();
             let peer = memory.peer();
+            let seen = Arc::default();
             let client = |memory: MemoryStore| {
                 let store: Arc<dyn StateStore> = Arc::new(memory.clone());
-                Backend::new(store, Arc::new(line::LineKept(memory))).with_schedules(Arc::new(MemoryStore::new()))
+                let driver = line::LineMutant { store: memory, defect, seen: Arc::clone(&seen) };
+                Backend::new(store, Arc::new(driver)).with_schedules(Arc::new(MemoryStore::new()))
             };
             return (client(memory), Some(client(peer)));
         }

@@ -29,7 +29,7 @@ fn assert_caught_by(mutation: Mutation, property: Property) {
         Verdict::Failed { counterexample } => {
             eprintln!("{mutation:?} caught by {}:\n{counterexample}", property.name());
         }
-        other => panic!("{mutation:?} was not caught by {}: {other:?}", property.name()),
+        other => panic!("{mutation:?} was not caught by {}: {other:?} {:?}", property.name(), report.notes),
     }
 }
 
@@ -80,6 +80,8 @@ mutant_tests! {
     newcomers_barging_ahead_of_waiters_are_caught => Barging,
     clients_racing_for_each_release_are_caught => ClientsRace,
     a_granted_call_left_in_the_line_is_caught => GrantedStaysInLine,
+    a_grant_that_wipes_the_other_clients_line_entries_is_caught => GrantWipesLine,
+    a_waiter_giving_up_that_wipes_the_line_is_caught => GiveUpWipesLine,
     an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
     an_error_revealing_the_password_is_caught => LeaksSecret,
     several_check_and_set_winners_on_an_expired_key_are_caught => ExpiredCheckAndSetRace,

@@ -1,8 +1,15 @@
-//! A lock line that keeps a granted call's entry
-//! ([`Mutation::GrantedStaysInLine`](super::Mutation::GrantedStaysInLine)).
+//! Lock lines broken on a grant: one that keeps the granted call's entry
+//! ([`Mutation::GrantedStaysInLine`](super::Mutation::GrantedStaysInLine)),
+//! and ones that delete the other clients' entries on a grant
+//! ([`Mutation::GrantWipesLine`](super::Mutation::GrantWipesLine)) or when a
+//! waiter gives up ([`Mutation::GiveUpWipesLine`](super::Mutation::GiveUpWipesLine)).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use parking_lot::Mutex;
 use state_api::driver::{Attempt, Contention, Listing, LockDriver, ScanRequest, StoreDriver, Ttl, Waiter, Watch};
 use state_api::{
     Capabilities, Condition, Counter, DeleteCondition, Entry, Fence, Key, Lease, MemoryStore, PutOutcome, Result,
@@ -10,21 +17,54 @@ use state_api::{
 };
 use tokio::time::Instant;
 
-/// The in-memory store, except that a call granted from the line leaves
-/// its client's entry standing, live until it falls silent
-/// ([`LINE_WINDOW`](state_api::driver::LINE_WINDOW)): the next client's
-/// waiter is held back that long while the lock is free. Nothing else
-/// changes, so every order is still first come, first served.
-pub(crate) struct LineKept(pub(crate) MemoryStore);
+/// What a grant does wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Defect {
+    /// The granted call leaves its client's entry standing, live until it
+    /// falls silent ([`LINE_WINDOW`](state_api::driver::LINE_WINDOW)): the
+    /// next client's waiter is held back that long while the lock is free.
+    /// Nothing else changes, so every order is still first come, first
+    /// served.
+    KeepsGranted,
+    /// The grant deletes every other client's entry from the line (a
+    /// PostgreSQL statement mutant the kit missed in session 10). They
+    /// stand again at their next attempt, and until then the lock goes to
+    /// whoever asks: the granted client's next task, handed the lock
+    /// inside its client, goes ahead of the other client's older waiters.
+    WipesOthers,
+    /// A waiter giving up deletes every client's entry from the line, not
+    /// only its own (a PostgreSQL statement mutant, `AND` to `OR` in
+    /// `lock_leave.sql`, that the kit missed in session 10).
+    LeaveWipesOthers,
+}
+
+/// The in-memory store with a lock line broken by `defect`. The clients
+/// of one store share `seen`, the waiter ids that have stood in line.
+pub(crate) struct LineMutant {
+    pub(crate) store: MemoryStore,
+    pub(crate) defect: Defect,
+    pub(crate) seen: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl LineMutant {
+    /// Deletes the entries of every waiter but `waiter` from the line.
+    async fn wipe(&self, name: &str, waiter: &str) -> Result<()> {
+        let others: Vec<String> = self.seen.lock().iter().filter(|id| *id != waiter).cloned().collect();
+        for other in others {
+            self.store.leave_line(name, &other).await?;
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
-impl StoreDriver for LineKept {
+impl StoreDriver for LineMutant {
     fn declare(&self) -> Capabilities {
-        self.0.declare()
+        self.store.declare()
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Entry>> {
-        self.0.read(key).await
+        self.store.read(key).await
     }
 
     async fn write(
@@ -35,67 +75,78 @@ impl StoreDriver for LineKept {
         ttl: Option<Ttl>,
         fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
-        self.0.write(key, value, condition, ttl, fence).await
+        self.store.write(key, value, condition, ttl, fence).await
     }
 
     async fn remove(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {
-        self.0.remove(key, condition, fence).await
+        self.store.remove(key, condition, fence).await
     }
 
     async fn add(&self, key: &Key, delta: i64, ttl: Option<Ttl>, fence: Option<&Fence>) -> Result<Counter> {
-        self.0.add(key, delta, ttl, fence).await
+        self.store.add(key, delta, ttl, fence).await
     }
 
     async fn list(&self, request: ScanRequest<'_>) -> Result<Listing> {
-        self.0.list(request).await
+        self.store.list(request).await
     }
 
     async fn usage(&self, scope: StorageScope<'_>) -> Result<StorageUsage> {
-        self.0.usage(scope).await
+        self.store.usage(scope).await
     }
 
     async fn reclaim(&self) -> Result<u64> {
-        self.0.reclaim().await
+        self.store.reclaim().await
     }
 
     fn contention(&self) -> Option<&Contention> {
-        self.0.contention()
+        self.store.contention()
     }
 }
 
 #[async_trait]
-impl LockDriver for LineKept {
+impl LockDriver for LineMutant {
     async fn attempt(&self, name: &str, owner: &str, ttl: Ttl) -> Result<Attempt> {
-        LockDriver::attempt(&self.0, name, owner, ttl).await
+        LockDriver::attempt(&self.store, name, owner, ttl).await
     }
 
     async fn attempt_in_line(&self, name: &str, owner: &str, ttl: Ttl, waiter: &Waiter<'_>) -> Result<Attempt> {
-        let answer = LockDriver::attempt_in_line(&self.0, name, owner, ttl, waiter).await?;
-        if matches!(answer, Attempt::Acquired(_)) {
-            // Asking again, now that the lock is held, is refused, and
-            // stands the client's entry at the granted call's ticket.
-            LockDriver::attempt_in_line(&self.0, name, "line-kept", ttl, waiter).await?;
+        self.seen.lock().insert(waiter.id.to_owned());
+        let answer = LockDriver::attempt_in_line(&self.store, name, owner, ttl, waiter).await?;
+        if !matches!(answer, Attempt::Acquired(_)) {
+            return Ok(answer);
+        }
+        match self.defect {
+            Defect::KeepsGranted => {
+                // Asking again, now that the lock is held, is refused, and
+                // stands the client's entry at the granted call's ticket.
+                LockDriver::attempt_in_line(&self.store, name, "line-kept", ttl, waiter).await?;
+            }
+            Defect::WipesOthers => self.wipe(name, waiter.id).await?,
+            Defect::LeaveWipesOthers => {}
         }
         Ok(answer)
     }
 
     async fn leave_line(&self, name: &str, waiter: &str) -> Result<()> {
-        self.0.leave_line(name, waiter).await
+        if self.defect == Defect::LeaveWipesOthers {
+            self.wipe(name, waiter).await?;
+        }
+        self.store.leave_line(name, waiter).await
     }
 
     async fn renew(&self, lease: &Lease, ttl: Ttl) -> Result<bool> {
-        self.0.renew(lease, ttl).await
+        self.store.renew(lease, ttl).await
     }
 
     async fn free(&self, lease: &Lease) -> Result<bool> {
-        self.0.free(lease).await
+        self.store.free(lease).await
     }
 
     async fn holds(&self, lease: &Lease) -> Result<bool> {
-        self.0.holds(lease).await
+        self.store.holds(lease).await
     }
 
     async fn watch(&self, name: &str, deadline: Instant) -> Option<Watch> {
-        self.0.watch(name, deadline).await
+        self.store.watch(name, deadline).await
     }
 }

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use state_api::LockService;
-use state_api::driver::LINE_WINDOW;
+use state_api::driver::{LINE_REFRESH, LINE_WINDOW};
+use state_api::{LockService, StateError};
 
 use crate::kit::{Context, Failure, Outcome};
 
@@ -38,7 +38,10 @@ pub const TOGETHER: Duration = Duration::from_millis(10);
 /// How many tasks contend.
 const TASKS: usize = 8;
 
-/// How many tasks of the second client contend with one of the first.
+/// How many tasks of the client under test contend across clients.
+const FIRST_TASKS: usize = 2;
+
+/// How many tasks of the second client contend with the first's.
 const PEER_TASKS: usize = 5;
 
 /// How long each holder keeps the lock.
@@ -68,15 +71,22 @@ pub async fn run(cx: &Context) -> Outcome {
     judge(cx, &served, &format!("{TASKS} tasks"), "fair_waiting")
 }
 
-/// Across clients: where a backend declares `fair_across_clients`, one
-/// task of the client under test re-acquires as soon as it releases (it
-/// has no waiter of its own client to yield to), while five
-/// tasks of a second client (the test's peer) wait their turns. Without
-/// one line for both clients on the server, the releaser's own next
-/// attempt beats the other client's waiters, which hear of the release a
-/// moment later, and they are overtaken at nearly every release.
+/// Across clients: where a backend declares `fair_across_clients`, two
+/// tasks of the client under test and five of a second client (the test's
+/// peer) take one lock in turn, each asking again as soon as it released.
+/// Without one line for both clients on the server, the first client's
+/// next attempt beats the other client's waiters, which hear of the
+/// release a moment later, and they are overtaken at nearly every
+/// release. Two tasks, not one: a release hands the lock to the
+/// releaser's other waiting task inside its client, sooner than any
+/// notification reaches the other client, so a line that loses the other
+/// client's entries (a grant that deletes them, until they stand again)
+/// lets that task go first every time, however fast the server's
+/// notifications are.
 ///
-/// First, the hand-over from a granted waiter to the other client's: a
+/// First, the other client's waiter keeps its place in the line while a
+/// call of this client is granted ahead of it or gives up
+/// ([`place_kept`]); then the hand-over from a granted waiter to the other client's: a
 /// granted call must leave the line, or the next client's waiter is held
 /// back until the entry falls silent ([`LINE_WINDOW`]), and a lock stays
 /// free with a waiter in line.
@@ -88,6 +98,16 @@ pub async fn across_clients(cx: &Context) -> Outcome {
     for attempt in 0..HAND_OVERS {
         delays.push(hand_over_delay(cx, &peer.locks, attempt).await?);
     }
+    let mut probes = Vec::new();
+    for round in 0..PLACE_ROUNDS {
+        for loss in [Loss::Grant, Loss::GiveUp] {
+            probes.push((loss, place_kept(cx, &peer.locks, loss, round).await?));
+        }
+    }
+    cx.note(format!(
+        "the other client's waiter kept its place while this client's calls were granted ahead of it or gave up; \
+         try_acquire refused {probes:?} after it stood (its next refresh: {LINE_REFRESH:?})"
+    ));
     let quickest = delays.iter().min().copied().unwrap_or_default();
     cx.note(format!("hand-overs from a granted waiter to the other client's: {delays:?} after the release"));
     if quickest > HAND_OVER_BOUND {
@@ -97,9 +117,122 @@ pub async fn across_clients(cx: &Context) -> Outcome {
              the next client back until it falls silent ({LINE_WINDOW:?})"
         )));
     }
-    let clients = [(Arc::clone(&cx.backend.locks), 1), (Arc::clone(&peer.locks), PEER_TASKS)];
+    let clients = [(Arc::clone(&cx.backend.locks), FIRST_TASKS), (Arc::clone(&peer.locks), PEER_TASKS)];
     let served = contend(cx, "fair-clients", HOLD_ACROSS, &clients).await?;
-    judge(cx, &served, &format!("1 task of one client and {PEER_TASKS} of another"), "fair_across_clients")
+    let who = format!("{FIRST_TASKS} tasks of one client and {PEER_TASKS} of another");
+    judge(cx, &served, &who, "fair_across_clients")
+}
+
+/// How many times each way of losing a place is tried.
+const PLACE_ROUNDS: usize = 2;
+
+/// Time for a spawned call to reach the server and stand in line.
+const STAND: Duration = Duration::from_millis(30);
+
+/// The lease of the call granted ahead of the peer's waiter, and the wait
+/// of the call that gives up: short, so that the probe runs well within
+/// [`LINE_REFRESH`] of the peer's waiter standing in line.
+const BRIEF: Duration = Duration::from_millis(30);
+
+/// What happens, in the client under test, while the peer's waiter stands
+/// in line.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// A call standing ahead of it is granted.
+    Grant,
+    /// A call waiting behind a lease of the same client gives up (and
+    /// takes its client out of the line).
+    GiveUp,
+}
+
+/// The peer's waiter keeps its place in the line while the client under
+/// test is granted a call ahead of it, or gives one up: a grant or a
+/// leave removes the caller's own entry and no other.
+///
+/// The peer's call stands in line behind a lease of the client under test
+/// (and, for [`Loss::Grant`], behind a call of that client standing
+/// earlier, which asks again at its refresh). Then the lock falls free
+/// *without a release*: the lease is extended to 1 ms (for
+/// [`Loss::Grant`], the call ahead is then granted a brief lease, which
+/// runs out too). No notification wakes the peer's waiter: it asks again
+/// at its next refresh ([`LINE_REFRESH`] after it stood), and until then
+/// only its entry says it waits. A `try_acquire` of the client under test
+/// (a newcomer, which comes after every live waiter) must be refused;
+/// where the grant or the leave deleted the peer's entry, it takes the
+/// lock. A waiter that asked again before the probe (a slow machine) makes
+/// the round miss, never fail wrongly: the probe is refused either way.
+/// Answers how long after the peer's waiter stood the probe ran.
+async fn place_kept(cx: &Context, peer: &Arc<dyn LockService>, loss: Loss, round: usize) -> Result<Duration, Failure> {
+    let locks = &cx.backend.locks;
+    let name = cx.lock_name(&format!("fair-place-{loss:?}-{round}"));
+    let (ttl, wait) = (Duration::from_secs(30), Duration::from_secs(20));
+    let spawn_acquire = |locks: &Arc<dyn LockService>, ttl: Duration| {
+        let (locks, name) = (Arc::clone(locks), name.clone());
+        tokio::spawn(async move { locks.acquire(&name, ttl, wait).await })
+    };
+    let died = |e: tokio::task::JoinError| Failure(format!("a waiter on {name:?} died: {e}"));
+    // The lease the peer's waiter stands behind, and for a grant, the call
+    // of the same client standing ahead of it.
+    let (mut held, ahead) = match loss {
+        Loss::GiveUp => match locks.try_acquire(&name, ttl).await? {
+            Some(lease) => (lease, None),
+            None => return Err(Failure(format!("the fresh lock {name:?} was not free"))),
+        },
+        Loss::Grant => {
+            let Some(first) = peer.try_acquire(&name, ttl).await? else {
+                return Err(Failure(format!("the fresh lock {name:?} was not free")));
+            };
+            let granted = spawn_acquire(locks, ttl);
+            sleep(STAND).await;
+            let ahead = spawn_acquire(locks, BRIEF);
+            sleep(STAND).await;
+            peer.release(&first).await?;
+            let granted = granted.await.map_err(died)??;
+            // The call ahead now waits behind a lease of its own client and
+            // asks the server again at its refresh, LINE_REFRESH from now:
+            // the peer's waiter stands in line in between, so that its own
+            // refresh comes well after that.
+            sleep(LINE_REFRESH / 2).await;
+            (granted, Some(ahead))
+        }
+    };
+    let behind = spawn_acquire(peer, ttl);
+    let stood = Instant::now();
+    sleep(STAND).await;
+    if let Loss::GiveUp = loss {
+        match locks.acquire(&name, ttl, BRIEF).await {
+            Err(StateError::Timeout { .. }) => {}
+            Ok(_) => return Err(Failure(format!("{name:?} was granted while a lease of the same client held it"))),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    locks.extend(&mut held, Duration::from_millis(1)).await?;
+    match ahead {
+        Some(ahead) => {
+            ahead.await.map_err(died)??;
+            sleep(BRIEF + Duration::from_millis(5)).await;
+        }
+        None => sleep(Duration::from_millis(5)).await,
+    }
+    let probed_after = stood.elapsed();
+    let probe = locks.try_acquire(&name, ttl).await?;
+    if let Some(lease) = &probe {
+        locks.release(lease).await?;
+    }
+    let lease = behind.await.map_err(died)??;
+    peer.release(&lease).await?;
+    if probe.is_some() {
+        let how = match loss {
+            Loss::Grant => "a call of this client standing ahead of it was granted",
+            Loss::GiveUp => "a call of this client gave up waiting",
+        };
+        return Err(Failure(format!(
+            "on {name:?}, a try_acquire went ahead of the other client's waiter {probed_after:?} after it stood in \
+             line: {how}, and its entry was gone from the line (a grant or a leave may remove only the caller's \
+             own entry)"
+        )));
+    }
+    Ok(probed_after)
 }
 
 /// How many hand-overs are timed; the quickest is judged.
