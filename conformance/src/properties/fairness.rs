@@ -77,19 +77,18 @@ pub async fn run(cx: &Context) -> Outcome {
 /// Without one line for both clients on the server, the first client's
 /// next attempt beats the other client's waiters, which hear of the
 /// release a moment later, and they are overtaken at nearly every
-/// release. Two tasks, not one: a release hands the lock to the
-/// releaser's other waiting task inside its client, sooner than any
-/// notification reaches the other client, so a line that loses the other
-/// client's entries (a grant that deletes them, until they stand again)
-/// lets that task go first every time, however fast the server's
-/// notifications are.
+/// release. Two tasks, not one, so that the first client too always has
+/// a call waiting when one of its calls is granted: its entry must stay in
+/// line at that call's ticket (the contract's rule for a client with
+/// several waiting calls), and the other client's calls must still not
+/// be overtaken.
 ///
-/// First, the other client's waiter keeps its place in the line while a
-/// call of this client is granted ahead of it or gives up
-/// ([`place_kept`]); then the hand-over from a granted waiter to the other client's: a
-/// granted call must leave the line, or the next client's waiter is held
-/// back until the entry falls silent ([`LINE_WINDOW`]), and a lock stays
-/// free with a waiter in line.
+/// Before that round, two checks. The hand-over from a granted waiter to
+/// the other client's: a granted call must leave the line, or the next
+/// client's waiter is held back until the entry falls silent
+/// ([`LINE_WINDOW`]), and a lock stays free with a waiter in line. And the
+/// other client's waiter keeps its place while a call of this client is
+/// granted ahead of it or gives up ([`place_kept`]).
 pub async fn across_clients(cx: &Context) -> Outcome {
     let Some(peer) = cx.peer() else {
         return Err(Failure("the property ran without a second client".to_owned()));
@@ -106,7 +105,8 @@ pub async fn across_clients(cx: &Context) -> Outcome {
     }
     cx.note(format!(
         "the other client's waiter kept its place while this client's calls were granted ahead of it or gave up; \
-         try_acquire refused {probes:?} after it stood (its next refresh: {LINE_REFRESH:?})"
+         try_acquire refused {probes:?} after its call started (its next refresh: {LINE_REFRESH:?}; None: the round \
+         could not be set up in time)"
     ));
     let quickest = delays.iter().min().copied().unwrap_or_default();
     cx.note(format!("hand-overs from a granted waiter to the other client's: {delays:?} after the release"));
@@ -127,7 +127,11 @@ pub async fn across_clients(cx: &Context) -> Outcome {
 const PLACE_ROUNDS: usize = 2;
 
 /// Time for a spawned call to reach the server and stand in line.
-const STAND: Duration = Duration::from_millis(30);
+const STAND: Duration = Duration::from_millis(50);
+
+/// How long the call ahead of the peer's waiter waits for its grant: a
+/// refresh and a margin.
+const AHEAD_WAIT: Duration = Duration::from_secs(2);
 
 /// The lease of the call granted ahead of the peer's waiter, and the wait
 /// of the call that gives up: short, so that the probe runs well within
@@ -161,12 +165,22 @@ enum Loss {
 /// where the grant or the leave deleted the peer's entry, it takes the
 /// lock. A waiter that asked again before the probe (a slow machine) makes
 /// the round miss, never fail wrongly: the probe is refused either way.
-/// Answers how long after the peer's waiter stood the probe ran.
-async fn place_kept(cx: &Context, peer: &Arc<dyn LockService>, loss: Loss, round: usize) -> Result<Duration, Failure> {
+/// The peer's call starts after a refused `try_acquire` (so its
+/// connection is warm) and has [`STAND`] to reach the server before
+/// anything else happens. A grant round whose call ahead was not in line
+/// when its client's first call was granted cannot be set up (the peer's
+/// waiter may then take the lock first): it answers `None`. Otherwise,
+/// how long after the peer's call started the probe ran.
+async fn place_kept(
+    cx: &Context,
+    peer: &Arc<dyn LockService>,
+    loss: Loss,
+    round: usize,
+) -> Result<Option<Duration>, Failure> {
     let locks = &cx.backend.locks;
     let name = cx.lock_name(&format!("fair-place-{loss:?}-{round}"));
     let (ttl, wait) = (Duration::from_secs(30), Duration::from_secs(20));
-    let spawn_acquire = |locks: &Arc<dyn LockService>, ttl: Duration| {
+    let spawn_acquire = |locks: &Arc<dyn LockService>, ttl: Duration, wait: Duration| {
         let (locks, name) = (Arc::clone(locks), name.clone());
         tokio::spawn(async move { locks.acquire(&name, ttl, wait).await })
     };
@@ -182,9 +196,12 @@ async fn place_kept(cx: &Context, peer: &Arc<dyn LockService>, loss: Loss, round
             let Some(first) = peer.try_acquire(&name, ttl).await? else {
                 return Err(Failure(format!("the fresh lock {name:?} was not free")));
             };
-            let granted = spawn_acquire(locks, ttl);
+            let granted = spawn_acquire(locks, ttl, wait);
             sleep(STAND).await;
-            let ahead = spawn_acquire(locks, BRIEF);
+            // Its wait is short: if it joined the line only after the
+            // first call was granted, its client's entry left the line,
+            // and the peer's waiter may legitimately take the lock first.
+            let ahead = spawn_acquire(locks, BRIEF, AHEAD_WAIT);
             sleep(STAND).await;
             peer.release(&first).await?;
             let granted = granted.await.map_err(died)??;
@@ -196,8 +213,24 @@ async fn place_kept(cx: &Context, peer: &Arc<dyn LockService>, loss: Loss, round
             (granted, Some(ahead))
         }
     };
-    let behind = spawn_acquire(peer, ttl);
-    let stood = Instant::now();
+    // The peer's call, with the time it started: after a try_acquire
+    // (refused: the lock is held), so that its connection is warm and the
+    // call reaches the server at once.
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let behind = {
+        let (peer, name) = (Arc::clone(peer), name.clone());
+        tokio::spawn(async move {
+            if let Some(lease) = peer.try_acquire(&name, ttl).await? {
+                peer.release(&lease).await?;
+                return Err(Failure(format!("{name:?} was free while a lease held it")));
+            }
+            let _ = started_tx.send(Instant::now());
+            Ok::<_, Failure>(peer.acquire(&name, ttl, wait).await?)
+        })
+    };
+    let Ok(stood) = started.await else {
+        return Err(behind.await.map_err(died)?.err().unwrap_or_else(|| Failure(format!("{name:?}: no waiter"))));
+    };
     sleep(STAND).await;
     if let Loss::GiveUp = loss {
         match locks.acquire(&name, ttl, BRIEF).await {
@@ -207,32 +240,38 @@ async fn place_kept(cx: &Context, peer: &Arc<dyn LockService>, loss: Loss, round
         }
     }
     locks.extend(&mut held, Duration::from_millis(1)).await?;
+    let mut set_up = true;
     match ahead {
-        Some(ahead) => {
-            ahead.await.map_err(died)??;
-            sleep(BRIEF + Duration::from_millis(5)).await;
-        }
+        Some(ahead) => match ahead.await.map_err(died)? {
+            Ok(_) => sleep(BRIEF + Duration::from_millis(5)).await,
+            // Not in line in time (see above): the peer's waiter took it.
+            Err(StateError::Timeout { .. }) => set_up = false,
+            Err(e) => return Err(e.into()),
+        },
         None => sleep(Duration::from_millis(5)).await,
     }
     let probed_after = stood.elapsed();
-    let probe = locks.try_acquire(&name, ttl).await?;
+    let probe = if set_up { locks.try_acquire(&name, ttl).await? } else { None };
     if let Some(lease) = &probe {
         locks.release(lease).await?;
     }
     let lease = behind.await.map_err(died)??;
     peer.release(&lease).await?;
+    if !set_up {
+        return Ok(None);
+    }
     if probe.is_some() {
         let how = match loss {
             Loss::Grant => "a call of this client standing ahead of it was granted",
             Loss::GiveUp => "a call of this client gave up waiting",
         };
         return Err(Failure(format!(
-            "on {name:?}, a try_acquire went ahead of the other client's waiter {probed_after:?} after it stood in \
-             line: {how}, and its entry was gone from the line (a grant or a leave may remove only the caller's \
-             own entry)"
+            "on {name:?}, a try_acquire went ahead of the other client's waiter {probed_after:?} after its call \
+             started: {how}, and its entry was gone from the line (a grant or a leave may remove only the \
+             caller's own entry)"
         )));
     }
-    Ok(probed_after)
+    Ok(Some(probed_after))
 }
 
 /// How many hand-overs are timed; the quickest is judged.
@@ -261,7 +300,7 @@ async fn hand_over_delay(cx: &Context, peer: &Arc<dyn LockService>, attempt: usi
         let (locks, name) = (Arc::clone(locks), name.clone());
         tokio::spawn(async move { locks.acquire(&name, ttl, wait).await })
     };
-    sleep(Duration::from_millis(50)).await;
+    sleep(STAND).await;
     let second = {
         let (peer, name) = (Arc::clone(peer), name.clone());
         tokio::spawn(async move {
@@ -269,7 +308,7 @@ async fn hand_over_delay(cx: &Context, peer: &Arc<dyn LockService>, attempt: usi
             (lease, Instant::now())
         })
     };
-    sleep(Duration::from_millis(50)).await;
+    sleep(STAND).await;
     peer.release(&holder).await?;
     if second.is_finished() {
         return Err(Failure(format!("on {name:?}, the second client's waiter was served before the first's")));
