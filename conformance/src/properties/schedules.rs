@@ -406,9 +406,15 @@ pub async fn claim_expiry(cx: &Context) -> Outcome {
                 "{what} of a claim whose lease passed answered {stale:?}, not ClaimLost"
             );
         }
-        let due = schedules.due(&space, EpochMillis(20), 10).await?;
-        ensure!(due.len() == 1, "{} items are due after the claim's lease passed, not the one claimed", due.len());
-        let mut second = schedules.claim(&space, EpochMillis(20), 10, HOUR).await?;
+        // Asked at exactly its due time: an item is due at `now` itself,
+        // whether or not a claim on it ran out.
+        let due = schedules.due(&space, EpochMillis(10), 10).await?;
+        ensure!(
+            due.len() == 1,
+            "{} items are due at their due time after the claim's lease passed, not the one claimed",
+            due.len()
+        );
+        let mut second = schedules.claim(&space, EpochMillis(10), 10, HOUR).await?;
         ensure!(second.len() == 1, "the item whose claim expired was claimed {} times", second.len());
         let second = second.remove(0);
         for (what, answer) in
