@@ -391,9 +391,17 @@ pub async fn claim_expiry(cx: &Context) -> Outcome {
         // While the claim holds, nobody else sees the item.
         if Instant::now() + Duration::from_millis(100) < started + lease {
             let other = schedules.claim(&space, EpochMillis(20), 10, lease).await?;
-            ensure!(other.is_empty(), "an item was claimed again while its first claim held");
             let due = schedules.due(&space, EpochMillis(20), 10).await?;
-            ensure!(due.is_empty(), "a claimed item is listed as due");
+            // Judged only if both answered while the claim held (a loaded
+            // machine may take longer); a later claim took the item
+            // rightly, and gives it back.
+            if Instant::now() < started + lease {
+                ensure!(other.is_empty(), "an item was claimed again while its first claim held");
+                ensure!(due.is_empty(), "a claimed item is listed as due");
+            }
+            for late in &other {
+                schedules.release_claim(late).await?;
+            }
         }
         // After the lease (and the clock tolerance), it is back, and the
         // stale claim can no longer finish it.
