@@ -110,9 +110,9 @@ pub enum Mutation {
     GrantedStaysInLine,
     /// Declares fairness across clients, and keeps one line for them, but
     /// a grant deletes the other clients' entries from it: until they
-    /// stand again, the granted client's next task, handed the lock inside
-    /// its client, goes ahead of the other client's older waiters (six
-    /// PostgreSQL statement mutants the kit missed in session 10).
+    /// stand again, a newcomer takes the lock, once it is free, ahead of
+    /// those older waiters (PostgreSQL statement mutants the kit missed in
+    /// session 10).
     GrantWipesLine,
     /// Declares fairness across clients, but a waiter that gives up takes
     /// every client's entry out of the line, not only its own (the

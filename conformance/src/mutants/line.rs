@@ -1,4 +1,4 @@
-//! Lock lines broken on a grant: one that keeps the granted call's entry
+//! Broken lock lines: one that keeps the granted call's entry
 //! ([`Mutation::GrantedStaysInLine`](super::Mutation::GrantedStaysInLine)),
 //! and ones that delete the other clients' entries on a grant
 //! ([`Mutation::GrantWipesLine`](super::Mutation::GrantWipesLine)) or when a
@@ -17,7 +17,7 @@ use state_api::{
 };
 use tokio::time::Instant;
 
-/// What a grant does wrong.
+/// What the line does wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Defect {
     /// The granted call leaves its client's entry standing, live until it
@@ -28,9 +28,8 @@ pub(crate) enum Defect {
     KeepsGranted,
     /// The grant deletes every other client's entry from the line (a
     /// PostgreSQL statement mutant the kit missed in session 10). They
-    /// stand again at their next attempt, and until then the lock goes to
-    /// whoever asks: the granted client's next task, handed the lock
-    /// inside its client, goes ahead of the other client's older waiters.
+    /// stand again at their next attempt, and until then a newcomer takes
+    /// the lock, once it is free, ahead of those older waiters.
     WipesOthers,
     /// A waiter giving up deletes every client's entry from the line, not
     /// only its own (a PostgreSQL statement mutant, `AND` to `OR` in
