@@ -88,7 +88,7 @@ pub async fn run(cx: &Context) -> Outcome {
 /// client's waiter is held back until the entry falls silent
 /// ([`LINE_WINDOW`]), and a lock stays free with a waiter in line. And the
 /// other client's waiter keeps its place while a call of this client is
-/// granted ahead of it or gives up ([`place_kept`]).
+/// granted ahead of it or gives up (`place_kept`).
 pub async fn across_clients(cx: &Context) -> Outcome {
     let Some(peer) = cx.peer() else {
         return Err(Failure("the property ran without a second client".to_owned()));
