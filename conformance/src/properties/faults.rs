@@ -5,6 +5,8 @@
 //! - concurrent histories stay linearizable, with every operation that
 //!   failed with a retryable error (or hung past the kit's bound) given to
 //!   the checker as indeterminate: it may or may not have taken effect;
+//! - a write whose reply alone is lost applies at most once (a client
+//!   that sends it again is caught by one client's history on one key);
 //! - every error is the contract's retryable `Timeout` or `Unavailable`
 //!   (never a panic, never a wrong success, never a permanent error for a
 //!   passing fault);
@@ -76,7 +78,98 @@ pub async fn linearizable(cx: &Context) -> PropertyOutcome {
             stats.broken.load(Ordering::Relaxed),
         ));
     }
+    let lost = reply_lost_once(cx, &proxy, &backend, &mut findings).await;
+    cx.note(format!(
+        "writes whose reply alone was cut: {lost} of {LOST_REPLY_PROBES} probes saw their write fail (a probe \
+         whose cut met another reply misses)"
+    ));
     findings.outcome()
+}
+
+/// Probes of [`reply_lost_once`], alternately an increment and an
+/// unconditional put: the cut may meet another reply of the backend's (a
+/// health check, a script load), which only makes a probe miss.
+const LOST_REPLY_PROBES: usize = 4;
+
+/// A write whose reply is lost is applied at most once. One client, one
+/// key, nothing else running: the proxy cuts exactly one reply and heals
+/// as soon as it has, and a read after that must agree with what the write
+/// answered (or, if it failed, with it having applied once or not at all).
+/// A client that sends the write again after the lost reply, and has the
+/// second reply arrive, shows a counter at 2 for one increment, or a
+/// version two past the read before one put: no other client's operation
+/// can account for it, as it could in the busy workload. Returns how many
+/// probes saw their write fail.
+async fn reply_lost_once(cx: &Context, proxy: &FaultProxy, backend: &Backend, findings: &mut Findings) -> usize {
+    let model = StatekitModel::for_backend(&cx.capabilities);
+    let space = cx.space("faults-lostreply");
+    let store = backend.store.as_ref();
+    let mut failed = 0;
+    for probe in 0..LOST_REPLY_PROBES {
+        let key = KeyName::new(&space, format!("k-{probe}"));
+        let (read, write, what) = if probe % 2 == 0 {
+            let increment = |delta| Op::Increment { key: key.clone(), delta, ttl_ms: None };
+            (increment(0), increment(1), "an increment")
+        } else {
+            let put = Op::Put {
+                key: key.clone(),
+                value: Bytes::from_static(b"once"),
+                condition: Condition::Always,
+                ttl_ms: None,
+            };
+            (Op::Get { key: key.clone() }, put, "a put")
+        };
+        let recorder = Recorder::new();
+        // A warm connection, so the next reply on it is the write's.
+        read_until_healed(&recorder, store, read.clone()).await;
+        let before = proxy.stats().broken.load(Ordering::Relaxed);
+        proxy.set(Fault::CutReply { after: 3 });
+        let heal = async {
+            let give_up = Instant::now() + OPERATION_BOUND;
+            while proxy.stats().broken.load(Ordering::Relaxed) == before && Instant::now() < give_up {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            proxy.set(Fault::None);
+        };
+        let (outcome, ()) = tokio::join!(recorder.run_bounded(0, store, write, OPERATION_BOUND), heal);
+        match &outcome {
+            Some(Outcome::Failed(kind)) => {
+                failed += 1;
+                findings.check(*kind == ErrorKind::Indeterminate, || {
+                    format!("lost-reply probe {probe}: {what} failed with {kind:?}, not Timeout or Unavailable")
+                });
+            }
+            None => failed += 1,
+            Some(_) => {}
+        }
+        read_until_healed(&recorder, store, read).await;
+        let history = recorder.history();
+        let checked = tokio::task::spawn_blocking(move || check(&model, &history, &CheckOptions::default())).await;
+        match checked {
+            Ok(CheckResult::Linearizable) => {}
+            Ok(CheckResult::NotLinearizable(explanation)) => findings.fail(format!(
+                "lost-reply probe {probe}: {what}, its reply cut once, and the reads around it do not agree \
+                 with it having applied at most once:\n{explanation}"
+            )),
+            Ok(CheckResult::Unknown(why)) => {
+                findings.fail(format!("lost-reply probe {probe}: the checker gave up: {why}"))
+            }
+            Err(e) => findings.fail(format!("lost-reply probe {probe}: the checker died: {e}")),
+        }
+    }
+    failed
+}
+
+/// Runs `op` (a read) until it succeeds, for a few recovery bounds: every
+/// try is in the history, the failed ones as indeterminate.
+async fn read_until_healed(recorder: &Recorder, store: &dyn StateStore, op: Op) {
+    let give_up = Instant::now() + RECOVERY_BOUND * 5;
+    while let Some(Outcome::Failed(_)) | None = recorder.run_bounded(0, store, op.clone(), OPERATION_BOUND).await {
+        if Instant::now() >= give_up {
+            return;
+        }
+        tokio::time::sleep(BACKOFF).await;
+    }
 }
 
 /// Runs the linearizability workload on `backend` while `faults` plays,
