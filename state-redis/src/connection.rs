@@ -35,6 +35,12 @@ const RECONNECT_ATTEMPTS: usize = 2;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(10);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
 
+/// The first pause before a cluster call is sent again after an answer
+/// that proves it did not run (a redirection, a cluster still settling);
+/// it doubles up to [`RESEND_MAX_PAUSE`], within the command timeout.
+const RESEND_FIRST_PAUSE: Duration = Duration::from_millis(5);
+const RESEND_MAX_PAUSE: Duration = Duration::from_millis(100);
+
 /// A shared, self-healing connection with the store's timeouts.
 #[derive(Clone)]
 pub(crate) struct Connection {
@@ -46,8 +52,14 @@ pub(crate) struct Connection {
 
 /// One server through a connection manager; a cluster through the cluster
 /// client, which routes each command (a script by its first key) to the
-/// node serving its slot and follows `MOVED`/`ASK` redirections; or the
-/// master that sentinels name, followed across failovers.
+/// node serving its slot; or the master that sentinels name, followed
+/// across failovers.
+///
+/// The cluster client never sends a call twice (`retries(0)`): it would
+/// also send again a script whose reply a broken connection lost, after
+/// the script ran, and apply a write twice. It still refreshes its slot
+/// map on `MOVED` and reconnects broken nodes; [`Connection::attempt`]
+/// sends a call again only after an answer that proves it did not run.
 #[derive(Clone)]
 enum Link {
     Single {
@@ -169,7 +181,7 @@ impl Connection {
         let cluster = ClusterClientBuilder::new(seeds.clone())
             .connection_timeout(config.connect_timeout())
             .response_timeout(config.command_timeout())
-            .retries(RECONNECT_ATTEMPTS as u32)
+            .retries(0)
             .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
             .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
             .build()
@@ -219,8 +231,11 @@ impl Connection {
         operation: &'static str,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<Value, StateError> {
-        let mut handle = self.handle();
-        self.bounded(operation, invocation.invoke_async::<Value>(&mut handle)).await
+        self.bounded(operation, || {
+            let mut handle = self.handle();
+            async move { invocation.invoke_async::<Value>(&mut handle).await }
+        })
+        .await
     }
 
     /// Runs a script that writes. With `min_replicas_acked` set, the script
@@ -240,15 +255,18 @@ impl Connection {
         let wait_ms = u64::try_from(self.command_timeout.as_millis()).unwrap_or(u64::MAX);
         let mut pipeline = redis::pipe();
         pipeline.invoke_script(invocation).cmd("WAIT").arg(self.replicas_acked).arg(wait_ms);
-        let mut handle = self.handle();
-        let sent = tokio::time::timeout(self.command_timeout, pipeline.query_async::<Vec<Value>>(&mut handle)).await;
+        let send = || {
+            let (pipeline, mut handle) = (&pipeline, self.handle());
+            async move { pipeline.query_async::<Vec<Value>>(&mut handle).await }
+        };
+        let sent = self.attempt(send).await;
         let replies = match sent {
             // The server lost its scripts (a restart, `SCRIPT FLUSH`, a
             // replica promoted: scripts do not replicate), so the script
             // did not run: load it and send the pipeline again.
             Ok(Err(error)) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                self.bounded(operation, script.load_async(&mut handle)).await?;
-                self.bounded(operation, pipeline.query_async::<Vec<Value>>(&mut handle)).await?
+                self.load(operation, script).await?;
+                self.bounded(operation, send).await?
             }
             sent => self.settle(operation, sent)?,
         };
@@ -284,8 +302,11 @@ impl Connection {
 
     /// Runs one command within the command timeout.
     pub(crate) async fn query(&self, operation: &'static str, command: &Cmd) -> Result<Value, StateError> {
-        let mut handle = self.handle();
-        self.bounded(operation, command.query_async::<Value>(&mut handle)).await
+        self.bounded(operation, || {
+            let mut handle = self.handle();
+            async move { command.query_async::<Value>(&mut handle).await }
+        })
+        .await
     }
 
     /// The servers whose keys a walk over every key must visit: `None` for
@@ -317,7 +338,11 @@ impl Connection {
             (Link::Cluster { cluster, .. }, Some((host, port))) => {
                 let routing =
                     RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
-                self.bounded(operation, cluster.clone().route_command(command.clone(), routing)).await
+                let send = || {
+                    let (mut cluster, command, routing) = (cluster.clone(), command.clone(), routing.clone());
+                    async move { cluster.route_command(command, routing).await }
+                };
+                self.bounded(operation, send).await
             }
             _ => self.query(operation, command).await,
         }
@@ -325,17 +350,49 @@ impl Connection {
 
     /// Loads a script into the server's cache within the command timeout.
     pub(crate) async fn load(&self, operation: &'static str, script: &Script) -> Result<(), StateError> {
-        let mut handle = self.handle();
-        self.bounded(operation, script.load_async(&mut handle)).await.map(drop)
+        self.bounded(operation, || {
+            let mut handle = self.handle();
+            async move { script.load_async(&mut handle).await }
+        })
+        .await
+        .map(drop)
     }
 
-    async fn bounded<T>(
+    /// [`attempt`](Self::attempt), settled as the contract's error.
+    async fn bounded<T, F: Future<Output = redis::RedisResult<T>>>(
         &self,
         operation: &'static str,
-        call: impl Future<Output = redis::RedisResult<T>>,
+        call: impl FnMut() -> F,
     ) -> Result<T, StateError> {
-        let result = tokio::time::timeout(self.command_timeout, call).await;
+        let result = self.attempt(call).await;
         self.settle(operation, result)
+    }
+
+    /// Sends `call()` within the command timeout; in a cluster, sends it
+    /// again (after a growing pause, within the same timeout) while the
+    /// answer proves it did not run (see [`did_not_run`]). A broken
+    /// connection or a timeout proves nothing: the call may have run, and
+    /// is never sent again.
+    async fn attempt<T, F: Future<Output = redis::RedisResult<T>>>(
+        &self,
+        mut call: impl FnMut() -> F,
+    ) -> Result<redis::RedisResult<T>, tokio::time::error::Elapsed> {
+        let deadline = tokio::time::Instant::now() + self.command_timeout;
+        let mut pause = RESEND_FIRST_PAUSE;
+        loop {
+            let result = tokio::time::timeout_at(deadline, call()).await;
+            match &result {
+                Ok(Err(error))
+                    if matches!(self.link, Link::Cluster { .. })
+                        && did_not_run(error)
+                        && tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(RESEND_MAX_PAUSE);
+                }
+                _ => return result,
+            }
+        }
     }
 
     /// A call's outcome within the command timeout, as the contract's error.
@@ -358,6 +415,27 @@ impl Connection {
         }
         Err(error)
     }
+}
+
+/// Whether a cluster answered `error` without running the call: the
+/// slot is served elsewhere (`MOVED`, `ASK`: the client has refreshed its
+/// slot map), the cluster is settling (`TRYAGAIN`, `CLUSTERDOWN`,
+/// `MASTERDOWN`, `LOADING`), the node turned replica (`READONLY`: a script
+/// stops at its first write), or no connection to the node could be made.
+fn did_not_run(error: &redis::RedisError) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::ClusterConnectionNotFound
+            | ErrorKind::Server(
+                ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::BusyLoading
+                    | ServerErrorKind::ReadOnly
+            )
+    )
 }
 
 /// A cluster node's address.

@@ -26,6 +26,8 @@ pub(crate) fn from_redis(operation: &'static str, limit: Duration, error: RedisE
     let transient = matches!(
         kind,
         ErrorKind::Io
+            // A cluster node the client could not reach.
+            | ErrorKind::ClusterConnectionNotFound
             | ErrorKind::Server(
                 ServerErrorKind::BusyLoading
                     | ServerErrorKind::TryAgain
@@ -84,6 +86,13 @@ mod tests {
                 from_redis("put", Duration::from_secs(1), RedisError::from((ErrorKind::Server(kind), "cluster")));
             assert!(matches!(error, StateError::Unavailable { .. }) && error.is_retryable(), "{error:?}");
         }
+    }
+
+    #[test]
+    fn a_cluster_node_out_of_reach_is_unavailable() {
+        let lost = RedisError::from((ErrorKind::ClusterConnectionNotFound, "No connections found"));
+        let error = from_redis("acquire", Duration::from_secs(1), lost);
+        assert!(matches!(error, StateError::Unavailable { .. }) && error.is_retryable(), "{error:?}");
     }
 
     #[test]

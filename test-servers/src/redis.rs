@@ -100,6 +100,11 @@ impl RedisCluster {
         self.nodes.iter().map(|node| format!("redis://127.0.0.1:{}", node.port())).collect()
     }
 
+    /// Every node's port, in the order of [`urls`](Self::urls).
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(Process::port).collect()
+    }
+
     /// The nodes, to pause or kill one.
     pub fn nodes_mut(&mut self) -> &mut [Process] {
         &mut self.nodes

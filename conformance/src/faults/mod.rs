@@ -17,16 +17,18 @@ use state_api::{Backend, Result};
 
 pub use self::proxy::{Fault, FaultProxy, ProxyStats};
 
-type Connect = dyn Fn(SocketAddr) -> Pin<Box<dyn Future<Output = Result<Backend>> + Send>> + Send + Sync;
+type Connect = dyn Fn(Vec<SocketAddr>) -> Pin<Box<dyn Future<Output = Result<Backend>> + Send>> + Send + Sync;
 
 /// How the kit reaches a backend through its fault proxy: the server's
 /// address and a connector that builds the same backend against another
-/// address (the proxy's). The connector should configure short timeouts
-/// (a few hundred milliseconds): operations caught in a fault must give up
+/// address (the proxy's); or, for a store spread over servers (a
+/// cluster), every server's address and a connector given the proxy's
+/// address for each. The connector should configure short timeouts (a
+/// few hundred milliseconds): operations caught in a fault must give up
 /// while the schedule plays.
 #[derive(Clone)]
 pub struct FaultTarget {
-    upstream: SocketAddr,
+    upstreams: Vec<SocketAddr>,
     connect: Arc<Connect>,
     server: Option<Arc<ServerControl>>,
 }
@@ -102,7 +104,30 @@ impl FaultTarget {
         F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Backend>> + Send + 'static,
     {
-        FaultTarget { upstream, connect: Arc::new(move |address| Box::pin(connect(address))), server: None }
+        let connect = Arc::new(connect);
+        FaultTarget::spread(vec![upstream], move |addresses| {
+            let connect = Arc::clone(&connect);
+            async move {
+                match addresses.first() {
+                    Some(address) => connect(*address).await,
+                    None => Err(state_api::StateError::invalid_argument("address", "no proxy address")),
+                }
+            }
+        })
+    }
+
+    /// A target for a store spread over the servers at `upstreams` (the
+    /// nodes of a cluster): the proxy fronts each with a port of its own,
+    /// all under the same fault, and `connect(addresses)` builds the
+    /// backend against those ports (in the order of `upstreams`). Making
+    /// the servers tell clients about the proxy's ports instead of their
+    /// own (a cluster's announced addresses) is the connector's job.
+    pub fn spread<F, Fut>(upstreams: Vec<SocketAddr>, connect: F) -> FaultTarget
+    where
+        F: Fn(Vec<SocketAddr>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Backend>> + Send + 'static,
+    {
+        FaultTarget { upstreams, connect: Arc::new(move |addresses| Box::pin(connect(addresses))), server: None }
     }
 
     /// The same target with control over its server process, for the
@@ -123,18 +148,18 @@ impl FaultTarget {
         let inner = Arc::clone(&self.connect);
         let wrap = Arc::new(wrap);
         FaultTarget {
-            upstream: self.upstream,
-            connect: Arc::new(move |address| {
+            upstreams: self.upstreams,
+            connect: Arc::new(move |addresses| {
                 let (inner, wrap) = (Arc::clone(&inner), Arc::clone(&wrap));
-                Box::pin(async move { inner(address).await.map(|backend| wrap(backend)) })
+                Box::pin(async move { inner(addresses).await.map(|backend| wrap(backend)) })
             }),
             server: self.server,
         }
     }
 
-    /// The server's address.
-    pub fn upstream(&self) -> SocketAddr {
-        self.upstream
+    /// The servers' addresses.
+    pub fn upstreams(&self) -> &[SocketAddr] {
+        &self.upstreams
     }
 
     /// A proxy in front of the server and the backend connected through it.
@@ -142,8 +167,9 @@ impl FaultTarget {
     /// # Errors
     /// When the proxy cannot bind or the backend cannot connect.
     pub async fn through_proxy(&self) -> std::result::Result<(FaultProxy, Backend), String> {
-        let proxy = FaultProxy::start(self.upstream).await.map_err(|e| format!("cannot start the fault proxy: {e}"))?;
-        let backend = (self.connect)(proxy.address())
+        let proxy =
+            FaultProxy::start_each(&self.upstreams).await.map_err(|e| format!("cannot start the fault proxy: {e}"))?;
+        let backend = (self.connect)(proxy.addresses().to_vec())
             .await
             .map_err(|e| format!("cannot connect the backend through the fault proxy: {e}"))?;
         Ok((proxy, backend))
@@ -152,7 +178,7 @@ impl FaultTarget {
 
 impl fmt::Debug for FaultTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FaultTarget").field("upstream", &self.upstream).finish_non_exhaustive()
+        f.debug_struct("FaultTarget").field("upstreams", &self.upstreams).finish_non_exhaustive()
     }
 }
 

@@ -69,11 +69,13 @@ struct Control {
     stats: ProxyStats,
 }
 
-/// A running proxy; stops (breaking its connections) when dropped.
+/// A running proxy; stops (breaking its connections) when dropped. It may
+/// front several servers (the nodes of a cluster), one loopback port for
+/// each, all under the same fault.
 pub struct FaultProxy {
-    address: SocketAddr,
+    addresses: Vec<SocketAddr>,
     control: Arc<Control>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl FaultProxy {
@@ -82,17 +84,38 @@ impl FaultProxy {
     /// # Errors
     /// When no loopback port can be bound.
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let address = listener.local_addr()?;
-        let (generation, _) = watch::channel(0);
-        let control = Arc::new(Control { fault: Mutex::new(Fault::None), generation, stats: ProxyStats::default() });
-        let task = tokio::spawn(accept_loop(listener, upstream, Arc::clone(&control)));
-        Ok(FaultProxy { address, control, task })
+        FaultProxy::start_each(&[upstream]).await
     }
 
-    /// Where clients connect.
+    /// A proxy with a free loopback port for each of `upstreams`, in
+    /// their order, all under one fault.
+    ///
+    /// # Errors
+    /// When `upstreams` is empty or no loopback port can be bound.
+    pub async fn start_each(upstreams: &[SocketAddr]) -> io::Result<FaultProxy> {
+        if upstreams.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a fault proxy needs a server to forward to"));
+        }
+        let (generation, _) = watch::channel(0);
+        let control = Arc::new(Control { fault: Mutex::new(Fault::None), generation, stats: ProxyStats::default() });
+        let mut proxy = FaultProxy { addresses: Vec::new(), control, tasks: Vec::new() };
+        for upstream in upstreams {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+            proxy.addresses.push(listener.local_addr()?);
+            proxy.tasks.push(tokio::spawn(accept_loop(listener, *upstream, Arc::clone(&proxy.control))));
+        }
+        Ok(proxy)
+    }
+
+    /// Where clients connect (for the first server).
     pub fn address(&self) -> SocketAddr {
-        self.address
+        // Never empty: `start_each` refuses no servers.
+        self.addresses.first().copied().unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where clients connect, for each server in the order given.
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.addresses
     }
 
     /// Applies `fault` from now on, to open and new connections.
@@ -118,7 +141,9 @@ impl FaultProxy {
 
 impl Drop for FaultProxy {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         self.reset_all();
     }
 }
