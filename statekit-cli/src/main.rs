@@ -365,8 +365,8 @@ async fn check(
     let report = if faults {
         let config = Config::load_or_default(config.as_deref()).map_err(|e| e.to_string())?;
         let selected = if properties.is_empty() { FAULT_PROPERTIES.to_vec() } else { properties };
-        let subject = Subject::from(statekit::connect(&config).await.map_err(|e| e.to_string())?)
-            .with_faults(fault_target(config)?);
+        let target = fault_target(config.clone())?;
+        let subject = Subject::from(statekit::connect(&config).await.map_err(|e| e.to_string())?).with_faults(target);
         let bar = progress_bar(selected.len() as u64, json);
         let mut reports = Vec::with_capacity(selected.len());
         for (position, property) in selected.iter().enumerate() {
@@ -417,6 +417,14 @@ fn fault_target(config: Config) -> Result<FaultTarget, String> {
             config.backend()
         )
     })?;
+    if config.through(address).is_none() {
+        return Err(format!(
+            "--faults needs a backend reached at the one server its URL names; this {} configuration reaches \
+             several (Redis Cluster or Sentinel), whose addresses the client learns and goes to past a proxy \
+             (a test can put the kit's proxy in front of every node: conformance::FaultTarget::spread)",
+            config.backend()
+        ));
+    }
     Ok(FaultTarget::new(address, move |proxy| {
         let proxied = config.through(proxy);
         async move {

@@ -49,6 +49,19 @@ fn check_faults_needs_a_backend_with_a_server() {
     assert!(text.contains("--faults needs a backend with a server") && text.contains("memory"), "{text}");
 }
 
+#[cfg(feature = "redis")]
+#[test]
+fn check_faults_refuses_a_cluster_config_one_proxy_cannot_front() {
+    let path = config_file(
+        "cluster-faults.toml",
+        "[state]\nbackend = \"redis\"\nmode = \"cluster\"\nurls = [\"redis://127.0.0.1:1\", \"redis://127.0.0.1:2\"]\n",
+    );
+    let out = statekit(&["check", "--faults", "-c", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = text(&out);
+    assert!(text.contains("reaches several") && text.contains("FaultTarget::spread"), "{text}");
+}
+
 #[test]
 fn the_property_choices_are_the_kits_properties() {
     let help = text(&statekit(&["check", "--help"]));

@@ -84,8 +84,14 @@ impl Row for state_redis::RedisConfig {
         Some(self.url())
     }
 
-    fn through(&self, url: String) -> Self {
-        self.clone().with_url(url).with_connect_timeout(FAULT_TIMEOUT).with_command_timeout(FAULT_TIMEOUT)
+    fn through(&self, url: String) -> Option<Self> {
+        // A cluster's or the sentinels' clients learn the other servers'
+        // addresses from the one named and go there directly, past a proxy
+        // in front of it.
+        if self.is_cluster() || self.is_sentinel() {
+            return None;
+        }
+        Some(self.clone().with_url(url).with_connect_timeout(FAULT_TIMEOUT).with_command_timeout(FAULT_TIMEOUT))
     }
 
     async fn create(_: &Self::Store) -> Result<String, StateError> {
@@ -106,12 +112,14 @@ impl Row for state_postgres::PostgresConfig {
         Some(self.url())
     }
 
-    fn through(&self, url: String) -> Self {
-        self.clone()
-            .with_url(url)
-            .with_connect_timeout(FAULT_TIMEOUT)
-            .with_statement_timeout(FAULT_TIMEOUT)
-            .with_reap_interval(None)
+    fn through(&self, url: String) -> Option<Self> {
+        Some(
+            self.clone()
+                .with_url(url)
+                .with_connect_timeout(FAULT_TIMEOUT)
+                .with_statement_timeout(FAULT_TIMEOUT)
+                .with_reap_interval(None),
+        )
     }
 
     async fn create(store: &Self::Store) -> Result<String, StateError> {
@@ -137,11 +145,13 @@ impl Row for state_dynamodb::DynamoConfig {
         self.endpoint_url()
     }
 
-    fn through(&self, url: String) -> Self {
-        self.clone()
-            .with_endpoint_url(url)
-            .with_connect_timeout(FAULT_TIMEOUT)
-            .with_operation_timeout(FAULT_TIMEOUT + FAULT_TIMEOUT)
+    fn through(&self, url: String) -> Option<Self> {
+        Some(
+            self.clone()
+                .with_endpoint_url(url)
+                .with_connect_timeout(FAULT_TIMEOUT)
+                .with_operation_timeout(FAULT_TIMEOUT + FAULT_TIMEOUT),
+        )
     }
 
     async fn create(store: &Self::Store) -> Result<String, StateError> {
@@ -266,10 +276,11 @@ pub(crate) trait Row: DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'sta
 
     /// The same config against `url` instead, with the short timeouts a
     /// fault proxy needs (operations caught in a fault give up while it
-    /// lasts).
-    fn through(&self, url: String) -> Self {
+    /// lasts); `None` when the config reaches its data through more than
+    /// the one server it names, which one proxy cannot front.
+    fn through(&self, url: String) -> Option<Self> {
         let _ = url;
-        self.clone()
+        None
     }
 
     /// Checks, without changing anything, that what the store needs exists
@@ -314,7 +325,8 @@ fn server_url<R: Row>(config: &Settings) -> Option<String> {
 }
 
 fn through<R: Row>(config: &Settings, url: String) -> Option<Settings> {
-    Some(Arc::new(typed::<R>(config).ok()?.through(url)))
+    let through: Settings = Arc::new(typed::<R>(config).ok()?.through(url)?);
+    Some(through)
 }
 
 fn migrate<R: Row>(config: Settings) -> Pending<String> {

@@ -143,7 +143,10 @@ impl Config {
     /// `host:port` (a fault proxy in front of it, say), with short connect
     /// and operation timeouts (300 ms) so that an operation caught in a
     /// fault gives up while the fault lasts, and nothing created on
-    /// connect. `None` for a backend without a server.
+    /// connect. `None` for a backend without a server, or one reached
+    /// through more servers than the one its URL names (Redis Cluster and
+    /// Sentinel: the client learns the others' addresses and goes there
+    /// directly, past the proxy).
     pub fn through(&self, address: SocketAddr) -> Option<Config> {
         let url = (self.ops.server_url)(&self.settings)?;
         let (start, _, rest) = authority(&url);

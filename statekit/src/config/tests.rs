@@ -363,3 +363,15 @@ fn a_config_aimed_through_a_proxy_keeps_its_credentials_and_database() {
     assert_eq!(redis.url(), "redis://:hunter2@127.0.0.1:40000/3");
     assert!(!proxied.migrate_on_connect());
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_cluster_or_sentinel_config_is_not_aimed_through_one_proxy() {
+    for file in [
+        "[state]\nbackend = \"redis\"\nmode = \"cluster\"\nurls = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]\n",
+        "[state]\nbackend = \"redis\"\nmode = \"sentinel\"\nurls = [\"redis://127.0.0.1:26379\"]\nsentinel_master = \"m\"\n",
+    ] {
+        let config = parse(file).unwrap();
+        assert!(config.through("127.0.0.1:40000".parse().unwrap()).is_none(), "{file}");
+    }
+}
