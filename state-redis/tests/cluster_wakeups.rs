@@ -13,13 +13,16 @@
 //! now on the master serving its slot (`PUBSUB SHARDNUMSUB`), and then
 //! measures how long the waiters take to hold their locks after the
 //! releases, against the kit's bound for "woken, not polling".
+//!
+//! With the same slot move, a plain read and write of a moved entry must
+//! follow it without an error (the store re-sends a call answered `MOVED`).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
 use conformance::properties::wakeups::WAKE_BOUND;
-use state_api::{Lease, LockService};
+use state_api::{Lease, LockService, StateStore};
 use state_redis::{RedisConfig, RedisStore};
 use test_servers::redis::{redis_cluster, redis_cluster_with_node_timeout};
 use tokio::task::JoinHandle;
@@ -277,6 +280,36 @@ async fn waiters_follow_their_lock_to_the_promoted_replica_when_its_master_dies(
     // over its slots.
     subscribed_once(&ports, &waiting.channels).await;
     released_and_woken(&store, waiting).await;
+}
+
+/// A call to a key whose slot moved since the client read its slot map is
+/// answered `MOVED` without running: the store sends it again where the
+/// slot went, and the caller sees no error. (The cluster client itself no
+/// longer re-sends anything: it would also re-send a write whose reply was
+/// lost after it ran.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_moved_slot_follows_it_without_an_error() {
+    let cluster = redis_cluster().unwrap();
+    let ports: Vec<u16> = cluster.urls().iter().map(|url| cluster_port(url)).collect();
+    let store = RedisStore::connect(RedisConfig::cluster(cluster.urls()).with_key_prefix(PREFIX)).await.unwrap();
+    let key = state_api::Key::new("moving", "entry").unwrap();
+    store.set(&key, bytes::Bytes::from_static(b"before"), None).await.unwrap();
+    // The entry's key on the servers, and its slot.
+    let all = masters(ports[0]);
+    let stored = all
+        .iter()
+        .flat_map(|m| redis::cmd("KEYS").arg("*moving*entry*").query::<Vec<String>>(&mut connection(m.port)).unwrap())
+        .next()
+        .expect("the entry is on a master");
+    let slot = slot_of(ports[0], &stored);
+    let from = all.iter().position(|m| m.slots.iter().any(|&(lo, hi)| (lo..=hi).contains(&slot))).unwrap();
+    let to = (from + 1) % all.len();
+    move_slot(slot, &all[from], &all[to], &all);
+    agreed(&ports, slot, all[to].port).await;
+    // The store's slot map still names the old master.
+    let read = store.get(&key).await.expect("a read of the moved entry follows it");
+    assert_eq!(read.map(|entry| entry.value), Some(bytes::Bytes::from_static(b"before")));
+    store.set(&key, bytes::Bytes::from_static(b"after"), None).await.expect("a write follows it too");
 }
 
 fn cluster_port(url: &str) -> u16 {
