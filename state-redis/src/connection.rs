@@ -58,7 +58,7 @@ pub(crate) struct Connection {
 /// The cluster client never sends a call twice (`retries(0)`): it would
 /// also send again a script whose reply a broken connection lost, after
 /// the script ran, and apply a write twice. It still refreshes its slot
-/// map on `MOVED` and reconnects broken nodes; [`Connection::attempt`]
+/// map on `MOVED` and reconnects broken nodes; `Connection::attempt`
 /// sends a call again only after an answer that proves it did not run.
 #[derive(Clone)]
 enum Link {
@@ -182,8 +182,6 @@ impl Connection {
             .connection_timeout(config.connect_timeout())
             .response_timeout(config.command_timeout())
             .retries(0)
-            .min_retry_wait(RECONNECT_MIN_DELAY.as_millis() as u64)
-            .max_retry_wait(RECONNECT_MAX_DELAY.as_millis() as u64)
             .build()
             .map_err(connect_error)?;
         let cluster = match tokio::time::timeout(config.connect_timeout(), cluster.get_async_connection()).await {
@@ -259,14 +257,22 @@ impl Connection {
             let (pipeline, mut handle) = (&pipeline, self.handle());
             async move { pipeline.query_async::<Vec<Value>>(&mut handle).await }
         };
-        let sent = self.attempt(send).await;
+        // One deadline for the whole call, a reload included.
+        let deadline = tokio::time::Instant::now() + self.command_timeout;
+        let sent = self.attempt(deadline, send).await;
         let replies = match sent {
             // The server lost its scripts (a restart, `SCRIPT FLUSH`, a
             // replica promoted: scripts do not replicate), so the script
             // did not run: load it and send the pipeline again.
             Ok(Err(error)) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                self.load(operation, script).await?;
-                self.bounded(operation, send).await?
+                let load = || {
+                    let mut handle = self.handle();
+                    async move { script.load_async(&mut handle).await }
+                };
+                let loaded = self.attempt(deadline, load).await;
+                self.settle(operation, loaded)?;
+                let sent = self.attempt(deadline, send).await;
+                self.settle(operation, sent)?
             }
             sent => self.settle(operation, sent)?,
         };
@@ -358,26 +364,27 @@ impl Connection {
         .map(drop)
     }
 
-    /// [`attempt`](Self::attempt), settled as the contract's error.
+    /// [`attempt`](Self::attempt) within the command timeout, settled as
+    /// the contract's error.
     async fn bounded<T, F: Future<Output = redis::RedisResult<T>>>(
         &self,
         operation: &'static str,
         call: impl FnMut() -> F,
     ) -> Result<T, StateError> {
-        let result = self.attempt(call).await;
+        let result = self.attempt(tokio::time::Instant::now() + self.command_timeout, call).await;
         self.settle(operation, result)
     }
 
-    /// Sends `call()` within the command timeout; in a cluster, sends it
-    /// again (after a growing pause, within the same timeout) while the
-    /// answer proves it did not run (see [`did_not_run`]). A broken
-    /// connection or a timeout proves nothing: the call may have run, and
+    /// Sends `call()` by `deadline`; in a cluster, sends it again (after a
+    /// growing pause, by the same deadline) while the answer proves it did
+    /// not run (see [`did_not_run`]). A broken connection, a timeout or a
+    /// failed slot-map refresh proves nothing: the call may have run, and
     /// is never sent again.
     async fn attempt<T, F: Future<Output = redis::RedisResult<T>>>(
         &self,
+        deadline: tokio::time::Instant,
         mut call: impl FnMut() -> F,
     ) -> Result<redis::RedisResult<T>, tokio::time::error::Elapsed> {
-        let deadline = tokio::time::Instant::now() + self.command_timeout;
         let mut pause = RESEND_FIRST_PAUSE;
         loop {
             let result = tokio::time::timeout_at(deadline, call()).await;
@@ -417,24 +424,28 @@ impl Connection {
     }
 }
 
-/// Whether a cluster answered `error` without running the call: the
-/// slot is served elsewhere (`MOVED`, `ASK`: the client has refreshed its
-/// slot map), the cluster is settling (`TRYAGAIN`, `CLUSTERDOWN`,
-/// `MASTERDOWN`, `LOADING`), the node turned replica (`READONLY`: a script
-/// stops at its first write), or no connection to the node could be made.
+/// Whether `error` is the node's own answer to the call, given before it
+/// ran: the slot is served elsewhere (`MOVED`: the client refreshes its
+/// slot map; `ASK`: its keys are moving, and the call, not followed to the
+/// importing node, is sent again until the move completes and `MOVED`
+/// leads there), the cluster is settling (`TRYAGAIN`, `CLUSTERDOWN`), or
+/// the node turned replica (`READONLY`: every script stops at its first
+/// write, before changing anything).
+///
+/// Not on the list, though retryable: errors the cluster client gives
+/// every call in flight when a slot-map refresh fails (no connection to
+/// any node, a node's `LOADING` or `MASTERDOWN` to the refresh's `PING`),
+/// which may have been written to a node already and still run there.
 fn did_not_run(error: &redis::RedisError) -> bool {
     matches!(
         error.kind(),
-        ErrorKind::ClusterConnectionNotFound
-            | ErrorKind::Server(
-                ServerErrorKind::Moved
-                    | ServerErrorKind::Ask
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::ReadOnly
-            )
+        ErrorKind::Server(
+            ServerErrorKind::Moved
+                | ServerErrorKind::Ask
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::ReadOnly
+        )
     )
 }
 

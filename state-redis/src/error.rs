@@ -4,8 +4,8 @@
 //! connection broke" is [`StateError::Unavailable`] (retryable), anything
 //! that says "it took too long" is [`StateError::Timeout`], a server that is
 //! temporarily unable to serve (loading its dataset, cluster reconfiguring)
-//! is `Unavailable` too (so is a cluster redirection the client stopped
-//! following), and everything else is a non-retryable
+//! is `Unavailable` too (so is a cluster redirection the store stopped
+//! following at its command timeout), and everything else is a non-retryable
 //! [`StateError::Backend`]. The Redis error is kept as the source. Messages
 //! are the operation name and the client's error text, which never quotes
 //! the connection URL, so no password can reach them.
@@ -33,9 +33,9 @@ pub(crate) fn from_redis(operation: &'static str, limit: Duration, error: RedisE
                     | ServerErrorKind::TryAgain
                     | ServerErrorKind::ClusterDown
                     | ServerErrorKind::MasterDown
-                    // A redirection the cluster client gave up following
-                    // (its slot map was stale for longer than its retries:
-                    // a failover or a slot migration under way).
+                    // A redirection the store gave up following at its
+                    // command timeout (a failover or a slot migration
+                    // under way for that long).
                     | ServerErrorKind::Moved
                     | ServerErrorKind::Ask
             )

@@ -618,3 +618,26 @@ async fn unscanned_spaces_write_the_entry_alone_and_refuse_scans() {
         assert_eq!(page.items.len(), 1, "{space}");
     }
 }
+
+/// A server that turned replica (a failover demoted it) refuses writes
+/// with `READONLY`: an increment there is a retryable error, not the
+/// permanent `TypeMismatch` that the script's own refusals map to, and
+/// loses nothing once the server is a master again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_increment_on_a_server_turned_replica_is_retryable_not_a_type_mismatch() {
+    let server = server();
+    if !server.is_private() {
+        eprintln!("not applicable: STATEKIT_REDIS_URL names a server this test cannot demote");
+        return;
+    }
+    let store = connect(&server, "replica", |c| c).await;
+    let key = Key::new("replica", "n").unwrap();
+    assert_eq!(store.increment(&key, 1, None).await.unwrap().value, 1);
+    let mut raw = raw(&server).await;
+    // A replica of a master that is not there: it refuses every write.
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(free_port().unwrap()).query_async(&mut raw).await.unwrap();
+    let error = store.increment(&key, 1, None).await.unwrap_err();
+    assert!(error.is_retryable() && !matches!(error, StateError::TypeMismatch { .. }), "{error:?}");
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut raw).await.unwrap();
+    assert_eq!(store.increment(&key, 1, None).await.unwrap().value, 2, "the refused increment changed nothing");
+}

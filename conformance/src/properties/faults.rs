@@ -139,7 +139,11 @@ async fn reply_lost_once(cx: &Context, proxy: &FaultProxy, backend: &Backend, fi
                     format!("lost-reply probe {probe}: {what} failed with {kind:?}, not Timeout or Unavailable")
                 });
             }
-            None => failed += 1,
+            None => {
+                failed += 1;
+                findings
+                    .fail(format!("lost-reply probe {probe}: {what} hung past the kit's bound of {OPERATION_BOUND:?}"));
+            }
             Some(_) => {}
         }
         read_until_healed(&recorder, store, read).await;

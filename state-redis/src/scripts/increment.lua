@@ -20,7 +20,8 @@
 -- ARGV[4]  '1' when the space is scanned (indexed), '' when it is
 --          declared never scanned: then the entry alone is written
 -- Returns  {1, value, version}, the value as an integer or as text |
---          {0, 'type'} | {0, 'overflow'}
+--          {0, 'type'} | {0, 'overflow'} | the server's error (READONLY,
+--          OOM, ...) as an error reply
 local entry, index, schedule = KEYS[1], KEYS[2], KEYS[3]
 local delta, ttl, id = ARGV[1], ARGV[2], ARGV[3]
 local indexed = ARGV[4] == '1'
@@ -31,7 +32,12 @@ if type(added) == 'table' and added.err then
   if string.find(added.err, 'overflow', 1, true) then
     return {0, 'overflow'}
   end
-  return {0, 'type'}
+  if string.find(added.err, 'not an integer', 1, true) or string.find(added.err, 'WRONGTYPE', 1, true) then
+    return {0, 'type'}
+  end
+  -- Not about the counter (a replica's READONLY, OOM, ...): the server's
+  -- error as is, which the store maps like any other.
+  return redis.error_reply(added.err)
 end
 -- Versions start at 1, so 1 means the entry was just created.
 local version = redis.call('HINCRBY', entry, 'ver', 1)
