@@ -119,6 +119,11 @@ pub enum Mutation {
     /// PostgreSQL statement mutant `lock_leave.sql:3` the kit missed in
     /// session 10).
     GiveUpWipesLine,
+    /// A waiter that gives up stays in the lock's line on the server: a
+    /// free lock is refused to `try_acquire` until its entry falls silent
+    /// (a `state-postgres` Rust mutant of `leave_line`, answering `Ok(())`
+    /// without leaving, that the kit missed in session 12).
+    GiveUpStaysInLine,
     /// An unreachable endpoint fails with a non-retryable error.
     UnreachableNotRetryable,
     /// An unreachable endpoint's error quotes the URL, password included.
@@ -237,7 +242,7 @@ impl Mutation {
     );
 
     /// Every mutation.
-    pub const ALL: [Mutation; 55] = [
+    pub const ALL: [Mutation; 56] = [
         Mutation::NonAtomicCheckAndSet,
         Mutation::CasIgnoresVersion,
         Mutation::CasKeepsVersion,
@@ -260,6 +265,7 @@ impl Mutation {
         Mutation::GrantedStaysInLine,
         Mutation::GrantWipesLine,
         Mutation::GiveUpWipesLine,
+        Mutation::GiveUpStaysInLine,
         Mutation::UnreachableNotRetryable,
         Mutation::LeaksSecret,
         Mutation::ExpiredCheckAndSetRace,
@@ -319,6 +325,7 @@ impl Mutation {
             | Mutation::GrantedStaysInLine
             | Mutation::GrantWipesLine
             | Mutation::GiveUpWipesLine => Property::FairAcrossClients,
+            Mutation::GiveUpStaysInLine => Property::AcquireTimeout,
             Mutation::UnreachableNotRetryable | Mutation::LeaksSecret => Property::UnreachableEndpoint,
             Mutation::ExpiredCheckAndSetRace => Property::OneWinner,
             Mutation::GetDeletesFreshWrite | Mutation::CasOnExpiredEntry => Property::LinearizabilityExpiry,
@@ -381,6 +388,7 @@ impl Mutation {
             Mutation::GrantedStaysInLine => Some(line::Defect::KeepsGranted),
             Mutation::GrantWipesLine => Some(line::Defect::WipesOthers),
             Mutation::GiveUpWipesLine => Some(line::Defect::LeaveWipesOthers),
+            Mutation::GiveUpStaysInLine => Some(line::Defect::LeaveIgnored),
             _ => None,
         };
         if let Some(defect) = line_defect {

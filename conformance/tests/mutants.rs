@@ -82,6 +82,7 @@ mutant_tests! {
     a_granted_call_left_in_the_line_is_caught => GrantedStaysInLine,
     a_grant_that_wipes_the_other_clients_line_entries_is_caught => GrantWipesLine,
     a_waiter_giving_up_that_wipes_the_line_is_caught => GiveUpWipesLine,
+    a_waiter_giving_up_that_stays_in_the_line_is_caught => GiveUpStaysInLine,
     an_unreachable_endpoint_reported_as_permanent_is_caught => UnreachableNotRetryable,
     an_error_revealing_the_password_is_caught => LeaksSecret,
     several_check_and_set_winners_on_an_expired_key_are_caught => ExpiredCheckAndSetRace,

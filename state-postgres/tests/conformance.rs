@@ -35,6 +35,13 @@ fn configured(url: &str) -> Configured {
     .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
     .refusing("command_timeout_ms = 0", "command_timeout_ms")
     .refusing("schema = \"pg_catalog\"", "schema")
+    // The upper bounds (mutants of `validate`'s bounds survived the kit
+    // without them), and a name outside the identifiers' alphabet.
+    .refusing("pool_size = 10001", "pool_size")
+    .refusing("connect_timeout_ms = 86400001", "connect_timeout_ms")
+    .refusing("command_timeout_ms = 86400001", "command_timeout_ms")
+    .refusing("reap_interval_ms = 86400001", "reap_interval_ms")
+    .refusing("table_prefix = \"Kit-1\"", "table_prefix")
 }
 
 conformance::suite!(postgres, async {

@@ -35,6 +35,12 @@ pub(crate) enum Defect {
     /// only its own (a PostgreSQL statement mutant, `AND` to `OR` in
     /// `lock_leave.sql`, that the kit missed in session 10).
     LeaveWipesOthers,
+    /// A waiter giving up stays in the line: leaving it answers `Ok(())`
+    /// and changes nothing (a `state-postgres` Rust mutant of `leave_line`
+    /// that the kit missed in session 12). A free lock is then refused to
+    /// every `try_acquire` until the entry falls silent
+    /// ([`LINE_WINDOW`](state_api::driver::LINE_WINDOW)).
+    LeaveIgnored,
 }
 
 /// The in-memory store with a lock line broken by `defect`. The clients
@@ -121,14 +127,16 @@ impl LockDriver for LineMutant {
                 LockDriver::attempt_in_line(&self.store, name, "line-kept", ttl, waiter).await?;
             }
             Defect::WipesOthers => self.wipe(name, waiter.id).await?,
-            Defect::LeaveWipesOthers => {}
+            Defect::LeaveWipesOthers | Defect::LeaveIgnored => {}
         }
         Ok(answer)
     }
 
     async fn leave_line(&self, name: &str, waiter: &str) -> Result<()> {
-        if self.defect == Defect::LeaveWipesOthers {
-            self.wipe(name, waiter).await?;
+        match self.defect {
+            Defect::LeaveWipesOthers => self.wipe(name, waiter).await?,
+            Defect::LeaveIgnored => return Ok(()),
+            Defect::KeepsGranted | Defect::WipesOthers => {}
         }
         self.store.leave_line(name, waiter).await
     }

@@ -47,7 +47,11 @@ async fn is_free(locks: &dyn LockService, name: &str) -> Result<bool, Failure> {
 
 /// `acquire` on a held lock fails with `Timeout` no sooner than its
 /// timeout and no later than the timeout plus two round trips plus
-/// [`TIMEOUT_SLACK`].
+/// [`TIMEOUT_SLACK`]; and a call that gave up leaves nothing behind: once
+/// the holder releases, the lock is free to `try_acquire` at once (a
+/// waiter that gave up has left the lock's line on the server, where
+/// there is one, rather than holding newcomers back until it falls
+/// silent).
 pub async fn acquire_timeout(cx: &Context) -> Outcome {
     let locks = cx.backend.locks.as_ref();
     let name = cx.lock_name("timeout");
@@ -97,6 +101,11 @@ pub async fn acquire_timeout(cx: &Context) -> Outcome {
         });
     }
     locks.release(&holder).await?;
+    findings.check(is_free(locks, &name).await?, || {
+        "after acquire calls on a held lock gave up and its holder released it, try_acquire was refused: a call \
+         that gave up still stood in the lock's line"
+            .to_owned()
+    });
     findings.outcome()
 }
 
