@@ -226,6 +226,12 @@ impl RedisConfig {
         &self.unscanned_spaces
     }
 
+    /// Whether every space is declared never scanned (the item `"*"`):
+    /// then the store declares no scans and no storage reporting.
+    pub fn is_unscanned_everywhere(&self) -> bool {
+        self.unscanned_spaces.iter().any(|item| item == "*")
+    }
+
     /// Whether `space` is declared never scanned: listed by name, or
     /// starting with a listed prefix (an item ending in `*`).
     pub fn is_unscanned(&self, space: &str) -> bool {

@@ -276,6 +276,30 @@ impl Connection {
             }
             sent => self.settle(operation, sent)?,
         };
+        self.confirmed(operation, replies)
+    }
+
+    /// Runs one command that writes, confirmed by replicas as
+    /// [`invoke_write`](Self::invoke_write) confirms a script's write.
+    pub(crate) async fn write(&self, operation: &'static str, command: &Cmd) -> Result<Value, StateError> {
+        if self.replicas_acked == 0 {
+            return self.query(operation, command).await;
+        }
+        let wait_ms = u64::try_from(self.command_timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut pipeline = redis::pipe();
+        pipeline.add_command(command.clone()).cmd("WAIT").arg(self.replicas_acked).arg(wait_ms);
+        let replies = self
+            .bounded(operation, || {
+                let (pipeline, mut handle) = (&pipeline, self.handle());
+                async move { pipeline.query_async::<Vec<Value>>(&mut handle).await }
+            })
+            .await?;
+        self.confirmed(operation, replies)
+    }
+
+    /// A write's answer from the replies of the write and its `WAIT`;
+    /// fewer confirmations than asked, or none, is a `Timeout`.
+    fn confirmed(&self, operation: &'static str, replies: Vec<Value>) -> Result<Value, StateError> {
         let mut replies = replies.into_iter();
         let (Some(answer), Some(waited)) = (replies.next(), replies.next()) else {
             return Err(crate::error::unexpected_reply(operation, "no WAIT count after the script"));

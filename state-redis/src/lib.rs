@@ -13,17 +13,21 @@
 //!   `src/scripts/`), run by SHA1 and reloaded transparently after
 //!   `SCRIPT FLUSH` or a restart. Redis runs a script alone, so each check
 //!   and its write are one step.
-//! - **Entries.** One hash per key, `{v: value, ver: version}`; values are
-//!   arbitrary bytes passed as script arguments. TTLs are Redis key
+//! - **Entries.** One string per key, `<version>:<value>`, so a write is
+//!   one `SET` and a creation one `SET NX` (counters are hashes, below);
+//!   values are arbitrary bytes passed as script arguments. TTLs are Redis key
 //!   expiries in milliseconds (`PEXPIRE`), on the server's clock: Redis
 //!   never returns an expired key, and a script sees one frozen clock, so an
 //!   expired key is absent in the same step that checks it.
 //! - **Keys.** `{prefix}:{<space>}:e:<id>`, with the space escaped inside a
 //!   cluster hash tag so a space lives in one slot and the encoding is
 //!   injective for any characters.
-//! - **Counters.** Canonical decimal `i64` text, checked with string
-//!   operations and added by the server's 64-bit `HINCRBY`, so the whole
-//!   `i64` range is exact (Lua numbers are doubles and are never used).
+//! - **Counters.** Canonical decimal `i64` text in a hash
+//!   `{v: value, ver: version}`, added by the server's 64-bit `HINCRBY`,
+//!   which also checks the text, so the whole `i64` range is exact (Lua
+//!   numbers are doubles and are never used). An increment turns a plain
+//!   entry into such a hash, and a put turns it back; entries written by
+//!   earlier versions (all hashes) need no migration.
 //! - **Scans.** A per-space sorted set of ids (all scores 0), walked with
 //!   `ZRANGEBYLEX` in byte order; a page costs `O(log n + limit)`. Ids of
 //!   expired entries leave the index when a scan meets them, or sooner: a

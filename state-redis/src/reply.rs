@@ -47,8 +47,8 @@ pub(crate) fn array(operation: &'static str, value: Value) -> Result<Vec<Value>,
     }
 }
 
-/// A version: the integer HINCRBY returned, or the decimal text of the
-/// `ver` field. Versions start at 1.
+/// A version: an integer, or its decimal text (from an entry's head or a
+/// counter's `ver` field). Versions start at 1.
 pub(crate) fn version(operation: &'static str, value: &Value) -> Result<Version, StateError> {
     let number = match value {
         Value::Int(n) => u64::try_from(*n).ok(),

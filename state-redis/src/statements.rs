@@ -50,11 +50,20 @@ pub(crate) struct Scripts {
     pub schedule_finish: Script,
 }
 
-/// A script that maintains a space's index, with the shared index
-/// functions (`scripts/index.lua`) prepended: one copy of them, in one file.
+/// A script that reads entries, with the entry format's functions
+/// (`scripts/entry.lua`) prepended: one copy of them, in one file.
+macro_rules! with_entry {
+    ($file:literal) => {
+        concat!(include_str!("scripts/entry.lua"), "\n", include_str!($file))
+    };
+}
+
+/// A script that writes entries and maintains a space's index, with the
+/// entry functions and the shared index functions (`scripts/index.lua`)
+/// prepended.
 macro_rules! with_index {
     ($file:literal) => {
-        concat!(include_str!("scripts/index.lua"), "\n", include_str!($file))
+        concat!(include_str!("scripts/entry.lua"), "\n", include_str!("scripts/index.lua"), "\n", include_str!($file))
     };
 }
 
@@ -62,7 +71,15 @@ macro_rules! with_index {
 /// returns before the write when the fence does not hold.
 macro_rules! fenced {
     ($file:literal) => {
-        concat!(include_str!("scripts/index.lua"), "\n", include_str!("scripts/fence.lua"), "\n", include_str!($file))
+        concat!(
+            include_str!("scripts/entry.lua"),
+            "\n",
+            include_str!("scripts/index.lua"),
+            "\n",
+            include_str!("scripts/fence.lua"),
+            "\n",
+            include_str!($file)
+        )
     };
 }
 
@@ -76,7 +93,7 @@ macro_rules! with_timers {
 
 /// Every script of the crate.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    get: Script::new(include_str!("scripts/get.lua")),
+    get: Script::new(with_entry!("scripts/get.lua")),
     put: Script::new(with_index!("scripts/put.lua")),
     delete: Script::new(with_index!("scripts/delete.lua")),
     increment: Script::new(with_index!("scripts/increment.lua")),

@@ -8,7 +8,7 @@ use redis::{Script, ScriptInvocation, Value};
 use state_api::driver::{Listing, ScanRequest, StoreDriver, Ttl};
 use state_api::{
     Capabilities, Condition, Counter, DeleteCondition, Entry, ExpiryClock, Failover, Fence, Key, PutOutcome, Result,
-    ScanItem, StateError, StorageScope, StorageUsage,
+    ScanItem, StateError, StorageScope, StorageUsage, Version,
 };
 
 use crate::error::unexpected_reply;
@@ -41,7 +41,10 @@ impl StoreDriver for RedisStore {
         let config = &self.inner.config;
         // Storage is reported while the sweeper bounds how long expired
         // data stays.
-        let storage = config.sweep_interval().map(crate::sweeper::reporting);
+        // A store whose every space is declared never scanned (`"*"`) can
+        // neither scan nor report storage, and says so.
+        let scans = !config.is_unscanned_everywhere();
+        let storage = config.sweep_interval().filter(|_| scans).map(crate::sweeper::reporting);
         // Standalone, nothing fails over (a replica the operator promotes
         // by hand is outside the store's view).
         let failover = match config.min_replicas_acked() {
@@ -55,7 +58,8 @@ impl StoreDriver for RedisStore {
             .with_failover(failover);
         // In a cluster a fence's lock keys and the entry's keys hash to
         // different slots, and one script cannot touch both.
-        let features = state_api::Features { fenced_writes: !config.is_cluster(), ..capabilities.features };
+        let features =
+            state_api::Features { fenced_writes: !config.is_cluster(), scan: scans, ..capabilities.features };
         capabilities.with_features(features)
     }
 
@@ -135,6 +139,21 @@ impl RedisStore {
         ttl: Option<Ttl>,
         fence: Option<&Fence>,
     ) -> Result<PutOutcome> {
+        if condition == Condition::IfAbsent && fence.is_none() && self.inner.config.is_unscanned(key.space()) {
+            return self.create_unindexed(key, value, ttl).await;
+        }
+        self.put_scripted(key, value, condition, ttl, fence).await
+    }
+
+    /// A put as one script (`scripts/put.lua`): check, write, TTL and index.
+    async fn put_scripted(
+        &self,
+        key: &Key,
+        value: Bytes,
+        condition: Condition,
+        ttl: Option<Ttl>,
+        fence: Option<&Fence>,
+    ) -> Result<PutOutcome> {
         let ttl = ttl_arg(ttl);
         let (condition, expected) = match condition {
             Condition::Always => ("always", String::new()),
@@ -167,6 +186,32 @@ impl RedisStore {
             }
             _ => Err(unexpected_reply("put", "a reply that is neither written nor rejected")),
         }
+    }
+
+    /// A creation in a space never scanned is the entry alone (see
+    /// `scripts/entry.lua` for its format), so it is one `SET NX`, with no
+    /// script: what a hand-written deduplication mark costs. A rejection
+    /// reads the live entry afterwards and takes effect at that read, where
+    /// the key is live; should the entry be gone by then (it expired, or was
+    /// deleted, in between), the put script decides in one step instead.
+    async fn create_unindexed(&self, key: &Key, value: Bytes, ttl: Option<Ttl>) -> Result<PutOutcome> {
+        let mut packed = Vec::with_capacity(2 + value.len());
+        packed.extend_from_slice(b"1:");
+        packed.extend_from_slice(&value);
+        let mut command = redis::cmd("SET");
+        command.arg(self.inner.keys.entry(key.space(), key.id())).arg(packed).arg("NX");
+        if let Some(ttl) = ttl {
+            command.arg("PX").arg(ttl.millis());
+        }
+        match self.inner.connection.write("put", &command).await? {
+            Value::Okay => return Ok(PutOutcome::Written(Version(1))),
+            Value::Nil => {}
+            _ => return Err(unexpected_reply("put", "SET NX answered neither OK nor nil")),
+        }
+        if let Some(current) = self.read(key).await? {
+            return Ok(PutOutcome::Rejected(Some(current)));
+        }
+        self.put_scripted(key, value, Condition::IfAbsent, ttl, None).await
     }
 
     async fn delete_with(&self, key: &Key, condition: DeleteCondition, fence: Option<&Fence>) -> Result<bool> {

@@ -58,3 +58,22 @@ conformance::suite!(redis, async {
         .with_peer(peer);
     Ok::<_, String>(subject.keep_alive(server))
 });
+
+/// Every space declared never scanned: entries are written alone, without
+/// scan index or expiry schedule, and a creation is one `SET NX` with no
+/// script (the deduplication mark's path). The whole kit but its scans and
+/// storage reports, which such a store declares it cannot do.
+fn unscanned(config: RedisConfig) -> RedisConfig {
+    config.with_unscanned_spaces(["*"])
+}
+
+conformance::suite!(redis_unscanned, async {
+    let server = redis()?;
+    let config = unscanned(RedisConfig::new(server.url()));
+    let backend = state_redis::backend(config.clone()).await.map_err(|e| e.to_string())?;
+    let peer = state_redis::backend(config).await.map_err(|e| e.to_string())?;
+    let server = Arc::new(Mutex::new(server));
+    let subject =
+        Subject::from(backend).with_faults(support::configured_fault_target(&server, unscanned)?).with_peer(peer);
+    Ok::<_, String>(subject.keep_alive(server))
+});

@@ -641,3 +641,90 @@ async fn an_increment_on_a_server_turned_replica_is_retryable_not_a_type_mismatc
     let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query_async(&mut raw).await.unwrap();
     assert_eq!(store.increment(&key, 1, None).await.unwrap().value, 2, "the refused increment changed nothing");
 }
+
+/// How many times the server ran `command` (`INFO commandstats`).
+async fn command_calls(raw: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(raw).await.unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// A plain entry is one string `<version>:<value>` and a creation one
+/// `SET NX`; a counter is a hash, an increment turns a plain entry into one
+/// and a put turns it back, keeping value, version and deadline; hashes
+/// written by earlier versions of the crate read and write as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_is_one_string_a_counter_a_hash_and_earlier_hashes_need_no_migration() {
+    let server = server();
+    let store = connect(&server, "format", |config| config.with_unscanned_spaces(["dedup"])).await;
+    let mut raw = raw(&server).await;
+    let prefix = store.config().key_prefix().to_owned();
+    let stored = |space: &str, id: &str| format!("{prefix}:{{{space}}}:e:{id}");
+
+    // A deduplication mark in a space never scanned: one SET NX PX and no
+    // script, and the entry is that string.
+    let mark = Key::new("dedup", "message-1").unwrap();
+    store.check_and_set(&mark, Bytes::from_static(b"seen"), Some(Duration::from_secs(60))).await.unwrap();
+    let commands = ["set", "evalsha", "eval", "get", "getrange", "hset", "hget", "pexpire", "pttl", "zadd"];
+    let mut before = Vec::new();
+    for command in commands {
+        before.push(command_calls(&mut raw, command).await);
+    }
+    let fresh = Key::new("dedup", "message-2").unwrap();
+    assert!(store.check_and_set(&fresh, Bytes::from_static(b"seen"), Some(Duration::from_secs(60))).await.unwrap());
+    for (command, before) in commands.iter().zip(before) {
+        let expected = u64::from(*command == "set");
+        assert_eq!(command_calls(&mut raw, command).await - before, expected, "{command} calls for one mark");
+    }
+    let packed: Vec<u8> = raw.get(stored("dedup", "message-2")).await.unwrap();
+    assert_eq!(packed, b"1:seen");
+    let left: i64 = raw.pttl(stored("dedup", "message-2")).await.unwrap();
+    assert!((59_000..=60_000).contains(&left), "PTTL {left}");
+
+    // Put, increment, put, increment again: one history of versions, the
+    // deadline kept by increments, the representation switching under it.
+    let key = Key::new("jobs", "a:b").unwrap();
+    let kind = |raw: &mut redis::aio::MultiplexedConnection| {
+        let mut raw = raw.clone();
+        let stored = stored("jobs", "a:b");
+        async move { redis::cmd("TYPE").arg(stored).query_async::<String>(&mut raw).await.unwrap() }
+    };
+    assert_eq!(store.set(&key, Bytes::from_static(b"5"), Some(Duration::from_secs(60))).await.unwrap(), Version(1));
+    assert_eq!(kind(&mut raw).await, "string");
+    let counted = store.increment(&key, 2, None).await.unwrap();
+    assert_eq!((counted.value, counted.version), (7, Version(2)));
+    assert_eq!(kind(&mut raw).await, "hash");
+    let entry = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((entry.value.as_ref(), entry.version), (&b"7"[..], Version(2)));
+    assert!(entry.ttl.is_some_and(|ttl| ttl > Duration::from_secs(58)), "the deadline was kept: {:?}", entry.ttl);
+    assert_eq!(store.set(&key, Bytes::from_static(b"x:y"), None).await.unwrap(), Version(3));
+    assert_eq!(kind(&mut raw).await, "string");
+    assert!(matches!(store.increment(&key, 1, None).await, Err(StateError::TypeMismatch { .. })));
+    let entry = store.get(&key).await.unwrap().unwrap();
+    assert_eq!((entry.value.as_ref(), entry.version, entry.ttl), (&b"x:y"[..], Version(3), None), "nothing lost");
+    let page = store.scan("jobs", "", None, 10).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!((page.items[0].entry.value.as_ref(), page.items[0].entry.version), (&b"x:y"[..], Version(3)));
+    assert!(!store.delete(&key, state_api::DeleteCondition::IfVersion(Version(2))).await.unwrap());
+    assert!(store.delete(&key, state_api::DeleteCondition::IfVersion(Version(3))).await.unwrap());
+
+    // Entries of an earlier version: hashes {v, ver}, in an indexed space.
+    let legacy = stored("old", "kept");
+    let () = raw.hset_multiple(&legacy, &[("v", "hello"), ("ver", "7")]).await.unwrap();
+    let () = raw.zadd(format!("{prefix}:{{old}}:i"), "kept", 0).await.unwrap();
+    let old = Key::new("old", "kept").unwrap();
+    let entry = store.get(&old).await.unwrap().unwrap();
+    assert_eq!((entry.value.as_ref(), entry.version), (&b"hello"[..], Version(7)));
+    assert_eq!(store.scan("old", "", None, 10).await.unwrap().items.len(), 1);
+    assert!(matches!(
+        store.compare_and_swap(&old, Version(7), Bytes::from_static(b"hi"), None).await.unwrap(),
+        PutOutcome::Written(Version(8))
+    ));
+    let legacy_counter = stored("old", "count");
+    let () = raw.hset_multiple(&legacy_counter, &[("v", "41"), ("ver", "3")]).await.unwrap();
+    let counted = store.increment(&Key::new("old", "count").unwrap(), 1, None).await.unwrap();
+    assert_eq!((counted.value, counted.version), (42, Version(4)));
+}

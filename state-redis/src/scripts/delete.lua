@@ -1,6 +1,6 @@
 -- Deletes an entry, optionally only at one version, in one atomic step.
 --
--- KEYS[1]  the entry hash {v = value, ver = version}
+-- KEYS[1]  the entry (see entry.lua)
 -- KEYS[2]  the space's index
 -- KEYS[3]  the space's expiry schedule (see index.lua)
 -- ARGV[1]  the expected version (decimal), or '' to delete whatever is live
@@ -12,7 +12,7 @@ local entry, index, schedule = KEYS[1], KEYS[2], KEYS[3]
 local expected, id = ARGV[1], ARGV[2]
 
 -- Expired counts as absent: Redis checks the deadline on this access.
-local current = redis.call('HGET', entry, 'ver')
+local current = entry_version(entry)
 if current and expected ~= '' and current ~= expected then
   return 0
 end

@@ -6,12 +6,12 @@
 -- reads describe one instant. An expired key is simply absent here: Redis
 -- checks a key's deadline on every access.
 --
--- KEYS[1]  the entry hash {v = value, ver = version}
+-- KEYS[1]  the entry (see entry.lua)
 -- Returns  nil when absent, else {value, version, pttl}; pttl is -1 when the
 --          entry never expires.
 local entry = KEYS[1]
-local fields = redis.call('HMGET', entry, 'v', 'ver')
-if not fields[2] then
+local value, version = entry_read(entry)
+if not value then
   return false
 end
-return {fields[1], fields[2], redis.call('PTTL', entry)}
+return {value, version, redis.call('PTTL', entry)}

@@ -11,7 +11,8 @@
 -- Lua numbers are doubles: the sum comes back exact only below 2^53 in
 -- magnitude; beyond, the script reads the stored text back instead.
 --
--- KEYS[1]  the entry hash {v = value, ver = version}
+-- KEYS[1]  the entry: a counter hash {v = value, ver = version}, or a
+--          plain entry that becomes one (see entry.lua)
 -- KEYS[2]  the space's index
 -- KEYS[3]  the space's expiry schedule (see index.lua)
 -- ARGV[1]  the delta, canonical decimal i64 text
@@ -28,6 +29,22 @@ local indexed = ARGV[4] == '1'
 
 -- An absent (or expired) entry is created at 0 + delta.
 local added = redis.pcall('HINCRBY', entry, 'v', delta)
+if type(added) == 'table' and added.err and string.find(added.err, 'WRONGTYPE', 1, true) then
+  -- A plain entry, last written by a put: it becomes a counter hash with
+  -- the same value, version and deadline, and the add is tried on that.
+  -- (A value that is not a counter is refused below all the same, and the
+  -- hash holds what the string did: nothing is lost.) A deadline within
+  -- this millisecond (PTTL 0) is kept as 1 ms: PEXPIRE 0 would delete the
+  -- live entry.
+  local value, version = entry_read(entry)
+  local left = redis.call('PTTL', entry)
+  redis.call('DEL', entry)
+  redis.call('HSET', entry, 'v', value, 'ver', version)
+  if left >= 0 then
+    redis.call('PEXPIRE', entry, math.max(left, 1))
+  end
+  added = redis.pcall('HINCRBY', entry, 'v', delta)
+end
 if type(added) == 'table' and added.err then
   if string.find(added.err, 'overflow', 1, true) then
     return {0, 'overflow'}

@@ -7,7 +7,7 @@
 -- a script sees one frozen clock, so a key cannot expire (or come back)
 -- between the check and the write.
 --
--- KEYS[1]  the entry hash {v = value, ver = version}
+-- KEYS[1]  the entry (see entry.lua)
 -- KEYS[2]  the space's index: a sorted set of ids, every score 0
 -- KEYS[3]  the space's expiry schedule (see index.lua)
 -- ARGV[1]  the condition: 'always' | 'absent' | 'version'
@@ -23,45 +23,50 @@ local entry, index, schedule = KEYS[1], KEYS[2], KEYS[3]
 local condition, expected, value, ttl, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local indexed = ARGV[6] == '1'
 
-local current = redis.call('HGET', entry, 'ver')
-local holds = condition == 'always'
-  or (condition == 'absent' and not current)
-  or (condition == 'version' and current == expected)
-if not holds then
-  if not current then
+-- The entry that made the condition fail, read in the same step.
+local function rejected()
+  local current_value, current = entry_read(entry)
+  if not current_value then
     return {0}
   end
-  -- The entry that made the condition fail, read in the same step.
-  return {0, redis.call('HGET', entry, 'v'), current, redis.call('PTTL', entry)}
+  return {0, current_value, current, redis.call('PTTL', entry)}
 end
 
-local version = 1
-if current then
-  redis.call('HSET', entry, 'v', value)
-  -- The server does the arithmetic in 64-bit integers.
-  version = redis.call('HINCRBY', entry, 'ver', 1)
-  -- A write without TTL clears any earlier one, and the id's schedule
-  -- member with it.
-  if ttl == '' and redis.call('PERSIST', entry) == 1 and indexed then
-    redis.call('ZREM', schedule, id)
+local current, version = false, 1
+if condition == 'absent' then
+  -- A creation is one SET NX, which also sets the TTL: a deduplication
+  -- mark in a space never scanned costs that command alone.
+  if not entry_create(entry, value, ttl) then
+    return rejected()
   end
 else
-  -- A fresh hash has no TTL. A schedule member left by an expired entry
-  -- of the same id stays until it is due; the sweep then finds this entry
-  -- without a TTL and drops only that member.
-  redis.call('HSET', entry, 'v', value, 'ver', 1)
-end
-if ttl ~= '' then
-  redis.call('PEXPIRE', entry, ttl)
-  if indexed then
-    schedule_expiry(schedule, id, ttl)
+  current = entry_version(entry)
+  if condition == 'version' and current ~= expected then
+    return rejected()
   end
+  if current then
+    version = next_version(current)
+  end
+  -- SET sets the TTL or, without one, clears any earlier one.
+  entry_write(entry, version, value, ttl)
 end
--- Every live entry is in the index (expired ones leave it by the sweep or
--- a scan), so only a creation has to add the id.
-if indexed and not current then
-  redis.call('ZADD', index, 0, id)
-  -- The entry key is the space's entry prefix followed by the id.
-  sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
+
+if indexed then
+  if ttl ~= '' then
+    schedule_expiry(schedule, id, ttl)
+  elseif current then
+    -- A rewrite without TTL drops the id's schedule member, if any. (A
+    -- creation without TTL leaves a member an expired entry of the same
+    -- id may have left until it is due; the sweep then finds this entry
+    -- without a TTL and drops only that member.)
+    redis.call('ZREM', schedule, id)
+  end
+  -- Every live entry is in the index (expired ones leave it by the sweep
+  -- or a scan), so only a creation has to add the id.
+  if not current then
+    redis.call('ZADD', index, 0, id)
+    -- The entry key is the space's entry prefix followed by the id.
+    sweep_expired(index, schedule, string.sub(entry, 1, #entry - #id), SWEEP_BUDGET)
+  end
 end
 return {1, version}

@@ -31,8 +31,8 @@ local page = {0, ''}
 local found = 0
 for _, id in ipairs(members) do
   local entry = entry_prefix .. id
-  local fields = redis.call('HMGET', entry, 'v', 'ver')
-  if fields[2] then
+  local value, version = entry_read(entry)
+  if value then
     if found == limit then
       -- A live entry beyond the page: there is more.
       page[1] = 1
@@ -40,8 +40,8 @@ for _, id in ipairs(members) do
     end
     found = found + 1
     page[#page + 1] = id
-    page[#page + 1] = fields[1]
-    page[#page + 1] = fields[2]
+    page[#page + 1] = value
+    page[#page + 1] = version
     page[#page + 1] = redis.call('PTTL', entry)
   else
     redis.call('ZREM', index, id)
