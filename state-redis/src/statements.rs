@@ -50,64 +50,35 @@ pub(crate) struct Scripts {
     pub schedule_finish: Script,
 }
 
-/// A script that reads entries, with the entry format's functions
-/// (`scripts/entry.lua`) prepended: one copy of them, in one file.
-macro_rules! with_entry {
-    ($file:literal) => {
-        concat!(include_str!("scripts/entry.lua"), "\n", include_str!($file))
-    };
-}
-
-/// A script that writes entries and maintains a space's index, with the
-/// entry functions and the shared index functions (`scripts/index.lua`)
-/// prepended.
-macro_rules! with_index {
-    ($file:literal) => {
-        concat!(include_str!("scripts/entry.lua"), "\n", include_str!("scripts/index.lua"), "\n", include_str!($file))
-    };
-}
-
-/// A write's script behind the fence check (`scripts/fence.lua`), which
-/// returns before the write when the fence does not hold.
-macro_rules! fenced {
-    ($file:literal) => {
-        concat!(
-            include_str!("scripts/entry.lua"),
-            "\n",
-            include_str!("scripts/index.lua"),
-            "\n",
-            include_str!("scripts/fence.lua"),
-            "\n",
-            include_str!($file)
-        )
-    };
-}
-
-/// A schedule script, with the shared schedule functions
-/// (`scripts/schedule_common.lua`) prepended.
-macro_rules! with_timers {
-    ($file:literal) => {
-        concat!(include_str!("scripts/schedule_common.lua"), "\n", include_str!($file))
+/// A script's text: the files given, in order, each prepended to the
+/// next (the shared functions first: `entry.lua` and `entry_write.lua` for
+/// the entry format, `index.lua` for a space's index, `fence.lua` for a
+/// fenced write's check, `schedule_common.lua` for schedules), so each
+/// function has one copy, in one file. Each script lists only what it uses:
+/// every function prepended is built again on each call.
+macro_rules! script {
+    ($($file:literal),+) => {
+        Script::new(concat!($(include_str!(concat!("scripts/", $file)), "\n"),+))
     };
 }
 
 /// Every script of the crate.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    get: Script::new(with_entry!("scripts/get.lua")),
-    put: Script::new(with_index!("scripts/put.lua")),
-    delete: Script::new(with_index!("scripts/delete.lua")),
-    increment: Script::new(with_index!("scripts/increment.lua")),
-    scan: Script::new(with_index!("scripts/scan.lua")),
-    put_fenced: Script::new(fenced!("scripts/put.lua")),
-    delete_fenced: Script::new(fenced!("scripts/delete.lua")),
-    increment_fenced: Script::new(fenced!("scripts/increment.lua")),
-    lock_acquire: Script::new(include_str!("scripts/lock_acquire.lua")),
-    lock_extend: Script::new(include_str!("scripts/lock_extend.lua")),
-    lock_release: Script::new(include_str!("scripts/lock_release.lua")),
-    lock_leave: Script::new(include_str!("scripts/lock_leave.lua")),
-    sweep: Script::new(with_index!("scripts/sweep.lua")),
-    schedule_put: Script::new(with_timers!("scripts/schedule_put.lua")),
-    schedule_cancel: Script::new(with_timers!("scripts/schedule_cancel.lua")),
-    schedule_due: Script::new(with_timers!("scripts/schedule_due.lua")),
-    schedule_finish: Script::new(with_timers!("scripts/schedule_finish.lua")),
+    get: script!("entry.lua", "get.lua"),
+    put: script!("entry.lua", "entry_write.lua", "index.lua", "put.lua"),
+    delete: script!("entry.lua", "entry_write.lua", "index.lua", "delete.lua"),
+    increment: script!("entry.lua", "index.lua", "increment.lua"),
+    scan: script!("entry.lua", "index.lua", "scan.lua"),
+    put_fenced: script!("entry.lua", "entry_write.lua", "index.lua", "fence.lua", "put.lua"),
+    delete_fenced: script!("entry.lua", "entry_write.lua", "index.lua", "fence.lua", "delete.lua"),
+    increment_fenced: script!("entry.lua", "index.lua", "fence.lua", "increment.lua"),
+    lock_acquire: script!("lock_acquire.lua"),
+    lock_extend: script!("lock_extend.lua"),
+    lock_release: script!("lock_release.lua"),
+    lock_leave: script!("lock_leave.lua"),
+    sweep: script!("index.lua", "sweep.lua"),
+    schedule_put: script!("schedule_common.lua", "schedule_put.lua"),
+    schedule_cancel: script!("schedule_common.lua", "schedule_cancel.lua"),
+    schedule_due: script!("schedule_common.lua", "schedule_due.lua"),
+    schedule_finish: script!("schedule_common.lua", "schedule_finish.lua"),
 });
