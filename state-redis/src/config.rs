@@ -208,10 +208,14 @@ impl RedisConfig {
     /// expiry schedule that keeps it small, which is most of a write's
     /// server work when the entry is new (a deduplication mark, a
     /// rate-limit window): the entry alone is written, and Redis expires
-    /// it by itself. Everything else about these spaces is as the contract
-    /// says, except that [`scan`](state_api::StateStore::scan) and
+    /// it by itself; a creation (`check_and_set`, an `IfAbsent` put) is a
+    /// single `SET NX`, what a hand-written mark costs. Everything else
+    /// about these spaces is as the contract says, except that
+    /// [`scan`](state_api::StateStore::scan) and
     /// [`storage_usage`](state_api::StateStore::storage_usage) of them
     /// answer [`StateError::Unsupported`], since nothing lists their ids.
+    /// The item `"*"` lists every space: the store then declares neither
+    /// the `scan` feature nor storage reporting.
     ///
     /// Listing a space that already has entries is safe, and so is
     /// removing it again only while it holds no entries: entries written
