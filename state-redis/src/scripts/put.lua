@@ -34,8 +34,9 @@ end
 
 local current, version = false, 1
 if condition == 'absent' then
-  -- A creation is one SET NX, which also sets the TTL: a deduplication
-  -- mark in a space never scanned costs that command alone.
+  -- A creation is one SET NX, which also sets the TTL. (In a space never
+  -- scanned, the store sends that SET NX alone, without this script, and
+  -- comes here only when a rejected creation found the entry gone.)
   if not entry_create(entry, value, ttl) then
     return rejected()
   end
