@@ -26,7 +26,9 @@ type Build = Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Backend, R
 /// the field. A backend whose limit is fixed declares so with
 /// [`with_fixed_value_limit`](Self::with_fixed_value_limit), and the kit
 /// then checks that `max_value_len` is refused. A suite may list more of
-/// its backend's invalid settings with [`refusing`](Self::refusing).
+/// its backend's invalid settings with [`refusing`](Self::refusing), and
+/// valid ones that must work (a bound itself, a `0` that means "off") with
+/// [`accepting`](Self::accepting).
 ///
 /// ```
 /// let configured = conformance::Configured::new("", |fields: String| async move {
@@ -42,6 +44,7 @@ pub struct Configured {
     build: Build,
     value_limit_configurable: bool,
     refusals: Vec<(String, String)>,
+    acceptances: Vec<String>,
 }
 
 impl Configured {
@@ -62,6 +65,7 @@ impl Configured {
             }),
             value_limit_configurable: true,
             refusals: Vec::new(),
+            acceptances: Vec::new(),
         }
     }
 
@@ -71,6 +75,20 @@ impl Configured {
     pub fn refusing(mut self, line: impl Into<String>, field: impl Into<String>) -> Configured {
         self.refusals.push((line.into(), field.into()));
         self
+    }
+
+    /// A setting of the backend's own that must be accepted (the largest
+    /// pool or timeout allowed, a `0` documented as "off"): the kit builds
+    /// the store with it and checks that the store writes and reads back,
+    /// as it checks the base settings.
+    pub fn accepting(mut self, line: impl Into<String>) -> Configured {
+        self.acceptances.push(line.into());
+        self
+    }
+
+    /// The settings that must be accepted.
+    pub fn acceptances(&self) -> &[String] {
+        &self.acceptances
     }
 
     /// The settings that must be refused, each with the field its error

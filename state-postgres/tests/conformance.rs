@@ -42,6 +42,12 @@ fn configured(url: &str) -> Configured {
     .refusing("command_timeout_ms = 86400001", "command_timeout_ms")
     .refusing("reap_interval_ms = 86400001", "reap_interval_ms")
     .refusing("table_prefix = \"Kit-1\"", "table_prefix")
+    // The bounds themselves, and the documented "off".
+    .accepting("pool_size = 10000")
+    .accepting("connect_timeout_ms = 86400000")
+    .accepting("command_timeout_ms = 86400000")
+    .accepting("reap_interval_ms = 86400000")
+    .accepting("reap_interval_ms = 0")
 }
 
 conformance::suite!(postgres, async {

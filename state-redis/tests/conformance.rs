@@ -39,6 +39,10 @@ fn configured(url: &str) -> Configured {
     .refusing("command_timeout_ms = 0", "command_timeout_ms")
     .refusing("sweep_interval_ms = 86400001", "sweep_interval_ms")
     .refusing("unscanned_spaces = [\"\"]", "unscanned_spaces")
+    // The bounds themselves, and the documented "off".
+    .accepting(format!("prefix = \"{}\"", "p".repeat(64)))
+    .accepting("sweep_interval_ms = 86400000")
+    .accepting("sweep_interval_ms = 0")
 }
 
 conformance::suite!(redis, async {

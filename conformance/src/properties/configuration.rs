@@ -2,8 +2,10 @@
 //! refuses a field it does not know, naming it; and where the value limit
 //! is configurable, `max_value_len` reaches the store (declared and
 //! enforced), the contract's 1 KiB floor is accepted, and anything under it,
-//! or a value of the wrong type, is refused naming the field. Runs when the
-//! test gives the kit a [`Configured`] loader.
+//! or a value of the wrong type, is refused naming the field; the settings
+//! a suite lists as invalid are refused naming their field, and those it
+//! lists as valid build a working store. Runs when the test gives the kit
+//! a [`Configured`] loader.
 
 use bytes::Bytes;
 use state_api::{Key, StateError};
@@ -28,17 +30,9 @@ pub async fn run(cx: &Context) -> Outcome {
     };
     let mut findings = Findings::new();
 
-    match configured.build("").await {
-        Ok(backend) => {
-            let key = Key::new(&cx.space("config"), "base")?;
-            let written = backend.store.set(&key, Bytes::from_static(b"configured"), None).await;
-            let read = backend.store.get(&key).await;
-            let round_trip = matches!(&read, Ok(Some(entry)) if entry.value.as_ref() == b"configured");
-            findings.check(written.is_ok() && round_trip, || {
-                format!("the store built from the base settings wrote {written:?} and read back {read:?}")
-            });
-        }
-        Err(refusal) => findings.fail(format!("the base settings were refused: {refusal}")),
+    accepted(cx, &mut findings, configured, "", "the base settings").await?;
+    for line in configured.acceptances() {
+        accepted(cx, &mut findings, configured, line, &format!("`{line}`, a setting the suite lists as valid")).await?;
     }
 
     refused_naming(&mut findings, configured, &format!("{UNKNOWN} = 1"), UNKNOWN, "an unknown field").await;
@@ -55,6 +49,30 @@ pub async fn run(cx: &Context) -> Outcome {
         refused_naming(&mut findings, configured, &line, "max_value_len", what).await;
     }
     findings.outcome()
+}
+
+/// The store built from the base settings plus `line` writes and reads
+/// back.
+async fn accepted(
+    cx: &Context,
+    findings: &mut Findings,
+    configured: &Configured,
+    line: &str,
+    what: &str,
+) -> Result<(), Failure> {
+    match configured.build(line).await {
+        Ok(backend) => {
+            let key = Key::new(&cx.space("config"), "base")?;
+            let written = backend.store.set(&key, Bytes::from_static(b"configured"), None).await;
+            let read = backend.store.get(&key).await;
+            let round_trip = matches!(&read, Ok(Some(entry)) if entry.value.as_ref() == b"configured");
+            findings.check(written.is_ok() && round_trip, || {
+                format!("the store built from {what} wrote {written:?} and read back {read:?}")
+            });
+        }
+        Err(refusal) => findings.fail(format!("the store could not be built from {what}: {}", chain(refusal.as_ref()))),
+    }
+    Ok(())
 }
 
 /// A configured limit is declared and enforced; the floor is accepted;
