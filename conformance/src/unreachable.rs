@@ -30,6 +30,7 @@ pub struct Unreachable {
     connect: Connect,
     connect_timeout: Duration,
     secret: Option<String>,
+    rejected: Option<Connect>,
 }
 
 impl Unreachable {
@@ -40,7 +41,7 @@ impl Unreachable {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Backend, StateError>> + Send + 'static,
     {
-        Unreachable { connect: Arc::new(move || Box::pin(connect())), connect_timeout, secret: None }
+        Unreachable { connect: Arc::new(move || Box::pin(connect())), connect_timeout, secret: None, rejected: None }
     }
 
     /// A secret the connect configuration carries, which must never appear
@@ -48,6 +49,26 @@ impl Unreachable {
     pub fn with_secret(mut self, secret: impl Into<String>) -> Unreachable {
         self.secret = Some(secret.into());
         self
+    }
+
+    /// Also reaches the test's own server with credentials it rejects (a
+    /// user that does not exist, a wrong password), configured with the
+    /// same connect timeout and secret. The kit checks that this fails
+    /// within the connect timeout with a permanent (not retryable) error,
+    /// since no retry can mend credentials, and that no error reveals the
+    /// secret.
+    pub fn with_rejected_credentials<F, Fut>(mut self, connect: F) -> Unreachable
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Backend, StateError>> + Send + 'static,
+    {
+        self.rejected = Some(Arc::new(move || Box::pin(connect())));
+        self
+    }
+
+    /// A connect with the rejected credentials, when the probe has them.
+    pub fn connect_rejected(&self) -> Option<impl Future<Output = Result<Backend, StateError>> + Send + use<>> {
+        self.rejected.as_ref().map(|connect| connect())
     }
 
     /// The configured connect timeout.

@@ -15,13 +15,18 @@ use state_postgres::PostgresConfig;
 /// A password for the unreachable endpoint, which no error may reveal.
 const SECRET: &str = "kit-hunter2";
 
-/// The same backend aimed at a loopback port where nothing listens.
-fn unreachable() -> Result<Unreachable, String> {
+/// The same backend aimed at a loopback port where nothing listens, and at
+/// the test's server as a user that does not exist there.
+fn unreachable(server: &test_servers::Server) -> Result<Unreachable, String> {
     let port = test_servers::free_port()?;
     let timeout = Duration::from_millis(500);
     let url = format!("postgres://statekit:{SECRET}@127.0.0.1:{port}/statekit");
     let config = PostgresConfig::new(url).with_connect_timeout(timeout);
-    Ok(Unreachable::new(timeout, move || state_postgres::backend(config.clone())).with_secret(SECRET))
+    let rejected = format!("postgres://kit_nobody:{SECRET}@{}/postgres", server.socket_address()?);
+    let rejected = PostgresConfig::new(rejected).with_connect_timeout(timeout);
+    Ok(Unreachable::new(timeout, move || state_postgres::backend(config.clone()))
+        .with_rejected_credentials(move || state_postgres::backend(rejected.clone()))
+        .with_secret(SECRET))
 }
 
 /// The backend as `[state]` settings build it, on the test's server.
@@ -59,9 +64,10 @@ conformance::suite!(postgres, async {
     // A second client of the same server, as another process would be.
     let peer = state_postgres::backend(config).await.map_err(|e| e.to_string())?;
     let configured = configured(server.url());
+    let unreachable = unreachable(&server)?;
     let server = Arc::new(Mutex::new(server));
     let subject = Subject::from(backend)
-        .with_unreachable(unreachable()?)
+        .with_unreachable(unreachable)
         .with_faults(support::fault_target(&server)?)
         .with_configured(configured)
         .with_peer(peer);
