@@ -62,7 +62,12 @@ fn configured(table: &str) -> Result<Configured, String> {
         .refusing("max_attempts = 0", "max_attempts")
         .refusing("connect_timeout_ms = 0", "connect_timeout_ms")
         .refusing("command_timeout_ms = 0", "command_timeout_ms")
-        .refusing("region = \"\"", "region"))
+        .refusing("region = \"\"", "region")
+        .refusing("max_clock_skew_ms = 60001", "max_clock_skew_ms")
+        // The bounds themselves.
+        .accepting("max_attempts = 1")
+        .accepting("max_clock_skew_ms = 60000")
+        .accepting("max_clock_skew_ms = 0"))
 }
 
 async fn subject() -> Result<Subject, String> {
