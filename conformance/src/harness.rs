@@ -22,6 +22,7 @@ pub struct Subject {
     faults: Option<FaultTarget>,
     configured: Option<Configured>,
     peer: Option<Backend>,
+    strict: Option<Vec<Property>>,
     keep_alive: Vec<Box<dyn Any + Send>>,
 }
 
@@ -55,6 +56,16 @@ impl Subject {
         self
     }
 
+    /// Makes every property but those listed required: one that would be
+    /// skipped (the backend stopped declaring a feature or its storage
+    /// reporting, a probe went missing) fails instead, with the reason.
+    /// Without it a backend that quietly declares less is checked less,
+    /// and nothing says so but a note.
+    pub fn strict(mut self, not_applicable: &[Property]) -> Subject {
+        self.strict = Some(not_applicable.to_vec());
+        self
+    }
+
     /// Runs `property` against this subject.
     pub async fn run(&self, property: Property, scale: Scale) -> PropertyReport {
         let cx = Context::new(self.backend.clone(), scale)
@@ -62,7 +73,14 @@ impl Subject {
             .with_faults(self.faults.clone())
             .with_configured(self.configured.clone())
             .with_peer(self.peer.clone());
-        property.run_in(&cx).await
+        let mut report = property.run_in(&cx).await;
+        if let (Some(not_applicable), Verdict::Skipped { reason }) = (&self.strict, &report.verdict)
+            && !not_applicable.contains(&property)
+        {
+            let counterexample = format!("the suite requires this property, and it would have been skipped: {reason}");
+            report.verdict = Verdict::Failed { counterexample };
+        }
+        report
     }
 
     /// Keeps `guard` alive until the test ends.
@@ -74,7 +92,15 @@ impl Subject {
 
 impl From<Backend> for Subject {
     fn from(backend: Backend) -> Subject {
-        Subject { backend, unreachable: None, faults: None, configured: None, peer: None, keep_alive: Vec::new() }
+        Subject {
+            backend,
+            unreachable: None,
+            faults: None,
+            configured: None,
+            peer: None,
+            strict: None,
+            keep_alive: Vec::new(),
+        }
     }
 }
 

@@ -35,10 +35,26 @@ pub async fn run(cx: &Context) -> Outcome {
         accepted(cx, &mut findings, configured, line, &format!("`{line}`, a setting the suite lists as valid")).await?;
     }
 
-    refused_naming(&mut findings, configured, &format!("{UNKNOWN} = 1"), UNKNOWN, "an unknown field").await;
+    let unknown =
+        refused_naming(&mut findings, configured, &format!("{UNKNOWN} = 1"), UNKNOWN, "an unknown field").await;
 
     for (line, field) in configured.refusals() {
-        refused_naming(&mut findings, configured, line, field, "a setting the suite lists as invalid").await;
+        let message =
+            refused_naming(&mut findings, configured, line, field, "a setting the suite lists as invalid").await;
+        // A field the loader does not know is refused naming it too, which
+        // would make the listed refusal prove nothing about the setting:
+        // the unknown field's refusal, reworded for this field (leaving out
+        // the loader's echo of the line itself), must not be this one.
+        let unknown_field = unknown.as_ref().is_some_and(|unknown| {
+            let echo = format!("{UNKNOWN} = 1");
+            unknown
+                .lines()
+                .filter(|text| text.contains(UNKNOWN) && !text.contains(&echo))
+                .any(|text| message.as_deref().is_some_and(|message| message.contains(&text.replace(UNKNOWN, field))))
+        });
+        findings.check(!unknown_field, || {
+            format!("`{line}`, a setting the suite lists as invalid, was refused as an unknown field: `{field}` is not one of the settings")
+        });
     }
 
     if configured.value_limit_configurable() {
@@ -117,14 +133,26 @@ async fn value_limit(cx: &Context, findings: &mut Findings, configured: &Configu
 }
 
 /// Building with `line` fails with an error that names `field`.
-async fn refused_naming(findings: &mut Findings, configured: &Configured, line: &str, field: &str, what: &str) {
+/// Checks that `line` is refused naming `field`; returns the refusal's
+/// message.
+async fn refused_naming(
+    findings: &mut Findings,
+    configured: &Configured,
+    line: &str,
+    field: &str,
+    what: &str,
+) -> Option<String> {
     match configured.build(line).await {
-        Ok(_) => findings.fail(format!("{what} (`{line}`) was accepted")),
+        Ok(_) => {
+            findings.fail(format!("{what} (`{line}`) was accepted"));
+            None
+        }
         Err(refusal) => {
             let message = chain(refusal.as_ref());
             findings.check(message.contains(field), || {
                 format!("{what} (`{line}`) was refused without naming `{field}`: {message}")
             });
+            Some(message)
         }
     }
 }
