@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conformance::configured::Refusal;
-use conformance::{Configured, FaultTarget, Subject, Unreachable};
+use conformance::{Configured, FaultTarget, Property, Subject, Unreachable};
 use state_api::Backend;
 use state_dynamodb::{DynamoConfig, DynamoStore};
 
@@ -82,7 +82,11 @@ async fn subject() -> Result<Subject, String> {
         .with_unreachable(unreachable()?)
         .with_faults(faults)
         .with_configured(configured)
-        .with_peer(Backend::new(peer.clone(), peer)))
+        .with_peer(Backend::new(peer.clone(), peer))
+        // Every property runs but those DynamoDB cannot offer (release
+        // wake-ups, a storage report) or DynamoDB Local cannot be put
+        // through (pausing or crashing the server).
+        .strict(&[Property::ReleaseWakeups, Property::StorageReclaim, Property::ServerPause, Property::ServerRestart]))
 }
 
 conformance::suite!(dynamodb, subject());
